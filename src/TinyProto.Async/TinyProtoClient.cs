@@ -1,0 +1,251 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TinyProto.Async.Transport;
+
+namespace TinyProto.Async;
+
+/// <summary>
+/// A tinyproto client: opens connections with <see cref="ConnectToAsync"/>, each run by a
+/// <see cref="TinyProtoConnection"/> (or a class of yours derived from it), with an optional main loop
+/// (<see cref="RunAsync"/>) that calls <see cref="PreLoopAsync"/>, <see cref="LoopPassAsync"/> and <see cref="PostLoopAsync"/>.
+/// </summary>
+/// <remarks>Members are safe to call concurrently; set the handler, options and plugins before connecting.</remarks>
+public class TinyProtoClient : IAsyncDisposable
+{
+    private readonly ConnectionFactory _factory = new();
+    private readonly ConcurrentDictionary<Guid, TinyProtoConnection> _active = new();
+    private readonly MainLoop _mainLoop;
+    private readonly ILogger _logger;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
+    private int _running; // 0 new, 1 main loop running, 2 stopped
+
+    /// <summary>Creates a client.</summary>
+    /// <param name="logger">Where the client and its connections log; defaults to none.</param>
+    public TinyProtoClient(ILogger? logger = null)
+    {
+        _logger = logger ?? NullLogger.Instance;
+        _mainLoop = new MainLoop(PreLoopAsync, LoopPassAsync, PostLoopAsync);
+    }
+
+    /// <summary>Settings copied into every new connection. The logger defaults to the client's.</summary>
+    public TinyProtoConnectionOptions ConnectionOptions
+    {
+        get => _factory.Options;
+        set => _factory.Options = value ?? throw new ArgumentNullException(nameof(value));
+    }
+
+    /// <summary>
+    /// How long connecting, the opening handshake and each wait for a status may take (the same as
+    /// <c>ConnectionOptions.Timeout</c>). Idle time is not limited. Default: 5 seconds.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive (nor <see cref="Timeout.InfiniteTimeSpan"/>).</exception>
+    public TimeSpan Timeout
+    {
+        get => _factory.Options.Timeout;
+        set => _factory.Options.Timeout = value;
+    }
+
+    /// <summary>How often the client's <see cref="LoopPassAsync"/> runs in <see cref="RunAsync"/>, if overridden. Default: 30 ms.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
+    public TimeSpan LoopPassInterval
+    {
+        get => _loopPassInterval;
+        set => _loopPassInterval = value > TimeSpan.Zero
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "LoopPassInterval must be positive.");
+    }
+
+    /// <summary>The connections that are open, by id. Safe to enumerate while connections come and go.</summary>
+    public IReadOnlyDictionary<Guid, TinyProtoConnection> ActiveConnections => _active;
+
+    /// <summary>Runs each new connection with a new <typeparamref name="T"/>.</summary>
+    /// <typeparam name="T">The connection class, derived from <see cref="TinyProtoConnection"/>.</typeparam>
+    public void SetConnectionHandler<T>()
+        where T : TinyProtoConnection, new() => _factory.SetHandler(static () => new T());
+
+    /// <summary>Runs each new connection with one made by <paramref name="factory"/>.</summary>
+    /// <param name="factory">Returns a new, unstarted connection each time.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="factory"/> is null.</exception>
+    public void SetConnectionHandler(Func<TinyProtoConnection> factory) => _factory.SetHandler(factory);
+
+    /// <summary>Adds a plugin to every new connection (after the connection's own, in the order added).</summary>
+    /// <param name="plugin">The plugin; shared by all connections, so it must be safe for concurrent use.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="plugin"/> is null.</exception>
+    public void AddPlugin(ITinyProtoPlugin plugin) => _factory.AddPlugin(plugin);
+
+    /// <summary>
+    /// Connects to a tinyproto server, performs the opening handshake and starts the connection. Every address the
+    /// host resolves to is tried in turn.
+    /// </summary>
+    /// <param name="host">An IP address or host name.</param>
+    /// <param name="port">The server's port, 1..65535.</param>
+    /// <param name="cancellationToken">Cancels connecting and the handshake.</param>
+    /// <returns>The new connection's id; the connection is in <see cref="ActiveConnections"/> until it ends.</returns>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is outside 1..65535.</exception>
+    /// <exception cref="SocketException">No address of the host accepted the connection.</exception>
+    /// <exception cref="TinyProtoException">
+    /// <see cref="TinyProtoError.Timeout"/> when connecting or the handshake took longer than <see cref="Timeout"/>;
+    /// <see cref="TinyProtoError.ConnectionLimitReached"/> or <see cref="TinyProtoError.HandshakeFailed"/> from the handshake.
+    /// </exception>
+    public async Task<Guid> ConnectToAsync(string host, int port, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(host);
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, IPEndPoint.MaxPort);
+        if (Volatile.Read(ref _running) == 2)
+        {
+            throw new InvalidOperationException("The client was stopped.");
+        }
+
+        _factory.Options.Logger ??= _logger;
+        TinyProtoConnection connection = _factory.Create();
+        Socket socket = await ConnectSocketAsync(host, port, cancellationToken).ConfigureAwait(false);
+        connection.AbortTarget = socket;
+        connection.LocalEndPoint = socket.LocalEndPoint;
+        connection.RemoteEndPoint = socket.RemoteEndPoint;
+        try
+        {
+            await connection.HandshakeAsync(StreamTransport.Create(socket), TinyProtoRole.Client, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        _active[connection.Id] = connection;
+        connection.StartLoops();
+        _ = connection.Completion.ContinueWith(
+            (t, s) =>
+            {
+                ((Socket)s!).Dispose();
+                _active.TryRemove(connection.Id, out _);
+            },
+            socket,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return connection.Id;
+    }
+
+    /// <summary>
+    /// Runs the client's main loop: <see cref="PreLoopAsync"/>, then <see cref="LoopPassAsync"/> every
+    /// <see cref="LoopPassInterval"/> (if overridden), until <paramref name="cancellationToken"/> is cancelled or
+    /// <see cref="StopAsync"/> is called; then closes every connection and runs <see cref="PostLoopAsync"/>.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the client when cancelled.</param>
+    /// <exception cref="InvalidOperationException">The main loop was started before.</exception>
+    public async Task RunAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.CompareExchange(ref _running, 1, 0) != 0)
+        {
+            throw new InvalidOperationException("The client's main loop was already started.");
+        }
+
+        _mainLoop.Start(_loopPassInterval, IsOverridden(nameof(LoopPassAsync)), _logger);
+        using (cancellationToken.Register(static s => _ = ((TinyProtoClient)s!).StopAsync(), this))
+        {
+            await _stopped.Task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Closes every connection, ends the main loop (running <see cref="PostLoopAsync"/>) and waits for both. Safe to call more than once.</summary>
+    /// <param name="cancellationToken">Stops waiting (the client still stops).</param>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        int previous = Interlocked.Exchange(ref _running, 2);
+        if (previous != 2)
+        {
+            _ = StopCoreAsync(mainLoopRunning: previous == 1);
+        }
+
+        await _stopped.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops the client, as <see cref="StopAsync"/>.</summary>
+    /// <returns>A task that completes when the client has stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Runs once when <see cref="RunAsync"/> starts. The original's <c>pre_loop</c>.</summary>
+    /// <param name="cancellationToken">Cancelled when the client stops.</param>
+    /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
+    protected virtual ValueTask PreLoopAsync(CancellationToken cancellationToken) => default;
+
+    /// <summary>Runs every <see cref="LoopPassInterval"/> during <see cref="RunAsync"/>, if overridden. The original's <c>loop_pass</c>.</summary>
+    /// <param name="cancellationToken">Cancelled when the client stops.</param>
+    /// <returns>A task that completes when the hook is done; an exception is logged and ends the passes.</returns>
+    protected virtual ValueTask LoopPassAsync(CancellationToken cancellationToken) => default;
+
+    /// <summary>Runs exactly once when a client whose main loop ran stops, after its connections ended. The original's <c>post_loop</c>.</summary>
+    /// <param name="cancellationToken">Not cancelled.</param>
+    /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
+    protected virtual ValueTask PostLoopAsync(CancellationToken cancellationToken) => default;
+
+    private async Task<Socket> ConnectSocketAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Timeout);
+        try
+        {
+            IPAddress[] addresses = IPAddress.TryParse(host, out IPAddress? literal)
+                ? [literal]
+                : await Dns.GetHostAddressesAsync(host, timeout.Token).ConfigureAwait(false);
+            SocketException? last = null;
+            foreach (IPAddress address in addresses)
+            {
+                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token).ConfigureAwait(false);
+                    return socket;
+                }
+                catch (SocketException ex)
+                {
+                    socket.Dispose();
+                    last = ex;
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            }
+
+            throw last ?? new SocketException((int)SocketError.HostNotFound);
+        }
+        catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TinyProtoException(TinyProtoError.Timeout, $"Connecting to {host}:{port} took longer than {Timeout.TotalSeconds:0.###} s.", ex);
+        }
+    }
+
+    private async Task StopCoreAsync(bool mainLoopRunning)
+    {
+        try
+        {
+            await Task.WhenAll(_active.Values.Select(c => c.CloseAsync().AsTask())).ConfigureAwait(false);
+            if (mainLoopRunning)
+            {
+                await _mainLoop.StopAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _mainLoop.Dispose();
+            _stopped.TrySetResult();
+        }
+    }
+
+    private bool IsOverridden(string method) =>
+        GetType().GetMethod(method, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)?.DeclaringType is { } type
+        && type != typeof(TinyProtoClient);
+}

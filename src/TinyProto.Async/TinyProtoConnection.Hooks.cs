@@ -1,0 +1,147 @@
+using System.Buffers;
+using TinyProto.Async.Buffers;
+
+namespace TinyProto.Async;
+
+public partial class TinyProtoConnection
+{
+    private bool _loopPassOverridden;
+    private bool _hooksTakeMessages;
+
+    /// <summary>
+    /// Runs once, right after the opening handshake and before any other hook. It may transmit. The original's
+    /// <c>pre_loop</c>.
+    /// </summary>
+    /// <param name="cancellationToken">Cancelled when the connection closes.</param>
+    /// <returns>A task that completes when the hook is done; an exception closes the connection.</returns>
+    protected virtual ValueTask PreLoopAsync(CancellationToken cancellationToken) => default;
+
+    /// <summary>
+    /// Runs after each received message and every <see cref="TinyProtoConnectionOptions.LoopPassInterval"/> while
+    /// idle; a class that does not override it runs no timer. The original's <c>loop_pass</c>.
+    /// </summary>
+    /// <param name="cancellationToken">Cancelled when the connection closes.</param>
+    /// <returns>A task that completes when the hook is done; an exception closes the connection.</returns>
+    protected virtual ValueTask LoopPassAsync(CancellationToken cancellationToken) => default;
+
+    /// <summary>
+    /// Runs exactly once when the connection ends for any reason (peer closed, error, local close, server stop),
+    /// after every other hook has returned. Unlike the original's <c>post_loop</c>, it also runs after errors.
+    /// Transmitting from here fails, since the connection is over.
+    /// </summary>
+    /// <param name="cancellationToken">Not cancelled by the connection; a server's stop deadline aborts the transport instead.</param>
+    /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
+    protected virtual ValueTask PostLoopAsync(CancellationToken cancellationToken) => default;
+
+    /// <summary>
+    /// Receives each message, in order, awaited one at a time. The original's <c>transmission_received</c>.
+    /// A pending <see cref="ReceiveAsync(CancellationToken)"/> call takes a message before this hook does.
+    /// If this hook is not overridden, messages wait for <see cref="ReceiveAsync(CancellationToken)"/> instead.
+    /// </summary>
+    /// <param name="message">
+    /// The message, after receive plugins. Zero-copy: it lives in pooled buffers that are reused once the hook
+    /// returns, so it is valid only until then; copy it (<c>message.ToArray()</c>) to keep it.
+    /// </param>
+    /// <param name="cancellationToken">Cancelled when the connection closes.</param>
+    /// <returns>A task that completes when the hook is done; an exception closes the connection.</returns>
+    protected virtual ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) => default;
+
+    /// <summary>
+    /// Receives each message larger than <see cref="TinyProtoConnectionOptions.MaxBufferedMessageSize"/> as a stream
+    /// that fills while the payload arrives (<see cref="Stream.Length"/> is the message size), so memory stays
+    /// bounded. Whatever the hook leaves unread is skipped once it returns. Read the stream before transmitting:
+    /// the peer's status for a transmission may lie behind this payload. The default buffers the whole message,
+    /// applies receive plugins and calls <see cref="TransmissionReceivedAsync"/>.
+    /// </summary>
+    /// <param name="message">The payload; valid until the hook returns.</param>
+    /// <param name="cancellationToken">Cancelled when the connection closes.</param>
+    /// <returns>A task that completes when the hook is done; an exception closes the connection.</returns>
+    protected virtual async ValueTask TransmissionStreamReceivedAsync(Stream message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        using var body = new PooledBuffer(message.Length);
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(PooledBuffer.ChunkSize);
+        try
+        {
+            while (body.Remaining > 0)
+            {
+                int read = await message.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, body.Remaining)), cancellationToken).ConfigureAwait(false);
+                body.Append(chunk.AsSpan(0, read));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+
+        await TransmissionReceivedAsync(ApplyReceivePlugins(body.Sequence), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The original's connection loop: pre_loop, then messages and loop passes, then post_loop (always).</summary>
+    private async Task HookLoopAsync()
+    {
+        s_hookLoopOwner.Value = this;
+        CancellationToken cancellationToken = _lifetime.Token;
+        TimeSpan interval = _loopPassOverridden ? _options.LoopPassInterval : Timeout.InfiniteTimeSpan;
+        string hook = nameof(PreLoopAsync);
+        try
+        {
+            await PreLoopAsync(cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                (InboundMessage? message, bool ended) = await NextForHooksAsync(interval).ConfigureAwait(false);
+                if (ended)
+                {
+                    break;
+                }
+
+                if (message is not null)
+                {
+                    using (message)
+                    {
+                        if (message.IsStreamed)
+                        {
+                            hook = nameof(TransmissionStreamReceivedAsync);
+                            await TransmissionStreamReceivedAsync(message.Stream, cancellationToken).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            hook = nameof(TransmissionReceivedAsync);
+                            await TransmissionReceivedAsync(message.Sequence, cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+                }
+
+                if (_loopPassOverridden)
+                {
+                    hook = nameof(LoopPassAsync);
+                    await LoopPassAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            if (!(ex is TinyProtoException { Error: TinyProtoError.ConnectionClosed } && IsClosing()))
+            {
+                Log.HookFailed(_logger, hook, Id, ex);
+                Fail(ex);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The connection is closing; the hook saw its token.
+        }
+        finally
+        {
+            BeginClose();
+            try
+            {
+                await PostLoopAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.HookFailed(_logger, nameof(PostLoopAsync), Id, ex);
+            }
+        }
+    }
+}

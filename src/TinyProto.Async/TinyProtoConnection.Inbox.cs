@@ -1,0 +1,258 @@
+using System.Buffers;
+
+namespace TinyProto.Async;
+
+public partial class TinyProtoConnection
+{
+    // All guarded by _gate.
+    private readonly Queue<InboundMessage> _inbox = new();
+    private readonly Queue<ReceiveWaiter> _receiveWaiters = new();
+    private long _inboxBytes;
+    private bool _inputEnded;
+    private TaskCompletionSource? _readerSignal;
+    private TaskCompletionSource? _hookSignal;
+
+    /// <summary>
+    /// Receives the next message as a new array that the caller owns. A pending call takes the next
+    /// message before the <see cref="TransmissionReceivedAsync"/> hook does; messages that arrive while
+    /// no call is pending go to the hook if it is overridden, and otherwise wait here for the next call.
+    /// Messages received before the peer closed can still be taken after it closed.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the wait; a message is never lost to a cancelled call.</param>
+    /// <returns>The message, after receive plugins.</returns>
+    /// <exception cref="TinyProtoException">The connection ended (<see cref="TinyProtoError.ConnectionClosed"/>), or the next message is larger than an array can hold (<see cref="TinyProtoError.MessageTooLarge"/>; take it with <see cref="ReceiveAsync(Stream, CancellationToken)"/>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async ValueTask<byte[]> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        InboundMessage message = await TakeMessageAsync(arrayOnly: true, cancellationToken).ConfigureAwait(false);
+        using (message)
+        {
+            if (!message.IsStreamed)
+            {
+                return message.Sequence.ToArray();
+            }
+
+            byte[] raw = await message.ToArrayAsync(cancellationToken).ConfigureAwait(false);
+            return _plugins.Count == 0 ? raw : ApplyReceivePlugins(new ReadOnlySequence<byte>(raw)).ToArray();
+        }
+    }
+
+    /// <summary>
+    /// Receives the next message of any size (up to 0xF0FFFFFF bytes) by copying it into
+    /// <paramref name="destination"/> as it arrives, so memory stays bounded by buffer sizes. Messages
+    /// buffered whole are written after receive plugins; streamed ones are written as they came off the wire.
+    /// </summary>
+    /// <param name="destination">Where the message's bytes are written.</param>
+    /// <param name="cancellationToken">Cancels the wait or the copy; a message cancelled mid-copy is lost.</param>
+    /// <returns>The number of bytes written.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
+    /// <exception cref="TinyProtoException">The connection ended before or during the message.</exception>
+    public async ValueTask<long> ReceiveAsync(Stream destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        InboundMessage message = await TakeMessageAsync(arrayOnly: false, cancellationToken).ConfigureAwait(false);
+        using (message)
+        {
+            await message.CopyToAsync(destination, cancellationToken).ConfigureAwait(false);
+            return message.Length;
+        }
+    }
+
+    private async ValueTask<InboundMessage> TakeMessageAsync(bool arrayOnly, CancellationToken cancellationToken)
+    {
+        ReceiveWaiter waiter;
+        lock (_gate)
+        {
+            if (Volatile.Read(ref _state) != 2 && !_inputEnded)
+            {
+                throw new InvalidOperationException("The connection has not been started.");
+            }
+
+            if (_inbox.TryPeek(out InboundMessage? head))
+            {
+                if (arrayOnly && head.Length > Array.MaxLength)
+                {
+                    throw TooLargeForArray(head.Length);
+                }
+
+                return DequeueInbox();
+            }
+
+            if (_inputEnded || _closing)
+            {
+                throw ClosedError("receive");
+            }
+
+            waiter = new ReceiveWaiter(arrayOnly);
+            _receiveWaiters.Enqueue(waiter);
+        }
+
+        using (cancellationToken.Register(static state => ((ReceiveWaiter)state!).Cancel(), waiter))
+        {
+            return await waiter.Task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Called by the receive loop for each message: to a waiting receiver, or into the inbox.</summary>
+    private void Deliver(InboundMessage message)
+    {
+        lock (_gate)
+        {
+            while (_receiveWaiters.TryDequeue(out ReceiveWaiter? waiter))
+            {
+                if (waiter.ArrayOnly && message.Length > Array.MaxLength)
+                {
+                    waiter.TrySetException(TooLargeForArray(message.Length));
+                    continue;
+                }
+
+                if (waiter.TrySetResult(message))
+                {
+                    return;
+                }
+            }
+
+            _inbox.Enqueue(message);
+            _inboxBytes += message.IsStreamed ? 0 : message.Length;
+            _hookSignal?.TrySetResult();
+        }
+    }
+
+    /// <summary>Dequeues the inbox head; the caller holds <see cref="_gate"/>.</summary>
+    private InboundMessage DequeueInbox()
+    {
+        InboundMessage message = _inbox.Dequeue();
+        _inboxBytes -= message.IsStreamed ? 0 : message.Length;
+        _readerSignal?.TrySetResult();
+        return message;
+    }
+
+    /// <summary>
+    /// Back-pressure: after a message, the receive loop reads on only once the inbox is empty, unless one of
+    /// our own messages is in flight, whose status may lie behind the next message (then it reads ahead,
+    /// bounded by <see cref="TinyProtoConnectionOptions.MaxReadAheadBytes"/>).
+    /// </summary>
+    private async ValueTask WaitForInboxRoomAsync()
+    {
+        while (true)
+        {
+            TaskCompletionSource signal;
+            lock (_gate)
+            {
+                if (_closing || _inbox.Count == 0 || _ownExchangeActive || _awaitingStatus.Count > 0)
+                {
+                    return;
+                }
+
+                signal = _readerSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            await signal.Task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits for the next message for the hooks, or for <paramref name="interval"/> to pass (then returns null).</summary>
+    private async ValueTask<(InboundMessage? Message, bool Ended)> NextForHooksAsync(TimeSpan interval)
+    {
+        while (true)
+        {
+            TaskCompletionSource signal;
+            lock (_gate)
+            {
+                if (_closing)
+                {
+                    return (null, true);
+                }
+
+                if (_hooksTakeMessages && _inbox.Count > 0)
+                {
+                    return (DequeueInbox(), false);
+                }
+
+                if (_inputEnded)
+                {
+                    return (null, true);
+                }
+
+                signal = _hookSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            if (interval == Timeout.InfiniteTimeSpan)
+            {
+                await signal.Task.ConfigureAwait(false);
+                continue;
+            }
+
+            Task done = await Task.WhenAny(signal.Task, Task.Delay(interval)).ConfigureAwait(false);
+            if (done != signal.Task)
+            {
+                return (null, false);
+            }
+        }
+    }
+
+    /// <summary>The receive loop has ended: no more messages will arrive.</summary>
+    private void InputEnded()
+    {
+        lock (_gate)
+        {
+            _inputEnded = true;
+            if (_inbox.Count == 0 || _closing)
+            {
+                while (_receiveWaiters.TryDequeue(out ReceiveWaiter? waiter))
+                {
+                    waiter.TrySetException(ClosedError("receive"));
+                }
+            }
+
+            while (_awaitingStatus.TryDequeue(out TaskCompletionSource<byte>? waiter))
+            {
+                waiter.TrySetException(ClosedError("transmit"));
+            }
+
+            _hookSignal?.TrySetResult();
+        }
+    }
+
+    /// <summary>Wakes every loop and waiter so they notice the connection is closing; the caller holds <see cref="_gate"/>.</summary>
+    private void WakeAll()
+    {
+        _readerSignal?.TrySetResult();
+        _hookSignal?.TrySetResult();
+        while (_receiveWaiters.TryDequeue(out ReceiveWaiter? waiter))
+        {
+            waiter.TrySetException(ClosedError("receive"));
+        }
+
+        while (_awaitingStatus.TryDequeue(out TaskCompletionSource<byte>? waiter))
+        {
+            waiter.TrySetException(ClosedError("transmit"));
+        }
+    }
+
+    private ReadOnlySequence<byte> ApplyReceivePlugins(ReadOnlySequence<byte> message)
+    {
+        for (int i = _plugins.Count - 1; i >= 0; i--)
+        {
+            message = _plugins[i].Receive(message);
+        }
+
+        return message;
+    }
+
+    private static TinyProtoException TooLargeForArray(long length) =>
+        new(TinyProtoError.MessageTooLarge, $"The next message has {length} bytes, more than an array can hold; take it with ReceiveAsync(Stream).");
+
+    private sealed class ReceiveWaiter : TaskCompletionSource<InboundMessage>
+    {
+        public ReceiveWaiter(bool arrayOnly)
+            : base(TaskCreationOptions.RunContinuationsAsynchronously)
+        {
+            ArrayOnly = arrayOnly;
+        }
+
+        public bool ArrayOnly { get; }
+
+        public void Cancel() => TrySetCanceled();
+    }
+}

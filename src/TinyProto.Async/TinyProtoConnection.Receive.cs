@@ -1,0 +1,342 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using TinyProto.Async.Buffers;
+using TinyProto.Async.Framing;
+
+namespace TinyProto.Async;
+
+public partial class TinyProtoConnection
+{
+    // Receive-loop state; touched only by the receive loop.
+    private ReceiveState _receiveState;
+    private long _payloadRemaining;
+    private long _payloadLength;
+    private PooledBuffer? _payloadBody;
+    private InboundMessage? _payloadStream;
+    private bool _streamConsumerGone;
+
+    private enum ReceiveState
+    {
+        Boundary,
+        HeldBoundary, // server, lock-step: a header's answer is held until our own exchange is done (rule 5)
+        Payload,
+    }
+
+    /// <summary>What <see cref="Parse"/> needs the receive loop to do before it parses on.</summary>
+    private enum ReceiveStep
+    {
+        NeedMoreData,
+        SendStatuses,
+        MessageComplete,
+        StreamChunkWritten,
+        Refuse,
+    }
+
+    /// <summary>
+    /// The one loop that owns the transport's reader: it parses units with <see cref="FrameCodec"/>, answers
+    /// headers, hands statuses to waiting transmitters and complete messages to the inbox. It never waits for
+    /// a writer; it waits for the inbox only while none of our own messages awaits a status.
+    /// </summary>
+    private async Task ReceiveLoopAsync()
+    {
+        await Task.Yield();
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await _input.ReadAsync().ConfigureAwait(false);
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                ReceiveStep step;
+                while ((step = Parse(ref buffer)) != ReceiveStep.NeedMoreData)
+                {
+                    switch (step)
+                    {
+                        case ReceiveStep.SendStatuses:
+                            await SendPendingStatusesAsync().ConfigureAwait(false);
+                            break;
+                        case ReceiveStep.Refuse:
+                            await SendPendingStatusesAsync().ConfigureAwait(false);
+                            _input.AdvanceTo(buffer.Start);
+                            throw _refusal!;
+                        case ReceiveStep.MessageComplete:
+                            await WaitForInboxRoomAsync().ConfigureAwait(false);
+                            break;
+                        case ReceiveStep.StreamChunkWritten:
+                            await FlushStreamChunkAsync().ConfigureAwait(false);
+                            break;
+                    }
+                }
+
+                _input.AdvanceTo(buffer.Start, buffer.End);
+
+                if (result.IsCanceled && IsClosing())
+                {
+                    return;
+                }
+
+                if (result.IsCompleted)
+                {
+                    EndOfInput(buffer.Length);
+                    return;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            if (!(ex is OperationCanceledException && IsClosing()))
+            {
+                Log.ConnectionFailed(_logger, Id, ex);
+                Fail(ex);
+            }
+        }
+        finally
+        {
+            AbortPayload();
+            InputEnded();
+        }
+    }
+
+    private TinyProtoException? _refusal;
+
+    /// <summary>Parses as far as it can without awaiting; returns what the loop must do next.</summary>
+    private ReceiveStep Parse(ref ReadOnlySequence<byte> buffer)
+    {
+        while (true)
+        {
+            if (_receiveState == ReceiveState.Payload)
+            {
+                return ReadPayload(ref buffer);
+            }
+
+            switch (FrameCodec.TryReadBoundary(ref buffer, out byte status, out uint size))
+            {
+                case BoundaryUnit.Incomplete:
+                    return ReceiveStep.NeedMoreData;
+                case BoundaryUnit.Status:
+                    TakeStatus(status);
+                    if (_receiveState == ReceiveState.HeldBoundary)
+                    {
+                        // Our own exchange is answered; the held header's payload comes once our transmitter releases the answer.
+                        _receiveState = ReceiveState.Payload;
+                    }
+
+                    continue;
+                case BoundaryUnit.Header:
+                    ReceiveStep step = TakeHeader(size);
+                    if (step != ReceiveStep.NeedMoreData)
+                    {
+                        return step;
+                    }
+
+                    continue;
+            }
+        }
+    }
+
+    private void TakeStatus(byte status)
+    {
+        TaskCompletionSource<byte>? waiter;
+        lock (_gate)
+        {
+            _awaitingStatus.TryDequeue(out waiter);
+        }
+
+        if (waiter is null)
+        {
+            throw new TinyProtoException(TinyProtoError.ProtocolViolation, $"The peer sent the status byte {Signal.Describe(status)} while none of this end's messages awaited one.");
+        }
+
+        waiter.TrySetResult(status);
+    }
+
+    /// <summary>Answers, holds or refuses an incoming size header (rules 1, 2 and 5).</summary>
+    private ReceiveStep TakeHeader(uint size)
+    {
+        if (_receiveState == ReceiveState.HeldBoundary)
+        {
+            throw new TinyProtoException(TinyProtoError.ProtocolViolation, $"The peer sent a second size header ({size} bytes) before the first one was answered.");
+        }
+
+        if (size > _options.MaxMessageSize)
+        {
+            lock (_gate)
+            {
+                _pendingStatuses.Enqueue(Signal.TooLarge);
+            }
+
+            string limit = _options.MaxMessageSize == TinyProtoConnectionOptions.ProtocolMaxMessageSize
+                ? $"the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF)"
+                : $"this end's limit of {_options.MaxMessageSize} bytes";
+            _refusal = new TinyProtoException(TinyProtoError.MessageTooLarge, $"The peer announced a message of {size} bytes (0x{size:X8}), above {limit}; it was refused with 0xFC and the connection closed.");
+            return ReceiveStep.Refuse;
+        }
+
+        bool hold;
+        bool statusStillAwaited;
+        lock (_gate)
+        {
+            bool readingAhead = _awaitingStatus.Count > 0 || _ownExchangeActive;
+            if (readingAhead && _inbox.Count > 0 && size <= _options.MaxBufferedMessageSize && _inboxBytes + size > _options.MaxReadAheadBytes)
+            {
+                throw new TinyProtoException(TinyProtoError.MessageTooLarge,
+                    $"While waiting for the status of its own message, this end had to read past {_inbox.Count} message(s) ({_inboxBytes} bytes) that no hook or ReceiveAsync had taken yet; the next one ({size} bytes) would exceed MaxReadAheadBytes ({_options.MaxReadAheadBytes}).");
+            }
+
+            // A lock-step server holds its answer until its own payload is in the output (rule 5).
+            hold = Role == TinyProtoRole.Server && !IsPipelined && _ownExchangeActive;
+            statusStillAwaited = _awaitingStatus.Count > 0;
+            if (hold)
+            {
+                _answerHeld = true;
+            }
+            else
+            {
+                _pendingStatuses.Enqueue(Signal.Ok);
+            }
+        }
+
+        BeginPayload(size);
+        if (hold)
+        {
+            // Until our status arrives the next unit is that status; after it, the held header's payload.
+            _receiveState = statusStillAwaited ? ReceiveState.HeldBoundary : ReceiveState.Payload;
+            return ReceiveStep.NeedMoreData;
+        }
+
+        return ReceiveStep.SendStatuses;
+    }
+
+    private void BeginPayload(uint size)
+    {
+        _receiveState = ReceiveState.Payload;
+        _payloadLength = size;
+        _payloadRemaining = size;
+        if (size > _options.MaxBufferedMessageSize)
+        {
+            _payloadStream = InboundMessage.Streamed(size);
+            _streamConsumerGone = false;
+            Deliver(_payloadStream);
+        }
+        else
+        {
+            _payloadBody = new PooledBuffer(size);
+        }
+    }
+
+    private ReceiveStep ReadPayload(ref ReadOnlySequence<byte> buffer)
+    {
+        if (_payloadRemaining == 0)
+        {
+            return CompletePayload();
+        }
+
+        if (buffer.IsEmpty)
+        {
+            return ReceiveStep.NeedMoreData;
+        }
+
+        ReadOnlySequence<byte> chunk = buffer.Slice(0, Math.Min(buffer.Length, _payloadRemaining));
+        buffer = buffer.Slice(chunk.End);
+        _payloadRemaining -= chunk.Length;
+
+        if (_payloadBody is not null)
+        {
+            _payloadBody.Append(chunk);
+            return _payloadRemaining == 0 ? CompletePayload() : ReceiveStep.NeedMoreData;
+        }
+
+        if (!_streamConsumerGone)
+        {
+            foreach (ReadOnlyMemory<byte> memory in chunk)
+            {
+                _payloadStream!.StreamWriter.Write(memory.Span);
+            }
+
+            return ReceiveStep.StreamChunkWritten;
+        }
+
+        return _payloadRemaining == 0 ? CompletePayload() : ReceiveStep.NeedMoreData;
+    }
+
+    private ReceiveStep CompletePayload()
+    {
+        _receiveState = ReceiveState.Boundary;
+        if (_payloadStream is not null)
+        {
+            _payloadStream.StreamWriter.Complete();
+            _payloadStream = null;
+            return ReceiveStep.NeedMoreData;
+        }
+
+        PooledBuffer body = _payloadBody!;
+        _payloadBody = null;
+        ReadOnlySequence<byte> message;
+        try
+        {
+            message = ApplyReceivePlugins(body.Sequence);
+        }
+        catch
+        {
+            body.Dispose();
+            throw;
+        }
+
+        Deliver(InboundMessage.Buffered(body, message));
+        return ReceiveStep.MessageComplete;
+    }
+
+    private async ValueTask FlushStreamChunkAsync()
+    {
+        FlushResult flush = await _payloadStream!.StreamWriter.FlushAsync().ConfigureAwait(false);
+        if (flush.IsCompleted)
+        {
+            // The consumer stopped reading: skip the rest of the payload so the framing stays intact.
+            _streamConsumerGone = true;
+        }
+
+        if (_payloadRemaining == 0)
+        {
+            _receiveState = ReceiveState.Boundary;
+            await _payloadStream.StreamWriter.CompleteAsync().ConfigureAwait(false);
+            _payloadStream = null;
+        }
+    }
+
+    private void EndOfInput(long unparsed)
+    {
+        string? broken = _receiveState switch
+        {
+            ReceiveState.Payload => $"The peer closed the connection inside a payload, after {_payloadLength - _payloadRemaining} of {_payloadLength} bytes; the partial message was dropped.",
+            ReceiveState.HeldBoundary => $"The peer closed the connection before the payload of its {_payloadLength}-byte message.",
+            _ when unparsed > 0 => $"The peer closed the connection inside a size header, after {unparsed} of 4 bytes.",
+            _ => null,
+        };
+
+        if (broken is not null)
+        {
+            throw new TinyProtoException(TinyProtoError.ProtocolViolation, broken);
+        }
+
+        Log.PeerClosed(_logger, Id);
+    }
+
+    private void AbortPayload()
+    {
+        _payloadBody?.Dispose();
+        _payloadBody = null;
+        if (_payloadStream is not null)
+        {
+            _payloadStream.StreamWriter.Complete(new TinyProtoException(TinyProtoError.ConnectionClosed,
+                $"The connection ended after {_payloadLength - _payloadRemaining} of the message's {_payloadLength} bytes."));
+            _payloadStream = null;
+        }
+    }
+
+    private bool IsClosing()
+    {
+        lock (_gate)
+        {
+            return _closing;
+        }
+    }
+}

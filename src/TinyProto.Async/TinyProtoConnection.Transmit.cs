@@ -1,0 +1,427 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using TinyProto.Async.Framing;
+
+namespace TinyProto.Async;
+
+public partial class TinyProtoConnection
+{
+    private const int FlushThreshold = 256 * 1024;
+    private const int StreamChunkSize = 64 * 1024;
+
+    // _outputLock: who may write to the transport's writer; units (a header, a payload, statuses) never interleave.
+    // _transmitLock: lock-step mode keeps at most one of our own messages in flight (rule 5).
+    private readonly SemaphoreSlim _outputLock = new(1, 1);
+    private readonly SemaphoreSlim _transmitLock = new(1, 1);
+
+    // Guarded by _gate.
+    private readonly Queue<TaskCompletionSource<byte>> _awaitingStatus = new();
+    private readonly Queue<byte> _pendingStatuses = new();
+    private bool _ownExchangeActive;
+    private bool _answerHeld;
+
+    /// <summary>
+    /// Transmits one message and completes once the peer has accepted it: in lock-step mode when the payload
+    /// is in the output after the peer's OK, in pipelined mode when the peer's OK for it has arrived.
+    /// </summary>
+    /// <param name="message">The message; it must stay unchanged until the returned task completes.</param>
+    /// <param name="cancellationToken">
+    /// Cancels the transmission while it waits its turn, without effect on the connection. Once its size header
+    /// is on the wire the protocol cannot take it back, so cancelling then closes the connection.
+    /// </param>
+    /// <exception cref="TinyProtoException">
+    /// <see cref="TinyProtoError.MessageTooLarge"/> above 0xF0FFFFFF bytes (nothing is sent);
+    /// <see cref="TinyProtoError.MessageRefused"/> when the peer refused it;
+    /// <see cref="TinyProtoError.Timeout"/> when no status came within <see cref="TinyProtoConnectionOptions.Timeout"/>;
+    /// <see cref="TinyProtoError.ConnectionClosed"/> when the connection ended first.
+    /// </exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public ValueTask TransmitAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default) =>
+        TransmitAsync(new ReadOnlySequence<byte>(message), cancellationToken);
+
+    /// <summary>Transmits one message held in a (possibly multi-segment) sequence; as <see cref="TransmitAsync(ReadOnlyMemory{byte}, CancellationToken)"/>.</summary>
+    /// <param name="message">The message; it must stay unchanged until the returned task completes.</param>
+    /// <param name="cancellationToken">Cancels the transmission; see the <see cref="ReadOnlyMemory{T}"/> overload.</param>
+    /// <exception cref="TinyProtoException">As for the <see cref="ReadOnlyMemory{T}"/> overload.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async ValueTask TransmitAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken = default)
+    {
+        ThrowIfNotStarted();
+        for (int i = 0; i < _plugins.Count; i++)
+        {
+            message = _plugins[i].Transmit(message);
+        }
+
+        if (message.Length > FrameCodec.MaxMessageSize)
+        {
+            throw new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {message.Length} bytes is above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent.");
+        }
+
+        await TransmitCoreAsync(message, null, message.Length, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Transmits one message of <paramref name="length"/> bytes read from <paramref name="payload"/> while it is
+    /// sent, so a message of any size up to 0xF0FFFFFF bytes needs only a small buffer. Transmit plugins do not apply.
+    /// </summary>
+    /// <param name="payload">Where the bytes come from; exactly <paramref name="length"/> bytes are read from its current position.</param>
+    /// <param name="length">The message size, 0 to 0xF0FFFFFF.</param>
+    /// <param name="cancellationToken">Cancels the transmission; see the <see cref="ReadOnlyMemory{T}"/> overload.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="payload"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="payload"/> cannot be read.</exception>
+    /// <exception cref="TinyProtoException">
+    /// As for the <see cref="ReadOnlyMemory{T}"/> overload; also <see cref="TinyProtoError.ConnectionClosed"/> when
+    /// <paramref name="payload"/> ends before <paramref name="length"/> bytes (the connection is closed, since the peer expects the rest).
+    /// </exception>
+    public async ValueTask TransmitAsync(Stream payload, long length, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        if (!payload.CanRead)
+        {
+            throw new ArgumentException("The payload stream cannot be read.", nameof(payload));
+        }
+
+        if (length is < 0 or > FrameCodec.MaxMessageSize)
+        {
+            throw new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {length} bytes is outside 0..{FrameCodec.MaxMessageSize} (0xF0FFFFFF); nothing was sent.");
+        }
+
+        ThrowIfNotStarted();
+        await TransmitCoreAsync(default, payload, length, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask TransmitCoreAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (IsPipelined)
+            {
+                await TransmitPipelinedAsync(body, source, length, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await TransmitLockStepAsync(body, source, length, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is not TinyProtoException and not OperationCanceledException)
+        {
+            // A broken transport (reset, disposed stream, ...) ends the connection.
+            var error = new TinyProtoException(TinyProtoError.ConnectionClosed, $"The transmission failed and the connection was closed: {ex.Message}", ex);
+            Fail(error);
+            throw error;
+        }
+    }
+
+    /// <summary>Header, wait for the status, payload (rule 5: one own message in flight at a time).</summary>
+    private async ValueTask TransmitLockStepAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
+    {
+        await _transmitLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var waiter = new TaskCompletionSource<byte>(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (_gate)
+            {
+                if (_closing || _inputEnded)
+                {
+                    throw ClosedError("transmit");
+                }
+
+                _ownExchangeActive = true;
+                _awaitingStatus.Enqueue(waiter);
+                _readerSignal?.TrySetResult();
+            }
+
+            bool exchangeEnded = false;
+            try
+            {
+                await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    WritePendingStatuses();
+                    FrameCodec.WriteHeader(_output, (uint)length);
+                    await FlushOutputAsync().ConfigureAwait(false);
+                }
+                finally
+                {
+                    await ReleaseOutputAsync().ConfigureAwait(false);
+                }
+
+                byte status = await AwaitStatusAsync(waiter, length, cancellationToken).ConfigureAwait(false);
+                if (status != Signal.Ok)
+                {
+                    throw Refused(status, length);
+                }
+
+                await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    await WritePayloadAsync(body, source, length).ConfigureAwait(false);
+                    EndOwnExchange();
+                    exchangeEnded = true;
+                    WritePendingStatuses();
+                    await FlushOutputAsync().ConfigureAwait(false);
+                }
+                finally
+                {
+                    await ReleaseOutputAsync().ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                if (!exchangeEnded)
+                {
+                    EndOwnExchange();
+                    await SendPendingStatusesQuietlyAsync().ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            _transmitLock.Release();
+        }
+    }
+
+    /// <summary>Header and payload together, then wait for the status (rule 6).</summary>
+    private async ValueTask TransmitPipelinedAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
+    {
+        var waiter = new TaskCompletionSource<byte>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await AcquireOutputAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            lock (_gate)
+            {
+                if (_closing || _inputEnded)
+                {
+                    throw ClosedError("transmit");
+                }
+
+                // Statuses come back in the order of the headers, so register in output order.
+                _awaitingStatus.Enqueue(waiter);
+                _readerSignal?.TrySetResult();
+            }
+
+            WritePendingStatuses();
+            await WritePayloadAsync(body, source, length, withHeader: true).ConfigureAwait(false);
+            WritePendingStatuses();
+            await FlushOutputAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await ReleaseOutputAsync().ConfigureAwait(false);
+        }
+
+        byte status = await AwaitStatusAsync(waiter, length, cancellationToken).ConfigureAwait(false);
+        if (status != Signal.Ok)
+        {
+            throw Refused(status, length);
+        }
+    }
+
+    private async ValueTask<byte> AwaitStatusAsync(TaskCompletionSource<byte> waiter, long length, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await waiter.Task.WaitAsync(_options.Timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException ex)
+        {
+            var error = new TinyProtoException(TinyProtoError.Timeout, $"The peer did not answer the header of a {length}-byte message within {_options.Timeout.TotalSeconds:0.###} s; the connection was closed.", ex);
+            Fail(error);
+            throw error;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Fail(new TinyProtoException(TinyProtoError.ConnectionClosed, "A transmission was cancelled after its size header was sent; the protocol cannot take a header back, so the connection was closed."));
+            throw;
+        }
+    }
+
+    private static TinyProtoException Refused(byte status, long length) => status switch
+    {
+        Signal.TooLarge => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message as too large (0xFC); nothing of its payload was sent."),
+        _ => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message with {Signal.Describe(status)}; nothing of its payload was sent."),
+    };
+
+    /// <summary>Ends our lock-step exchange: a held answer (rule 5) now goes out, after our payload.</summary>
+    private void EndOwnExchange()
+    {
+        lock (_gate)
+        {
+            _ownExchangeActive = false;
+            if (_answerHeld)
+            {
+                _answerHeld = false;
+                _pendingStatuses.Enqueue(Signal.Ok);
+            }
+        }
+    }
+
+    private async ValueTask WritePayloadAsync(ReadOnlySequence<byte> body, Stream? source, long length, bool withHeader = false)
+    {
+        if (withHeader)
+        {
+            FrameCodec.WriteHeader(_output, (uint)length);
+        }
+
+        if (source is null)
+        {
+            long unflushed = 0;
+            foreach (ReadOnlyMemory<byte> memory in body)
+            {
+                for (int offset = 0; offset < memory.Length; offset += FlushThreshold)
+                {
+                    ReadOnlySpan<byte> part = memory.Span.Slice(offset, Math.Min(FlushThreshold, memory.Length - offset));
+                    _output.Write(part);
+                    unflushed += part.Length;
+                    if (unflushed >= FlushThreshold)
+                    {
+                        await FlushOutputAsync().ConfigureAwait(false);
+                        unflushed = 0;
+                    }
+                }
+            }
+
+            return;
+        }
+
+        long remaining = length;
+        long pending = 0;
+        while (remaining > 0)
+        {
+            Memory<byte> memory = _output.GetMemory(StreamChunkSize);
+            if (memory.Length > remaining)
+            {
+                memory = memory[..(int)remaining];
+            }
+
+            int read = await source.ReadAsync(memory).ConfigureAwait(false);
+            if (read == 0)
+            {
+                var error = new TinyProtoException(TinyProtoError.ConnectionClosed,
+                    $"The payload stream ended after {length - remaining} of the announced {length} bytes; the connection was closed because the peer expects the rest.");
+                Fail(error);
+                throw error;
+            }
+
+            _output.Advance(read);
+            remaining -= read;
+            pending += read;
+            if (pending >= FlushThreshold)
+            {
+                await FlushOutputAsync().ConfigureAwait(false);
+                pending = 0;
+            }
+        }
+    }
+
+    /// <summary>Sends answers queued by the receive loop, unless a transmitter holds the output (it sends them itself).</summary>
+    private async ValueTask SendPendingStatusesAsync()
+    {
+        if (!_outputLock.Wait(0))
+        {
+            return;
+        }
+
+        try
+        {
+            WritePendingStatuses();
+            await FlushOutputAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await ReleaseOutputAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask SendPendingStatusesQuietlyAsync()
+    {
+        try
+        {
+            await SendPendingStatusesAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TinyProtoException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The transmission already failed; the connection is going down with its own error.
+        }
+    }
+
+    private async ValueTask AcquireOutputAsync(CancellationToken cancellationToken)
+    {
+        if (!_outputLock.Wait(0, cancellationToken))
+        {
+            await _outputLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Releases the output; answers queued meanwhile are sent by whoever holds it next, or by us.</summary>
+    private async ValueTask ReleaseOutputAsync()
+    {
+        while (true)
+        {
+            _outputLock.Release();
+            lock (_gate)
+            {
+                if (_pendingStatuses.Count == 0 || _closing)
+                {
+                    return;
+                }
+            }
+
+            if (!_outputLock.Wait(0))
+            {
+                return;
+            }
+
+            bool flushed = false;
+            try
+            {
+                WritePendingStatuses();
+                await FlushOutputAsync().ConfigureAwait(false);
+                flushed = true;
+            }
+            finally
+            {
+                if (!flushed)
+                {
+                    _outputLock.Release();
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes queued answers into the output; the caller holds the output.</summary>
+    private void WritePendingStatuses()
+    {
+        lock (_gate)
+        {
+            while (_pendingStatuses.TryDequeue(out byte status))
+            {
+                FrameCodec.WriteByte(_output, status);
+            }
+        }
+    }
+
+    private async ValueTask FlushOutputAsync()
+    {
+        FlushResult result = await _output.FlushAsync().ConfigureAwait(false);
+        if (result.IsCanceled)
+        {
+            throw ClosedError("transmit");
+        }
+
+        if (result.IsCompleted)
+        {
+            throw new TinyProtoException(TinyProtoError.ConnectionClosed, "The peer stopped reading; the connection is closed.");
+        }
+    }
+
+    private void ThrowIfNotStarted()
+    {
+        if (Volatile.Read(ref _state) != 2)
+        {
+            throw Volatile.Read(ref _state) == 0 && !_closing
+                ? new InvalidOperationException("The connection has not been started.")
+                : ClosedError("transmit");
+        }
+    }
+}

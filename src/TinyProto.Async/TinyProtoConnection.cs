@@ -1,0 +1,243 @@
+using System.IO.Pipelines;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace TinyProto.Async;
+
+/// <summary>
+/// One tinyproto connection: the opening handshake, then a receive loop that owns the transport's
+/// reader and a hook loop that calls <see cref="PreLoopAsync"/>, <see cref="TransmissionReceivedAsync"/>,
+/// <see cref="LoopPassAsync"/> and <see cref="PostLoopAsync"/>. Derive from it to handle messages, or use it
+/// as it is with <see cref="TransmitAsync(ReadOnlyMemory{byte}, CancellationToken)"/> and <see cref="ReceiveAsync(CancellationToken)"/>.
+/// </summary>
+/// <remarks>
+/// <para>A connection runs over any <see cref="IDuplexPipe"/>, in the client or server role, so it can be
+/// hosted by <see cref="TinyProtoServer"/>, <see cref="TinyProtoClient"/>, or a server of your own.</para>
+/// <para>All public members are safe to call concurrently. Hooks run one at a time, never inline on an
+/// I/O completion, and may call <see cref="TransmitAsync(ReadOnlyMemory{byte}, CancellationToken)"/>.</para>
+/// </remarks>
+public partial class TinyProtoConnection : IAsyncDisposable
+{
+    private static readonly AsyncLocal<TinyProtoConnection?> s_hookLoopOwner = new();
+
+    private readonly object _gate = new();
+    private readonly List<ITinyProtoPlugin> _plugins = [];
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TinyProtoConnectionOptions _options = new();
+    private ILogger _logger = NullLogger.Instance;
+    private PipeReader _input = null!;
+    private PipeWriter _output = null!;
+    private int _state; // 0 new, 1 starting, 2 running
+    private bool _closing;
+    private Exception? _failure;
+
+    /// <summary>Creates a connection that is not yet started.</summary>
+    public TinyProtoConnection()
+    {
+    }
+
+    /// <summary>The connection's identity, unique per connection object.</summary>
+    public Guid Id { get; } = Guid.NewGuid();
+
+    /// <summary>This end's role; set when the connection starts.</summary>
+    public TinyProtoRole Role { get; private set; }
+
+    /// <summary>Whether the opening handshake negotiated pipelined mode (PROTOCOL.md rule 6).</summary>
+    public bool IsPipelined { get; private set; }
+
+    /// <summary>The local endpoint of the underlying socket, when there is one.</summary>
+    public EndPoint? LocalEndPoint { get; set; }
+
+    /// <summary>The remote endpoint of the underlying socket, when there is one.</summary>
+    public EndPoint? RemoteEndPoint { get; set; }
+
+    /// <summary>
+    /// The connection's settings. They can be replaced until the connection starts; a server or client
+    /// sets them from its own <c>ConnectionOptions</c>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Set after the connection started.</exception>
+    public TinyProtoConnectionOptions Options
+    {
+        get => _options;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (Volatile.Read(ref _state) != 0)
+            {
+                throw new InvalidOperationException("Options can only be set before the connection starts.");
+            }
+
+            _options = value;
+        }
+    }
+
+    /// <summary>
+    /// A task that completes once the connection has ended and <see cref="PostLoopAsync"/> has returned.
+    /// It completes successfully when the peer closed at a message boundary or the connection was closed
+    /// locally, and faults with a <see cref="TinyProtoException"/> (or a hook's exception) when an error ended it.
+    /// </summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>Adds a plugin; plugins run in the order they were added on transmit, and in reverse on receive.</summary>
+    /// <param name="plugin">The plugin.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="plugin"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">The connection already started.</exception>
+    public void AddPlugin(ITinyProtoPlugin plugin)
+    {
+        ArgumentNullException.ThrowIfNull(plugin);
+        if (Volatile.Read(ref _state) != 0)
+        {
+            throw new InvalidOperationException("Plugins can only be added before the connection starts.");
+        }
+
+        _plugins.Add(plugin);
+    }
+
+    /// <summary>
+    /// Performs the opening handshake over <paramref name="transport"/>, then starts the connection's loops
+    /// and returns. The connection owns the transport from now on and completes both of its sides when it ends.
+    /// </summary>
+    /// <param name="transport">The byte transport, e.g. from a socket or a server framework.</param>
+    /// <param name="role">Whether this end connected (<see cref="TinyProtoRole.Client"/>) or accepted.</param>
+    /// <param name="cancellationToken">Cancels the handshake.</param>
+    /// <exception cref="TinyProtoException">The handshake failed, timed out, or the server is at its connection limit.</exception>
+    /// <exception cref="InvalidOperationException">The connection was started before.</exception>
+    public async Task StartAsync(IDuplexPipe transport, TinyProtoRole role, CancellationToken cancellationToken = default)
+    {
+        await HandshakeAsync(transport, role, cancellationToken).ConfigureAwait(false);
+        StartLoops();
+    }
+
+    /// <summary>Starts the connection over a byte stream (a <c>NetworkStream</c>, an <c>SslStream</c>, ...), which it then owns.</summary>
+    /// <param name="stream">The stream; disposed when the connection ends.</param>
+    /// <param name="role">Whether this end connected or accepted.</param>
+    /// <param name="cancellationToken">Cancels the handshake.</param>
+    /// <exception cref="TinyProtoException">The handshake failed, timed out, or the server is at its connection limit.</exception>
+    public Task StartAsync(Stream stream, TinyProtoRole role, CancellationToken cancellationToken = default) =>
+        StartAsync(Transport.StreamTransport.Create(stream), role, cancellationToken);
+
+    /// <summary>Starts the connection and waits until it ends; see <see cref="StartAsync(IDuplexPipe, TinyProtoRole, CancellationToken)"/> and <see cref="Completion"/>.</summary>
+    /// <param name="transport">The byte transport.</param>
+    /// <param name="role">Whether this end connected or accepted.</param>
+    /// <param name="cancellationToken">Closes the connection when cancelled.</param>
+    /// <exception cref="TinyProtoException">The handshake failed, or an error ended the connection.</exception>
+    public async Task RunAsync(IDuplexPipe transport, TinyProtoRole role, CancellationToken cancellationToken = default)
+    {
+        await StartAsync(transport, role, cancellationToken).ConfigureAwait(false);
+        using (cancellationToken.Register(static c => ((TinyProtoConnection)c!).BeginClose(), this))
+        {
+            await Completion.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Closes the connection: stops reading, fails operations still waiting, lets the running hook return,
+    /// runs <see cref="PostLoopAsync"/>, and waits for all of that unless called from the connection's own hooks.
+    /// Safe to call more than once and before the connection started.
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting (the connection still closes).</param>
+    public async ValueTask CloseAsync(CancellationToken cancellationToken = default)
+    {
+        BeginClose();
+        if (Volatile.Read(ref _state) != 2 || s_hookLoopOwner.Value == this)
+        {
+            return;
+        }
+
+        try
+        {
+            await Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (Completion.IsCompleted)
+        {
+            // Whatever ended the connection is reported through Completion, not by CloseAsync.
+        }
+    }
+
+    /// <summary>Closes the connection, as <see cref="CloseAsync"/>.</summary>
+    /// <returns>A task that completes when the connection has ended.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await CloseAsync().ConfigureAwait(false);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Ends the connection at once without waiting for hooks, e.g. when a stop deadline has passed.</summary>
+    internal void Abort()
+    {
+        BeginClose();
+        if (Volatile.Read(ref _state) >= 1)
+        {
+            _output.CancelPendingFlush();
+        }
+
+        AbortTarget?.Dispose();
+    }
+
+    /// <summary>What <see cref="Abort"/> disposes to cut the transport (the socket, for connections a server or client made).</summary>
+    internal IDisposable? AbortTarget { get; set; }
+
+    /// <summary>Ends a connection whose handshake succeeded but whose loops will not start (its host refused it).</summary>
+    internal async Task AbandonAsync()
+    {
+        BeginClose();
+        await AbandonTransportAsync().ConfigureAwait(false);
+        _completion.TrySetResult();
+    }
+
+    private void BeginClose()
+    {
+        lock (_gate)
+        {
+            if (_closing)
+            {
+                return;
+            }
+
+            _closing = true;
+            WakeAll();
+        }
+
+        _lifetime.Cancel();
+        if (Volatile.Read(ref _state) >= 1)
+        {
+            _input.CancelPendingRead();
+        }
+
+        if (Volatile.Read(ref _state) == 0)
+        {
+            _completion.TrySetResult();
+        }
+    }
+
+    /// <summary>Records the first error that ends the connection and starts closing it.</summary>
+    private void Fail(Exception error)
+    {
+        lock (_gate)
+        {
+            _failure ??= error;
+        }
+
+        BeginClose();
+    }
+
+    private TinyProtoException ClosedError(string operation)
+    {
+        Exception? failure;
+        lock (_gate)
+        {
+            failure = _failure;
+        }
+
+        return failure switch
+        {
+            TinyProtoException tp when tp.Error != TinyProtoError.ConnectionClosed =>
+                new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection was closed ({tp.Message})", tp),
+            TinyProtoException tp => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: {tp.Message}", tp),
+            null => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection is closed."),
+            _ => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection was closed ({failure.Message})", failure),
+        };
+    }
+}

@@ -1,0 +1,240 @@
+using System.Net;
+using System.Net.Sockets;
+using TinyProto.Async.Framing;
+using TinyProto.Async.Transport;
+
+namespace TinyProto.Async;
+
+public partial class TinyProtoServer
+{
+    private async Task BindAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        IPAddress[] addresses = IPAddress.TryParse(host, out IPAddress? literal)
+            ? [literal]
+            : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        if (addresses.Length == 0)
+        {
+            throw new SocketException((int)SocketError.HostNotFound);
+        }
+
+        int chosenPort = port;
+        foreach (IPAddress address in addresses)
+        {
+            var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                // With port 0, every address of one name shares the port picked for the first.
+                listener.Bind(new IPEndPoint(address, chosenPort));
+                listener.Listen(512);
+            }
+            catch
+            {
+                listener.Dispose();
+                throw;
+            }
+
+            _listeners.Add(listener);
+            var bound = (IPEndPoint)listener.LocalEndPoint!;
+            chosenPort = bound.Port;
+            lock (_boundEndPoints)
+            {
+                _boundEndPoints.Add(bound);
+            }
+        }
+    }
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        CancellationToken stopping = _stopping.Token;
+        while (!stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync(stopping).ConfigureAwait(false);
+            }
+            catch (Exception) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+            {
+                // One client's failed accept (or a momentary lack of descriptors) must not stop the server.
+                Log.AcceptFailed(_logger, listener.LocalEndPoint?.ToString() ?? "?", ex);
+                await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
+
+            Track(ServeAsync(socket));
+        }
+    }
+
+    private async Task ServeAsync(Socket socket)
+    {
+        await Task.Yield();
+        string? remote = socket.RemoteEndPoint?.ToString();
+        int slots = Interlocked.Increment(ref _slots);
+        try
+        {
+            if (_connectionLimit is int limit && slots > limit)
+            {
+                Log.ConnectionLimitReached(_logger, remote, limit);
+                await RefuseAsync(socket).ConfigureAwait(false);
+                return;
+            }
+
+            TinyProtoConnection connection;
+            try
+            {
+                connection = _factory.Create();
+            }
+            catch (Exception ex)
+            {
+                Log.ServerHookFailed(_logger, "SetConnectionHandler factory", ex);
+                socket.Dispose();
+                return;
+            }
+
+            connection.AbortTarget = socket;
+            connection.LocalEndPoint = socket.LocalEndPoint;
+            connection.RemoteEndPoint = socket.RemoteEndPoint;
+            try
+            {
+                await connection.HandshakeAsync(StreamTransport.Create(socket), TinyProtoRole.Server, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.HandshakeFailed(_logger, remote, ex);
+                socket.Dispose();
+                return;
+            }
+
+            await RunConnectionAsync(connection, socket).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _slots);
+        }
+    }
+
+    private async Task RunConnectionAsync(TinyProtoConnection connection, Socket socket)
+    {
+        _active[connection.Id] = connection;
+        try
+        {
+            try
+            {
+                await ConnectionInitAsync(connection.Id, connection, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.ServerHookFailed(_logger, nameof(ConnectionInitAsync), ex);
+                await connection.AbandonAsync().ConfigureAwait(false);
+                socket.Dispose();
+                return;
+            }
+
+            connection.StartLoops();
+            if (_stopping.IsCancellationRequested)
+            {
+                connection.Abort();
+            }
+
+            try
+            {
+                await connection.Completion.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The connection logged what ended it; it never ends the server.
+            }
+            finally
+            {
+                socket.Dispose();
+            }
+        }
+        finally
+        {
+            try
+            {
+                await ConnectionShutdownAsync(connection.Id, connection, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.ServerHookFailed(_logger, nameof(ConnectionShutdownAsync), ex);
+            }
+
+            _active.TryRemove(connection.Id, out _);
+        }
+    }
+
+    /// <summary>Answers a client over the limit with 0xFE (after reading its opening byte, so the close is clean) and closes.</summary>
+    private static async Task RefuseAsync(Socket socket)
+    {
+        using (socket)
+        {
+            try
+            {
+                socket.NoDelay = true;
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                byte[] buffer = new byte[1];
+                try
+                {
+                    await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // A client that sends nothing still gets the answer.
+                }
+
+                buffer[0] = Signal.ConnectionLimit;
+                await socket.SendAsync(buffer, SocketFlags.None, CancellationToken.None).ConfigureAwait(false);
+                socket.Shutdown(SocketShutdown.Send);
+            }
+            catch (SocketException)
+            {
+                // The client is gone already.
+            }
+        }
+    }
+
+    private async Task StopCoreAsync()
+    {
+        try
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+            CloseListeners();
+            foreach (TinyProtoConnection connection in _active.Values)
+            {
+                _ = connection.CloseAsync().AsTask();
+            }
+
+            Task all = Task.WhenAll(_handlers.Keys);
+            if (await Task.WhenAny(all, Task.Delay(_stopTimeout)).ConfigureAwait(false) != all)
+            {
+                foreach (TinyProtoConnection connection in _active.Values)
+                {
+                    Log.Aborted(_logger, connection.Id);
+                    connection.Abort();
+                }
+
+                await Task.WhenAny(Task.WhenAll(_handlers.Keys), Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            }
+
+            await _mainLoop.StopAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _mainLoop.Dispose();
+            _stopped.TrySetResult();
+        }
+    }
+
+    private void CloseListeners()
+    {
+        foreach (Socket listener in _listeners)
+        {
+            listener.Dispose();
+        }
+    }
+}

@@ -1,0 +1,264 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace TinyProto.Async;
+
+/// <summary>
+/// A tinyproto server: listens on any number of addresses, runs one <see cref="TinyProtoConnection"/> (or a
+/// class of yours derived from it) per accepted client, and calls its own hooks around them. Derive from it
+/// to override <see cref="PreLoopAsync"/>, <see cref="LoopPassAsync"/>, <see cref="PostLoopAsync"/>,
+/// <see cref="ConnectionInitAsync"/> and <see cref="ConnectionShutdownAsync"/>.
+/// </summary>
+/// <remarks>
+/// A failing connection (bad bytes, a hook that throws) is logged and closed; it never stops the server or
+/// harms another connection. Members are safe to call concurrently; configuration (addresses, handler,
+/// options, plugins, limit) must be set before <see cref="StartAsync"/>.
+/// </remarks>
+public partial class TinyProtoServer : IAsyncDisposable
+{
+    private readonly ConnectionFactory _factory = new();
+    private readonly List<(string Host, int Port)> _addresses = [];
+    private readonly List<Socket> _listeners = [];
+    private readonly List<EndPoint> _boundEndPoints = [];
+    private readonly ConcurrentDictionary<Guid, TinyProtoConnection> _active = new();
+    private readonly ConcurrentDictionary<Task, bool> _handlers = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly MainLoop _mainLoop;
+    private readonly ILogger _logger;
+    private int _slots;
+    private int _state; // 0 new, 1 running, 2 stopping or stopped
+    private int? _connectionLimit;
+    private TimeSpan _stopTimeout = TimeSpan.FromSeconds(5);
+    private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
+
+    /// <summary>Creates a server that is not yet listening.</summary>
+    /// <param name="logger">Where the server and its connections log; defaults to none.</param>
+    public TinyProtoServer(ILogger? logger = null)
+    {
+        _logger = logger ?? NullLogger.Instance;
+        _mainLoop = new MainLoop(PreLoopAsync, LoopPassAsync, PostLoopAsync);
+    }
+
+    /// <summary>Settings copied into every new connection. The logger defaults to the server's.</summary>
+    public TinyProtoConnectionOptions ConnectionOptions
+    {
+        get => _factory.Options;
+        set => _factory.Options = value ?? throw new ArgumentNullException(nameof(value));
+    }
+
+    /// <summary>
+    /// The most connections served at once (counting those still in their handshake), or null for no limit
+    /// (the default). A client over the limit is answered <c>0xFE</c> and closed; the server keeps serving.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 1.</exception>
+    public int? ConnectionLimit
+    {
+        get => _connectionLimit;
+        set => _connectionLimit = value is null or >= 1
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "ConnectionLimit must be at least 1, or null for no limit.");
+    }
+
+    /// <summary>How long <see cref="StopAsync"/> waits for connections to end before aborting them. Default: 5 s.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public TimeSpan StopTimeout
+    {
+        get => _stopTimeout;
+        set => _stopTimeout = value >= TimeSpan.Zero
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "StopTimeout must not be negative.");
+    }
+
+    /// <summary>How often the server's <see cref="LoopPassAsync"/> runs, if overridden. Default: 30 ms.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
+    public TimeSpan LoopPassInterval
+    {
+        get => _loopPassInterval;
+        set => _loopPassInterval = value > TimeSpan.Zero
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "LoopPassInterval must be positive.");
+    }
+
+    /// <summary>The connections that completed their handshake and have not ended, by id. Safe to enumerate while connections come and go.</summary>
+    public IReadOnlyDictionary<Guid, TinyProtoConnection> ActiveConnections => _active;
+
+    /// <summary>The endpoints the server is listening on, with the ports chosen for port 0; empty until started.</summary>
+    public IReadOnlyList<EndPoint> BoundEndPoints
+    {
+        get
+        {
+            lock (_boundEndPoints)
+            {
+                return [.. _boundEndPoints];
+            }
+        }
+    }
+
+    /// <summary>A task that completes when the server has stopped.</summary>
+    public Task Completion => _stopped.Task;
+
+    /// <summary>Adds an address to listen on. A host name is resolved when the server starts and every address it resolves to is bound.</summary>
+    /// <param name="host">An IP address (IPv4 or IPv6) or host name; <c>0.0.0.0</c> or <c>::</c> for all interfaces.</param>
+    /// <param name="port">The port, or 0 for a free one (read it from <see cref="BoundEndPoints"/>).</param>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is outside 0..65535.</exception>
+    /// <exception cref="InvalidOperationException">The server already started.</exception>
+    public void AddAddress(string host, int port)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(host);
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, IPEndPoint.MinPort);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, IPEndPoint.MaxPort);
+        ThrowIfStarted();
+        _addresses.Add((host, port));
+    }
+
+    /// <summary>Serves each client with a new <typeparamref name="T"/>.</summary>
+    /// <typeparam name="T">The connection class, derived from <see cref="TinyProtoConnection"/>.</typeparam>
+    public void SetConnectionHandler<T>()
+        where T : TinyProtoConnection, new() => _factory.SetHandler(static () => new T());
+
+    /// <summary>Serves each client with a connection made by <paramref name="factory"/>.</summary>
+    /// <param name="factory">Returns a new, unstarted connection each time.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="factory"/> is null.</exception>
+    public void SetConnectionHandler(Func<TinyProtoConnection> factory) => _factory.SetHandler(factory);
+
+    /// <summary>Adds a plugin to every new connection (after the connection's own, in the order added).</summary>
+    /// <param name="plugin">The plugin; shared by all connections, so it must be safe for concurrent use.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="plugin"/> is null.</exception>
+    public void AddPlugin(ITinyProtoPlugin plugin) => _factory.AddPlugin(plugin);
+
+    /// <summary>Binds every address, starts accepting and the main loop, and returns once listening.</summary>
+    /// <param name="cancellationToken">Cancels resolving and binding.</param>
+    /// <exception cref="InvalidOperationException">No address was added, or the server was started before.</exception>
+    /// <exception cref="SocketException">An address could not be resolved or bound (nothing is left listening).</exception>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (_addresses.Count == 0)
+        {
+            throw new InvalidOperationException("Add at least one address with AddAddress before starting the server.");
+        }
+
+        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+        {
+            throw new InvalidOperationException("The server was already started; create a new server to start again.");
+        }
+
+        _factory.Options.Logger ??= _logger;
+        try
+        {
+            foreach ((string host, int port) in _addresses)
+            {
+                await BindAsync(host, port, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            CloseListeners();
+            Volatile.Write(ref _state, 2);
+            _stopped.TrySetResult();
+            throw;
+        }
+
+        foreach (Socket listener in _listeners)
+        {
+            Log.Listening(_logger, listener.LocalEndPoint!.ToString()!);
+            Track(AcceptLoopAsync(listener));
+        }
+
+        _mainLoop.Start(_loopPassInterval, IsOverridden(nameof(LoopPassAsync)), _logger);
+    }
+
+    /// <summary>Starts the server and serves until <paramref name="cancellationToken"/> is cancelled or <see cref="StopAsync"/> is called, then stops gracefully.</summary>
+    /// <param name="cancellationToken">Stops the server when cancelled.</param>
+    /// <exception cref="InvalidOperationException">As for <see cref="StartAsync"/>.</exception>
+    /// <exception cref="SocketException">An address could not be bound.</exception>
+    public async Task RunAsync(CancellationToken cancellationToken = default)
+    {
+        await StartAsync(cancellationToken).ConfigureAwait(false);
+        using (cancellationToken.Register(static s => _ = ((TinyProtoServer)s!).StopAsync(), this))
+        {
+            await Completion.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Stops gracefully: stops accepting, closes every connection, waits up to <see cref="StopTimeout"/> for their
+    /// <c>PostLoopAsync</c> and <see cref="ConnectionShutdownAsync"/>, aborts the rest, then runs <see cref="PostLoopAsync"/>.
+    /// Safe to call more than once.
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting (the server still stops).</param>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _state, 2) != 2)
+        {
+            _ = StopCoreAsync();
+        }
+
+        await Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops the server, as <see cref="StopAsync"/>.</summary>
+    /// <returns>A task that completes when the server has stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Runs once when the server starts, before it accepts anyone. The original's <c>pre_loop</c>.</summary>
+    /// <param name="cancellationToken">Cancelled when the server stops.</param>
+    /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
+    protected virtual ValueTask PreLoopAsync(CancellationToken cancellationToken) => default;
+
+    /// <summary>Runs every <see cref="LoopPassInterval"/> while the server runs, if overridden. The original's <c>loop_pass</c>.</summary>
+    /// <param name="cancellationToken">Cancelled when the server stops.</param>
+    /// <returns>A task that completes when the hook is done; an exception is logged and ends the passes.</returns>
+    protected virtual ValueTask LoopPassAsync(CancellationToken cancellationToken) => default;
+
+    /// <summary>Runs exactly once when the server stops, after every connection has ended or been aborted. The original's <c>post_loop</c>.</summary>
+    /// <param name="cancellationToken">Not cancelled.</param>
+    /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
+    protected virtual ValueTask PostLoopAsync(CancellationToken cancellationToken) => default;
+
+    /// <summary>
+    /// Runs for each connection after its handshake and before its loop starts (before its <c>PreLoopAsync</c>).
+    /// The original's <c>connection_init</c>. An exception closes that connection.
+    /// </summary>
+    /// <param name="id">The connection's id, as in <see cref="ActiveConnections"/>.</param>
+    /// <param name="connection">The connection.</param>
+    /// <param name="cancellationToken">Cancelled when the server stops.</param>
+    /// <returns>A task that completes when the hook is done.</returns>
+    protected virtual ValueTask ConnectionInitAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken) => default;
+
+    /// <summary>
+    /// Runs exactly once for each connection that <see cref="ConnectionInitAsync"/> ran for, after it ended and its
+    /// <c>PostLoopAsync</c> returned, whatever ended it. The original's <c>connection_shutdown</c>.
+    /// </summary>
+    /// <param name="id">The connection's id.</param>
+    /// <param name="connection">The connection, already closed.</param>
+    /// <param name="cancellationToken">Not cancelled.</param>
+    /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
+    protected virtual ValueTask ConnectionShutdownAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken) => default;
+
+    private void ThrowIfStarted()
+    {
+        if (Volatile.Read(ref _state) != 0)
+        {
+            throw new InvalidOperationException("The server already started; configure it before StartAsync.");
+        }
+    }
+
+    private bool IsOverridden(string method) =>
+        GetType().GetMethod(method, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)?.DeclaringType is { } type
+        && type != typeof(TinyProtoServer);
+
+    private void Track(Task handler)
+    {
+        _handlers.TryAdd(handler, true);
+        _ = handler.ContinueWith(static (t, s) => ((ConcurrentDictionary<Task, bool>)s!).TryRemove(t, out _), _handlers, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+}

@@ -1,0 +1,32 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+
+namespace TinyProto.Async.Transport;
+
+/// <summary>Turns a byte stream or a connected socket into the <see cref="IDuplexPipe"/> a connection runs over.</summary>
+internal static class StreamTransport
+{
+    // 64 KiB buffers: 4 KiB pipe segments halved bulk throughput in measurements on this machine kind.
+    private const int BufferSize = 64 * 1024;
+
+    public static IDuplexPipe Create(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: BufferSize, minimumReadSize: 4096, leaveOpen: false));
+        var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: false));
+        return new DuplexPipe(reader, writer);
+    }
+
+    public static IDuplexPipe Create(Socket socket)
+    {
+        socket.NoDelay = true;
+        return Create(new NetworkStream(socket, ownsSocket: true));
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+}
