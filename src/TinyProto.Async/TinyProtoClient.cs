@@ -147,7 +147,7 @@ public class TinyProtoClient : IAsyncDisposable
             throw new InvalidOperationException("The client's main loop was already started.");
         }
 
-        _mainLoop.Start(_loopPassInterval, IsOverridden(nameof(LoopPassAsync)), _logger);
+        _mainLoop.Start(_loopPassInterval, HookOverrides.IsOverridden(this, typeof(TinyProtoClient), nameof(LoopPassAsync)), _logger);
         using (cancellationToken.Register(static s => _ = ((TinyProtoClient)s!).StopAsync(), this))
         {
             await _stopped.Task.ConfigureAwait(false);
@@ -245,7 +245,4 @@ public class TinyProtoClient : IAsyncDisposable
         }
     }
 
-    private bool IsOverridden(string method) =>
-        GetType().GetMethod(method, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)?.DeclaringType is { } type
-        && type != typeof(TinyProtoClient);
 }

@@ -27,8 +27,8 @@ public partial class TinyProtoConnection
         _output = transport.Output;
         Role = role;
         _logger = _options.Logger ?? NullLogger.Instance;
-        _loopPassOverridden = IsOverridden(nameof(LoopPassAsync));
-        _hooksTakeMessages = IsOverridden(nameof(TransmissionReceivedAsync)) || IsOverridden(nameof(TransmissionStreamReceivedAsync));
+        _loopPassOverridden = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(LoopPassAsync));
+        _hooksTakeMessages = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionReceivedAsync), typeof(ReadOnlySequence<byte>), typeof(CancellationToken)) || HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionStreamReceivedAsync), typeof(Stream), typeof(CancellationToken));
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
         timeout.CancelAfter(_options.Timeout);
@@ -93,9 +93,6 @@ public partial class TinyProtoConnection
         _ = FinishAsync(receive, hooks);
     }
 
-    private bool IsOverridden(string method) =>
-        GetType().GetMethod(method, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)?.DeclaringType is { } type
-        && type != typeof(TinyProtoConnection);
 
     private async ValueTask WriteHandshakeByteAsync(byte value, CancellationToken cancellationToken)
     {

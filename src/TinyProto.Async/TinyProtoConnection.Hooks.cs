@@ -121,7 +121,8 @@ public partial class TinyProtoConnection
         }
         catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            if (!(ex is TinyProtoException { Error: TinyProtoError.ConnectionClosed } && IsClosing()))
+            // A hook whose transmission failed because the connection was already ending is not a new error.
+            if (!(ex is TinyProtoException { Error: TinyProtoError.ConnectionClosed } && (IsClosing() || InputHasEnded())))
             {
                 Log.HookFailed(_logger, hook, Id, ex);
                 Fail(ex);

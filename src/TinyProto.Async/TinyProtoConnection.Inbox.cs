@@ -191,6 +191,14 @@ public partial class TinyProtoConnection
         }
     }
 
+    private bool InputHasEnded()
+    {
+        lock (_gate)
+        {
+            return _inputEnded;
+        }
+    }
+
     /// <summary>The receive loop has ended: no more messages will arrive.</summary>
     private void InputEnded()
     {

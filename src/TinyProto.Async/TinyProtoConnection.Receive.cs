@@ -65,6 +65,12 @@ public partial class TinyProtoConnection
                             await FlushStreamChunkAsync().ConfigureAwait(false);
                             break;
                     }
+
+                    if (IsClosing())
+                    {
+                        _input.AdvanceTo(buffer.Start);
+                        return;
+                    }
                 }
 
                 _input.AdvanceTo(buffer.Start, buffer.End);
@@ -288,6 +294,11 @@ public partial class TinyProtoConnection
     private async ValueTask FlushStreamChunkAsync()
     {
         FlushResult flush = await _payloadStream!.StreamWriter.FlushAsync().ConfigureAwait(false);
+        if (flush.IsCanceled)
+        {
+            throw new OperationCanceledException("The connection is closing.");
+        }
+
         if (flush.IsCompleted)
         {
             // The consumer stopped reading: skip the rest of the payload so the framing stays intact.

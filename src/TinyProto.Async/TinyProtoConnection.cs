@@ -206,6 +206,9 @@ public partial class TinyProtoConnection : IAsyncDisposable
             _input.CancelPendingRead();
         }
 
+        // A receive loop blocked on a stream consumer that stopped reading must notice the close too.
+        Volatile.Read(ref _payloadStream)?.StreamWriter.CancelPendingFlush();
+
         if (Volatile.Read(ref _state) == 0)
         {
             _completion.TrySetResult();

@@ -169,7 +169,7 @@ public partial class TinyProtoServer : IAsyncDisposable
             Track(AcceptLoopAsync(listener));
         }
 
-        _mainLoop.Start(_loopPassInterval, IsOverridden(nameof(LoopPassAsync)), _logger);
+        _mainLoop.Start(_loopPassInterval, HookOverrides.IsOverridden(this, typeof(TinyProtoServer), nameof(LoopPassAsync)), _logger);
     }
 
     /// <summary>Starts the server and serves until <paramref name="cancellationToken"/> is cancelled or <see cref="StopAsync"/> is called, then stops gracefully.</summary>
@@ -252,9 +252,6 @@ public partial class TinyProtoServer : IAsyncDisposable
         }
     }
 
-    private bool IsOverridden(string method) =>
-        GetType().GetMethod(method, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)?.DeclaringType is { } type
-        && type != typeof(TinyProtoServer);
 
     private void Track(Task handler)
     {
