@@ -8,6 +8,9 @@ internal sealed class ConnectionFactory
 
     public TinyProtoConnectionOptions Options { get; set; } = new();
 
+    /// <summary>The host's logger, used by connections whose options name none.</summary>
+    public Microsoft.Extensions.Logging.ILogger? DefaultLogger { get; set; }
+
     public void SetHandler(Func<TinyProtoConnection> create)
     {
         ArgumentNullException.ThrowIfNull(create);
@@ -27,7 +30,9 @@ internal sealed class ConnectionFactory
     {
         TinyProtoConnection connection = _create()
             ?? throw new InvalidOperationException("The connection handler factory returned null.");
-        connection.Options = Options.Clone();
+        TinyProtoConnectionOptions options = Options.Clone();
+        options.Logger ??= DefaultLogger;
+        connection.Options = options;
         lock (_plugins)
         {
             foreach (ITinyProtoPlugin plugin in _plugins)

@@ -21,8 +21,20 @@ internal sealed class MainLoop : IDisposable
         _postLoop = postLoop;
     }
 
-    public void Start(TimeSpan interval, bool runPasses, ILogger logger) =>
+    /// <summary>Runs <c>pre_loop</c> (an exception is logged), then starts the passes in the background.</summary>
+    public async Task StartAsync(TimeSpan interval, bool runPasses, ILogger logger)
+    {
+        try
+        {
+            await _preLoop(_stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.ServerHookFailed(logger, "PreLoopAsync", ex);
+        }
+
         _running = Task.Run(() => RunAsync(interval, runPasses, logger));
+    }
 
     public async Task StopAsync()
     {
@@ -35,11 +47,8 @@ internal sealed class MainLoop : IDisposable
     private async Task RunAsync(TimeSpan interval, bool runPasses, ILogger logger)
     {
         CancellationToken token = _stop.Token;
-        string hook = "PreLoopAsync";
         try
         {
-            await _preLoop(token).ConfigureAwait(false);
-            hook = "LoopPassAsync";
             while (runPasses && !token.IsCancellationRequested)
             {
                 await Task.Delay(interval, token).ConfigureAwait(false);
@@ -54,7 +63,7 @@ internal sealed class MainLoop : IDisposable
         }
         catch (Exception ex)
         {
-            Log.ServerHookFailed(logger, hook, ex);
+            Log.ServerHookFailed(logger, "LoopPassAsync", ex);
             await WaitForStopAsync(token).ConfigureAwait(false);
         }
         finally

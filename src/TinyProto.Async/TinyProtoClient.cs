@@ -92,7 +92,19 @@ public class TinyProtoClient : IAsyncDisposable
     /// <see cref="TinyProtoError.Timeout"/> when connecting or the handshake took longer than <see cref="Timeout"/>;
     /// <see cref="TinyProtoError.ConnectionLimitReached"/> or <see cref="TinyProtoError.HandshakeFailed"/> from the handshake.
     /// </exception>
-    public async Task<Guid> ConnectToAsync(string host, int port, CancellationToken cancellationToken = default)
+    public async Task<Guid> ConnectToAsync(string host, int port, CancellationToken cancellationToken = default) =>
+        (await ConnectAsync(host, port, cancellationToken).ConfigureAwait(false)).Id;
+
+    /// <summary>As <see cref="ConnectToAsync"/>, but returns the connection itself, which stays usable after it left <see cref="ActiveConnections"/>.</summary>
+    /// <param name="host">An IP address or host name.</param>
+    /// <param name="port">The server's port, 1..65535.</param>
+    /// <param name="cancellationToken">Cancels connecting and the handshake.</param>
+    /// <returns>The started connection.</returns>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is outside 1..65535.</exception>
+    /// <exception cref="SocketException">No address of the host accepted the connection.</exception>
+    /// <exception cref="TinyProtoException">As for <see cref="ConnectToAsync"/>.</exception>
+    public async Task<TinyProtoConnection> ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(host);
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
@@ -102,7 +114,7 @@ public class TinyProtoClient : IAsyncDisposable
             throw new InvalidOperationException("The client was stopped.");
         }
 
-        _factory.Options.Logger ??= _logger;
+        _factory.DefaultLogger = _logger;
         TinyProtoConnection connection = _factory.Create();
         Socket socket = await ConnectSocketAsync(host, port, cancellationToken).ConfigureAwait(false);
         connection.AbortTarget = socket;
@@ -130,7 +142,7 @@ public class TinyProtoClient : IAsyncDisposable
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
-        return connection.Id;
+        return connection;
     }
 
     /// <summary>
@@ -147,7 +159,7 @@ public class TinyProtoClient : IAsyncDisposable
             throw new InvalidOperationException("The client's main loop was already started.");
         }
 
-        _mainLoop.Start(_loopPassInterval, HookOverrides.IsOverridden(this, typeof(TinyProtoClient), nameof(LoopPassAsync)), _logger);
+        await _mainLoop.StartAsync(_loopPassInterval, HookOverrides.IsOverridden(this, typeof(TinyProtoClient), nameof(LoopPassAsync)), _logger).ConfigureAwait(false);
         using (cancellationToken.Register(static s => _ = ((TinyProtoClient)s!).StopAsync(), this))
         {
             await _stopped.Task.ConfigureAwait(false);

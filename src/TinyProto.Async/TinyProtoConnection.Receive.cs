@@ -119,7 +119,12 @@ public partial class TinyProtoConnection
                 case BoundaryUnit.Incomplete:
                     return ReceiveStep.NeedMoreData;
                 case BoundaryUnit.Status:
-                    TakeStatus(status);
+                    if (!TakeStatus(status))
+                    {
+                        RefuseUnexpected(status, buffer);
+                        return ReceiveStep.Refuse;
+                    }
+
                     if (_receiveState == ReceiveState.HeldBoundary)
                     {
                         // Our own exchange is answered; the held header's payload comes once our transmitter releases the answer.
@@ -139,7 +144,8 @@ public partial class TinyProtoConnection
         }
     }
 
-    private void TakeStatus(byte status)
+    /// <summary>Hands a status to the oldest own message awaiting one; false if none awaits.</summary>
+    private bool TakeStatus(byte status)
     {
         TaskCompletionSource<byte>? waiter;
         lock (_gate)
@@ -149,10 +155,38 @@ public partial class TinyProtoConnection
 
         if (waiter is null)
         {
-            throw new TinyProtoException(TinyProtoError.ProtocolViolation, $"The peer sent the status byte {Signal.Describe(status)} while none of this end's messages awaited one.");
+            return false;
         }
 
         waiter.TrySetResult(status);
+        return true;
+    }
+
+    /// <summary>
+    /// A byte 0xF1..0xFF at a boundary while none of our messages awaits a status is either a stray status or the
+    /// first byte of a header above the protocol maximum (what a Python sender writes for an oversize message).
+    /// Either way the answer is 0xFC and the connection closes (rules 2, 4 and 7).
+    /// </summary>
+    private void RefuseUnexpected(byte first, ReadOnlySequence<byte> rest)
+    {
+        lock (_gate)
+        {
+            _pendingStatuses.Enqueue(Signal.TooLarge);
+        }
+
+        if (rest.Length >= FrameCodec.HeaderLength - 1)
+        {
+            Span<byte> tail = stackalloc byte[FrameCodec.HeaderLength - 1];
+            rest.Slice(0, tail.Length).CopyTo(tail);
+            uint size = ((uint)first << 24) | ((uint)tail[0] << 16) | ((uint)tail[1] << 8) | tail[2];
+            _refusal = new TinyProtoException(TinyProtoError.MessageTooLarge,
+                $"The peer announced a message of {size} bytes (0x{size:X8}), above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); it was refused with 0xFC and the connection closed.");
+        }
+        else
+        {
+            _refusal = new TinyProtoException(TinyProtoError.ProtocolViolation,
+                $"The peer sent {Signal.Describe(first)} at a message boundary while none of this end's messages awaited a status: a stray status, or a header above the protocol maximum. It was answered with 0xFC and the connection closed.");
+        }
     }
 
     /// <summary>Answers, holds or refuses an incoming size header (rules 1, 2 and 5).</summary>

@@ -69,6 +69,7 @@ public partial class TinyProtoConnection
     /// <param name="cancellationToken">Cancels the transmission; see the <see cref="ReadOnlyMemory{T}"/> overload.</param>
     /// <exception cref="ArgumentNullException"><paramref name="payload"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="payload"/> cannot be read.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative.</exception>
     /// <exception cref="TinyProtoException">
     /// As for the <see cref="ReadOnlyMemory{T}"/> overload; also <see cref="TinyProtoError.ConnectionClosed"/> when
     /// <paramref name="payload"/> ends before <paramref name="length"/> bytes (the connection is closed, since the peer expects the rest).
@@ -81,9 +82,10 @@ public partial class TinyProtoConnection
             throw new ArgumentException("The payload stream cannot be read.", nameof(payload));
         }
 
-        if (length is < 0 or > FrameCodec.MaxMessageSize)
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (length > FrameCodec.MaxMessageSize)
         {
-            throw new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {length} bytes is outside 0..{FrameCodec.MaxMessageSize} (0xF0FFFFFF); nothing was sent.");
+            throw new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {length} bytes is above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent.");
         }
 
         ThrowIfNotStarted();

@@ -147,7 +147,7 @@ public partial class TinyProtoServer : IAsyncDisposable
             throw new InvalidOperationException("The server was already started; create a new server to start again.");
         }
 
-        _factory.Options.Logger ??= _logger;
+        _factory.DefaultLogger = _logger;
         try
         {
             foreach ((string host, int port) in _addresses)
@@ -163,13 +163,13 @@ public partial class TinyProtoServer : IAsyncDisposable
             throw;
         }
 
+        // The original's pre_loop runs before anyone is accepted.
+        await _mainLoop.StartAsync(_loopPassInterval, HookOverrides.IsOverridden(this, typeof(TinyProtoServer), nameof(LoopPassAsync)), _logger).ConfigureAwait(false);
         foreach (Socket listener in _listeners)
         {
             Log.Listening(_logger, listener.LocalEndPoint!.ToString()!);
             Track(AcceptLoopAsync(listener));
         }
-
-        _mainLoop.Start(_loopPassInterval, HookOverrides.IsOverridden(this, typeof(TinyProtoServer), nameof(LoopPassAsync)), _logger);
     }
 
     /// <summary>Starts the server and serves until <paramref name="cancellationToken"/> is cancelled or <see cref="StopAsync"/> is called, then stops gracefully.</summary>
@@ -236,7 +236,7 @@ public partial class TinyProtoServer : IAsyncDisposable
 
     /// <summary>
     /// Runs exactly once for each connection that <see cref="ConnectionInitAsync"/> ran for, after it ended and its
-    /// <c>PostLoopAsync</c> returned, whatever ended it. The original's <c>connection_shutdown</c>.
+    /// <c>PostLoopAsync</c> returned (when <see cref="ConnectionInitAsync"/> threw, the loop never started), whatever ended it. The original's <c>connection_shutdown</c>.
     /// </summary>
     /// <param name="id">The connection's id.</param>
     /// <param name="connection">The connection, already closed.</param>

@@ -25,7 +25,10 @@ internal static class FrameCodec
     /// </summary>
     /// <param name="buffer">The unread bytes, starting at a message boundary.</param>
     /// <param name="status">The status byte, for <see cref="BoundaryUnit.Status"/>.</param>
-    /// <param name="size">The announced message size, for <see cref="BoundaryUnit.Header"/>; it may exceed <see cref="MaxMessageSize"/>.</param>
+    /// <param name="size">
+    /// The announced message size, for <see cref="BoundaryUnit.Header"/>; never above <see cref="MaxMessageSize"/>, since a
+    /// larger size starts with a byte in the status range (the connection decides what such a byte means).
+    /// </param>
     public static BoundaryUnit TryReadBoundary(ref ReadOnlySequence<byte> buffer, out byte status, out uint size)
     {
         status = 0;
