@@ -134,7 +134,8 @@ public partial class TinyProtoConnection
         }
         finally
         {
-            BeginClose();
+            BeginClose(byUser: false);
+            _lifetime.Cancel();
             try
             {
                 await PostLoopAsync(CancellationToken.None).ConfigureAwait(false);

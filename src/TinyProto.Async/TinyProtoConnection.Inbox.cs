@@ -4,6 +4,9 @@ namespace TinyProto.Async;
 
 public partial class TinyProtoConnection
 {
+    /// <summary>How many bytes of untaken messages the inbox holds before the next header waits.</summary>
+    private const long InboxBudget = 1024 * 1024;
+
     // All guarded by _gate.
     private readonly Queue<InboundMessage> _inbox = new();
     private readonly Queue<ReceiveWaiter> _receiveWaiters = new();
@@ -128,18 +131,30 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>
-    /// Back-pressure: after a message, the receive loop reads on only once the inbox is empty, unless one of
-    /// our own messages is in flight, whose status may lie behind the next message (then it reads ahead,
-    /// bounded by <see cref="TinyProtoConnectionOptions.MaxReadAheadBytes"/>).
+    /// Back-pressure: the receive loop answers the next header only when the inbox has room for it
+    /// (<see cref="InboxBudget"/> bytes, and always one message), unless one of our own messages is in flight,
+    /// whose status may lie behind the next message: then it reads ahead, bounded by
+    /// <see cref="TinyProtoConnectionOptions.MaxReadAheadBytes"/>. The caller holds <see cref="_gate"/>.
     /// </summary>
-    private async ValueTask WaitForInboxRoomAsync()
+    private bool HasInboxRoom(uint size) =>
+        _closing || _inbox.Count == 0 || _inboxBytes + size <= InboxBudget || _ownExchangeActive || _awaitingStatus.Count > 0;
+
+    private bool MustWaitForRoom(uint size)
+    {
+        lock (_gate)
+        {
+            return !HasInboxRoom(size);
+        }
+    }
+
+    private async ValueTask WaitForInboxRoomAsync(uint size)
     {
         while (true)
         {
             TaskCompletionSource signal;
             lock (_gate)
             {
-                if (_closing || _inbox.Count == 0 || _ownExchangeActive || _awaitingStatus.Count > 0)
+                if (HasInboxRoom(size))
                 {
                     return;
                 }
@@ -159,17 +174,18 @@ public partial class TinyProtoConnection
             TaskCompletionSource signal;
             lock (_gate)
             {
-                if (_closing)
+                if (_closedByUser)
                 {
                     return (null, true);
                 }
 
+                // Messages received in full before the peer closed, or before an error, are still delivered.
                 if (_hooksTakeMessages && _inbox.Count > 0)
                 {
                     return (DequeueInbox(), false);
                 }
 
-                if (_inputEnded)
+                if (_inputEnded || _closing)
                 {
                     return (null, true);
                 }

@@ -27,15 +27,16 @@ public partial class TinyProtoConnection
     {
         NeedMoreData,
         SendStatuses,
-        MessageComplete,
+        WaitForRoom,
         StreamChunkWritten,
+        Continue,
         Refuse,
     }
 
     /// <summary>
     /// The one loop that owns the transport's reader: it parses units with <see cref="FrameCodec"/>, answers
     /// headers, hands statuses to waiting transmitters and complete messages to the inbox. It never waits for
-    /// a writer; it waits for the inbox only while none of our own messages awaits a status.
+    /// a writer; before answering a header it waits for room in the inbox, unless one of our own messages is in flight.
     /// </summary>
     private async Task ReceiveLoopAsync()
     {
@@ -58,8 +59,8 @@ public partial class TinyProtoConnection
                             await SendPendingStatusesAsync().ConfigureAwait(false);
                             _input.AdvanceTo(buffer.Start);
                             throw _refusal!;
-                        case ReceiveStep.MessageComplete:
-                            await WaitForInboxRoomAsync().ConfigureAwait(false);
+                        case ReceiveStep.WaitForRoom:
+                            await WaitForInboxRoomAsync(_waitingHeaderSize).ConfigureAwait(false);
                             break;
                         case ReceiveStep.StreamChunkWritten:
                             await FlushStreamChunkAsync().ConfigureAwait(false);
@@ -103,6 +104,7 @@ public partial class TinyProtoConnection
     }
 
     private TinyProtoException? _refusal;
+    private uint _waitingHeaderSize;
 
     /// <summary>Parses as far as it can without awaiting; returns what the loop must do next.</summary>
     private ReceiveStep Parse(ref ReadOnlySequence<byte> buffer)
@@ -111,9 +113,16 @@ public partial class TinyProtoConnection
         {
             if (_receiveState == ReceiveState.Payload)
             {
-                return ReadPayload(ref buffer);
+                ReceiveStep payloadStep = ReadPayload(ref buffer);
+                if (payloadStep == ReceiveStep.Continue)
+                {
+                    continue;
+                }
+
+                return payloadStep;
             }
 
+            ReadOnlySequence<byte> atBoundary = buffer;
             switch (FrameCodec.TryReadBoundary(ref buffer, out byte status, out uint size))
             {
                 case BoundaryUnit.Incomplete:
@@ -133,6 +142,14 @@ public partial class TinyProtoConnection
 
                     continue;
                 case BoundaryUnit.Header:
+                    if (MustWaitForRoom(size))
+                    {
+                        // Back-pressure: leave the header unread (and unanswered) until the inbox has room.
+                        buffer = atBoundary;
+                        _waitingHeaderSize = size;
+                        return ReceiveStep.WaitForRoom;
+                    }
+
                     ReceiveStep step = TakeHeader(size);
                     if (step != ReceiveStep.NeedMoreData)
                     {
@@ -150,7 +167,11 @@ public partial class TinyProtoConnection
         TaskCompletionSource<byte>? waiter;
         lock (_gate)
         {
-            _awaitingStatus.TryDequeue(out waiter);
+            if (_awaitingStatus.TryDequeue(out waiter) && !IsPipelined && status == Signal.Ok)
+            {
+                // Rule 5: the payload goes out as soon as its OK is read, so no answer may overtake it.
+                _payloadDue = true;
+            }
         }
 
         if (waiter is null)
@@ -305,7 +326,7 @@ public partial class TinyProtoConnection
         {
             _payloadStream.StreamWriter.Complete();
             _payloadStream = null;
-            return ReceiveStep.NeedMoreData;
+            return ReceiveStep.Continue;
         }
 
         PooledBuffer body = _payloadBody!;
@@ -322,7 +343,7 @@ public partial class TinyProtoConnection
         }
 
         Deliver(InboundMessage.Buffered(body, message));
-        return ReceiveStep.MessageComplete;
+        return ReceiveStep.Continue;
     }
 
     private async ValueTask FlushStreamChunkAsync()

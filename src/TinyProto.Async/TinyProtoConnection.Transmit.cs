@@ -19,6 +19,7 @@ public partial class TinyProtoConnection
     private readonly Queue<byte> _pendingStatuses = new();
     private bool _ownExchangeActive;
     private bool _answerHeld;
+    private bool _payloadDue;
 
     /// <summary>
     /// Transmits one message and completes once the peer has accepted it: in lock-step mode when the payload
@@ -250,6 +251,7 @@ public partial class TinyProtoConnection
         lock (_gate)
         {
             _ownExchangeActive = false;
+            _payloadDue = false;
             if (_answerHeld)
             {
                 _answerHeld = false;
@@ -363,7 +365,7 @@ public partial class TinyProtoConnection
             _outputLock.Release();
             lock (_gate)
             {
-                if (_pendingStatuses.Count == 0 || _closing)
+                if (_pendingStatuses.Count == 0 || _payloadDue || _closing)
                 {
                     return;
                 }
@@ -391,11 +393,16 @@ public partial class TinyProtoConnection
         }
     }
 
-    /// <summary>Writes queued answers into the output; the caller holds the output.</summary>
+    /// <summary>Writes queued answers into the output, unless our payload is due first; the caller holds the output.</summary>
     private void WritePendingStatuses()
     {
         lock (_gate)
         {
+            if (_payloadDue)
+            {
+                return;
+            }
+
             while (_pendingStatuses.TryDequeue(out byte status))
             {
                 FrameCodec.WriteByte(_output, status);

@@ -31,6 +31,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     private PipeWriter _output = null!;
     private int _state; // 0 new, 1 starting, 2 running
     private bool _closing;
+    private bool _closedByUser;
     private Exception? _failure;
 
     /// <summary>Creates a connection that is not yet started.</summary>
@@ -126,7 +127,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     public async Task RunAsync(IDuplexPipe transport, TinyProtoRole role, CancellationToken cancellationToken = default)
     {
         await StartAsync(transport, role, cancellationToken).ConfigureAwait(false);
-        using (cancellationToken.Register(static c => ((TinyProtoConnection)c!).BeginClose(), this))
+        using (cancellationToken.Register(static c => ((TinyProtoConnection)c!).BeginClose(byUser: true), this))
         {
             await Completion.ConfigureAwait(false);
         }
@@ -140,7 +141,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting (the connection still closes).</param>
     public async ValueTask CloseAsync(CancellationToken cancellationToken = default)
     {
-        BeginClose();
+        BeginClose(byUser: true);
         if (Volatile.Read(ref _state) != 2 || s_hookLoopOwner.Value == this)
         {
             return;
@@ -167,7 +168,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <summary>Ends the connection at once without waiting for hooks, e.g. when a stop deadline has passed.</summary>
     internal void Abort()
     {
-        BeginClose();
+        BeginClose(byUser: true);
         if (Volatile.Read(ref _state) >= 1)
         {
             _output.CancelPendingFlush();
@@ -182,25 +183,39 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <summary>Ends a connection whose handshake succeeded but whose loops will not start (its host refused it).</summary>
     internal async Task AbandonAsync()
     {
-        BeginClose();
+        BeginClose(byUser: true);
         await AbandonTransportAsync().ConfigureAwait(false);
         _completion.TrySetResult();
     }
 
-    private void BeginClose()
+    /// <summary>
+    /// Starts closing. A close asked for by the user (or a stopping server) ends the hooks at once and cancels
+    /// their token; a close caused by an error first lets the hooks take the messages already received in full.
+    /// </summary>
+    private void BeginClose(bool byUser)
     {
         lock (_gate)
         {
+            _closedByUser |= byUser;
             if (_closing)
             {
-                return;
+                if (byUser)
+                {
+                    _hookSignal?.TrySetResult();
+                }
             }
-
-            _closing = true;
-            WakeAll();
+            else
+            {
+                _closing = true;
+                WakeAll();
+            }
         }
 
-        _lifetime.Cancel();
+        if (byUser)
+        {
+            _lifetime.Cancel();
+        }
+
         if (Volatile.Read(ref _state) >= 1)
         {
             _input.CancelPendingRead();
@@ -223,7 +238,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
             _failure ??= error;
         }
 
-        BeginClose();
+        BeginClose(byUser: false);
     }
 
     private TinyProtoException ClosedError(string operation)

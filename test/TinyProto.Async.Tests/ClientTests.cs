@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace TinyProto.Async.Tests;
+
+public sealed class ClientTests : ConnectionTestBase
+{
+    [Theory]
+    [InlineData(0x42, TinyProtoError.HandshakeFailed)]
+    [InlineData(0xFE, TinyProtoError.ConnectionLimitReached)]
+    public async Task ConnectToAsync_RawServerAnswersUnexpectedByte_ThrowsAndKeepsNoConnection(byte answer, TinyProtoError expected)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        Task<byte> rawServer = Task.Run(async () =>
+        {
+            Socket accepted = await listener.AcceptAsync(TimeoutToken);
+            await using var raw = new RawPeer(accepted, TimeoutToken);
+            byte opening = await raw.OpenAsServerAsync(answer);
+            await raw.CompleteOutputAsync();
+            Assert.Empty(await raw.ReadToEndAsync());
+            return opening;
+        });
+
+        await using var client = new TinyProtoClient();
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.ConnectToAsync("127.0.0.1", port, TimeoutToken)));
+        Assert.Equal(expected, ex.Error);
+        Assert.Equal(0xFF, await Bounded(rawServer));
+        Assert.Empty(client.ActiveConnections);
+    }
+
+    [Fact]
+    public async Task ConnectToAsync_ServerAnswersNothing_ThrowsTimeout()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+
+        await using var client = new TinyProtoClient { Timeout = TimeSpan.FromMilliseconds(300) };
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.ConnectToAsync("127.0.0.1", port, TimeoutToken)));
+        Assert.Equal(TinyProtoError.Timeout, ex.Error);
+    }
+
+    [Fact]
+    public async Task ActiveConnections_ConnectionClosed_Removed()
+    {
+        await using var server = new TinyProtoServer();
+        int port = await StartLoopbackAsync(server);
+        await using var client = new TinyProtoClient();
+        Guid id = await Bounded(client.ConnectToAsync("127.0.0.1", port, TimeoutToken));
+        TinyProtoConnection connection = client.ActiveConnections[id];
+        Assert.Equal(TinyProtoRole.Client, connection.Role);
+        Assert.Equal(TinyProtoRole.Server, Assert.Single(server.ActiveConnections.Values).Role);
+
+        await Bounded(connection.CloseAsync(TimeoutToken).AsTask());
+        await Bounded(Task.Run(async () =>
+        {
+            while (client.ActiveConnections.ContainsKey(id) || !server.ActiveConnections.IsEmpty())
+            {
+                await Task.Delay(5, TimeoutToken);
+            }
+        }));
+    }
+
+    [Fact]
+    public async Task StopAsync_WithOpenConnections_ClosesThemAndRunsPostLoopOnce()
+    {
+        var log = new EventLog();
+        await using var server = new TinyProtoServer();
+        int port = await StartLoopbackAsync(server);
+        var client = new TinyProtoClient();
+        client.SetConnectionHandler(() => new RecordingConnection(log));
+        TinyProtoConnection a = client.ActiveConnections[await Bounded(client.ConnectToAsync("127.0.0.1", port, TimeoutToken))];
+        TinyProtoConnection b = client.ActiveConnections[await Bounded(client.ConnectToAsync("127.0.0.1", port, TimeoutToken))];
+
+        await Bounded(client.StopAsync(TimeoutToken));
+        await Bounded(Task.WhenAll(a.Completion, b.Completion));
+        Assert.Equal(2, log.Count("pre"));
+        Assert.Equal(2, log.Count("post"));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => client.ConnectToAsync("127.0.0.1", port, TimeoutToken));
+    }
+}
+
+internal static class ReadOnlyDictionaryExtensions
+{
+    public static bool IsEmpty<TKey, TValue>(this IReadOnlyDictionary<TKey, TValue> dictionary) => dictionary.Count == 0;
+}

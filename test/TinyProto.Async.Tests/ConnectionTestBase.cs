@@ -1,0 +1,85 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+
+namespace TinyProto.Async.Tests;
+
+/// <summary>Helpers shared by connection tests: started pipe pairs, raw peers, loopback servers.</summary>
+public abstract class ConnectionTestBase : TestBase
+{
+    protected ConnectionTestBase(TimeSpan? timeout = null)
+        : base(timeout ?? TimeSpan.FromSeconds(20))
+    {
+    }
+
+    /// <summary>Starts both connections over an in-memory pipe pair; each handshake waits for the other, so both start at once.</summary>
+    protected async Task StartPairAsync(TinyProtoConnection client, TinyProtoConnection server, long pauseThreshold = 1024 * 1024)
+    {
+        (IDuplexPipe clientPipe, IDuplexPipe serverPipe) = CreatePipePair(pauseThreshold);
+        await Bounded(Task.WhenAll(
+            client.StartAsync(clientPipe, TinyProtoRole.Client, TimeoutToken),
+            server.StartAsync(serverPipe, TinyProtoRole.Server, TimeoutToken)));
+    }
+
+    /// <summary>Starts <paramref name="server"/> in the server role with a raw peer playing the client.</summary>
+    internal async Task<RawPeer> StartWithRawClientAsync(TinyProtoConnection server, byte opening = 0xFF, long pauseThreshold = 1024 * 1024)
+    {
+        (IDuplexPipe clientPipe, IDuplexPipe serverPipe) = CreatePipePair(pauseThreshold);
+        var raw = new RawPeer(clientPipe, TimeoutToken);
+        Task start = server.StartAsync(serverPipe, TinyProtoRole.Server, TimeoutToken);
+        byte answer = await Bounded(raw.OpenAsClientAsync(opening));
+        await Bounded(start);
+        Assert.Equal(opening == 0xFB && server.Options.AcceptPipelining ? (byte)0xFB : (byte)0xFF, answer);
+        return raw;
+    }
+
+    /// <summary>Starts <paramref name="client"/> in the client role with a raw peer playing the server.</summary>
+    internal async Task<RawPeer> StartWithRawServerAsync(TinyProtoConnection client, long pauseThreshold = 1024 * 1024)
+    {
+        (IDuplexPipe clientPipe, IDuplexPipe serverPipe) = CreatePipePair(pauseThreshold);
+        var raw = new RawPeer(serverPipe, TimeoutToken);
+        Task start = client.StartAsync(clientPipe, TinyProtoRole.Client, TimeoutToken);
+        byte opening = await Bounded(raw.ReadByteAsync());
+        await Bounded(raw.WriteAsync(opening == 0xFB ? (byte)0xFB : (byte)0xFF));
+        await Bounded(start);
+        return raw;
+    }
+
+    /// <summary>Binds <paramref name="server"/> to 127.0.0.1 port 0, starts it and returns the chosen port.</summary>
+    protected async Task<int> StartLoopbackAsync(TinyProtoServer server)
+    {
+        server.AddAddress("127.0.0.1", 0);
+        await Bounded(server.StartAsync(TimeoutToken));
+        return ((IPEndPoint)server.BoundEndPoints[0]).Port;
+    }
+
+    /// <summary>Connects a raw socket to the loopback port.</summary>
+    internal async Task<RawPeer> ConnectRawAsync(int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), TimeoutToken);
+        return new RawPeer(socket, TimeoutToken);
+    }
+
+    /// <summary>Awaits a connection's Completion and returns the TinyProtoException it faulted with.</summary>
+    protected async Task<TinyProtoException> AssertFaultsAsync(Task completion, TinyProtoError error)
+    {
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(completion));
+        Assert.Equal(error, ex.Error);
+        return ex;
+    }
+
+    /// <summary>
+    /// What a connection may write after bad bytes before it closes: nothing, or the refusal 0xFC
+    /// (a byte 0xF1..0xFF at a boundary may be the start of an oversize header from a Python sender).
+    /// </summary>
+    protected static void AssertNothingOrRefusal(byte[] rest) =>
+        Assert.True(rest.Length == 0 || rest is [0xFC], $"expected nothing or 0xFC before the close, got {Convert.ToHexString(rest)}");
+
+    protected static byte[] RandomBytes(int length, int seed)
+    {
+        byte[] bytes = new byte[length];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+}
