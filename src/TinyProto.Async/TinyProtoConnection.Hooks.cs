@@ -134,6 +134,8 @@ public partial class TinyProtoConnection
         }
         finally
         {
+            // A close asked for by the user first lets our own message in flight finish.
+            await WaitForDrainAsync().ConfigureAwait(false);
             BeginClose(byUser: false);
             _lifetime.Cancel();
             try

@@ -172,6 +172,8 @@ public partial class TinyProtoConnection
                 // Rule 5: the payload goes out as soon as its OK is read, so no answer may overtake it.
                 _payloadDue = true;
             }
+
+            SignalDrainedIfIdle();
         }
 
         if (waiter is null)

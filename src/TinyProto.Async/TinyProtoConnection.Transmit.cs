@@ -124,7 +124,7 @@ public partial class TinyProtoConnection
             var waiter = new TaskCompletionSource<byte>(TaskCreationOptions.RunContinuationsAsynchronously);
             lock (_gate)
             {
-                if (_closing || _inputEnded)
+                if (_closing || _inputEnded || _drained is not null)
                 {
                     throw ClosedError("transmit");
                 }
@@ -193,7 +193,7 @@ public partial class TinyProtoConnection
         {
             lock (_gate)
             {
-                if (_closing || _inputEnded)
+                if (_closing || _inputEnded || _drained is not null)
                 {
                     throw ClosedError("transmit");
                 }
@@ -257,6 +257,8 @@ public partial class TinyProtoConnection
                 _answerHeld = false;
                 _pendingStatuses.Enqueue(Signal.Ok);
             }
+
+            SignalDrainedIfIdle();
         }
     }
 

@@ -32,6 +32,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     private int _state; // 0 new, 1 starting, 2 running
     private bool _closing;
     private bool _closedByUser;
+    private TaskCompletionSource? _drained;
     private Exception? _failure;
 
     /// <summary>Creates a connection that is not yet started.</summary>
@@ -134,7 +135,8 @@ public partial class TinyProtoConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// Closes the connection: stops reading, fails operations still waiting, lets the running hook return,
+    /// Closes the connection: lets the exchange of our own message in flight finish (bounded by
+    /// <see cref="TinyProtoConnectionOptions.Timeout"/>), refuses new transmissions, stops reading, fails operations still waiting, lets the running hook return,
     /// runs <see cref="PostLoopAsync"/>, and waits for all of that unless called from the connection's own hooks.
     /// Safe to call more than once and before the connection started.
     /// </summary>
@@ -168,7 +170,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <summary>Ends the connection at once without waiting for hooks, e.g. when a stop deadline has passed.</summary>
     internal void Abort()
     {
-        BeginClose(byUser: true);
+        BeginClose(byUser: true, drain: false);
         if (Volatile.Read(ref _state) >= 1)
         {
             _output.CancelPendingFlush();
@@ -192,8 +194,13 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// Starts closing. A close asked for by the user (or a stopping server) ends the hooks at once and cancels
     /// their token; a close caused by an error first lets the hooks take the messages already received in full.
     /// </summary>
-    private void BeginClose(bool byUser)
+    private void BeginClose(bool byUser, bool drain = true)
     {
+        if (byUser && drain && TryBeginDrain())
+        {
+            return;
+        }
+
         lock (_gate)
         {
             _closedByUser |= byUser;
@@ -227,6 +234,62 @@ public partial class TinyProtoConnection : IAsyncDisposable
         if (Volatile.Read(ref _state) == 0)
         {
             _completion.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// A close asked for while one of our own messages is in flight first lets that exchange finish (bounded by
+    /// <see cref="TinyProtoConnectionOptions.Timeout"/>), so the peer never sees a size header without its payload.
+    /// Hooks take no further messages and new transmissions are refused meanwhile.
+    /// </summary>
+    private bool TryBeginDrain()
+    {
+        lock (_gate)
+        {
+            if (_closing || _drained is not null || Volatile.Read(ref _state) != 2 || !(_ownExchangeActive || _awaitingStatus.Count > 0))
+            {
+                return false;
+            }
+
+            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _closedByUser = true;
+            _hookSignal?.TrySetResult();
+        }
+
+        _ = CloseAfterDrainAsync();
+        return true;
+    }
+
+    private async Task CloseAfterDrainAsync()
+    {
+        await WaitForDrainAsync().ConfigureAwait(false);
+        BeginClose(byUser: true, drain: false);
+    }
+
+    private async Task WaitForDrainAsync()
+    {
+        Task? drained;
+        lock (_gate)
+        {
+            drained = _drained?.Task;
+        }
+
+        if (drained is not null && _options.Timeout != Timeout.InfiniteTimeSpan)
+        {
+            await Task.WhenAny(drained, Task.Delay(_options.Timeout)).ConfigureAwait(false);
+        }
+        else if (drained is not null)
+        {
+            await drained.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Completes a drain once nothing of ours is in flight; the caller holds <see cref="_gate"/>.</summary>
+    private void SignalDrainedIfIdle()
+    {
+        if (_drained is not null && !_ownExchangeActive && _awaitingStatus.Count == 0)
+        {
+            _drained.TrySetResult();
         }
     }
 

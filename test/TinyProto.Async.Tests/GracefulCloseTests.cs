@@ -1,0 +1,92 @@
+using System.Buffers;
+using System.Net;
+
+namespace TinyProto.Async.Tests;
+
+/// <summary>A close asked for while a message is in flight lets that exchange finish: the peer never sees a header without its payload.</summary>
+public sealed class GracefulCloseTests : TestBase
+{
+    private sealed class EchoConnection : TinyProtoConnection
+    {
+        protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
+            await TransmitAsync(message, cancellationToken);
+    }
+
+    [Fact]
+    public async Task StopAsync_WhileClientEchoesContinuously_ClientSeesCloseAtMessageBoundary()
+    {
+        await using var server = new TinyProtoServer();
+        server.AddAddress("127.0.0.1", 0);
+        server.SetConnectionHandler<EchoConnection>();
+        await server.StartAsync(TimeoutToken);
+        int port = ((IPEndPoint)server.BoundEndPoints[0]).Port;
+
+        await using var client = new TinyProtoClient();
+        TinyProtoConnection connection = await client.ConnectAsync("127.0.0.1", port, TimeoutToken);
+        using var stop = new CancellationTokenSource();
+        int roundTrips = 0;
+        Task echoLoop = Task.Run(async () =>
+        {
+            byte[] payload = new byte[16];
+            while (true)
+            {
+                await connection.TransmitAsync(payload, TimeoutToken);
+                await connection.ReceiveAsync(TimeoutToken);
+                Interlocked.Increment(ref roundTrips);
+            }
+        });
+
+        while (Volatile.Read(ref roundTrips) < 200)
+        {
+            await Task.Delay(1, TimeoutToken);
+        }
+
+        await Bounded(server.StopAsync(TimeoutToken));
+
+        TinyProtoException loopError = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(echoLoop));
+        Assert.Equal(TinyProtoError.ConnectionClosed, loopError.Error);
+        Assert.DoesNotContain("inside a payload", loopError.Message, StringComparison.Ordinal);
+        await Bounded(connection.Completion);
+    }
+
+    [Fact]
+    public async Task CloseAsync_WhileOwnTransmissionAwaitsStatus_TransmissionCompletesFirst()
+    {
+        var (clientPipe, rawPipe) = CreatePipePair();
+        var client = new TinyProtoConnection();
+        Task start = client.StartAsync(clientPipe, TinyProtoRole.Client, TimeoutToken);
+        Assert.Equal(new byte[] { 0xFF }, await ReadExactlyAsync(rawPipe.Input, 1));
+        await rawPipe.Output.WriteAsync(new byte[] { 0xFF }, TimeoutToken);
+        await Bounded(start);
+
+        Task transmit = client.TransmitAsync(new byte[] { 1, 2, 3 }, TimeoutToken).AsTask();
+        Assert.Equal(new byte[] { 0, 0, 0, 3 }, await ReadExactlyAsync(rawPipe.Input, 4));
+
+        // The status is held back until the close has begun.
+        Task close = client.CloseAsync(TimeoutToken).AsTask();
+        Assert.False(close.IsCompleted);
+        await rawPipe.Output.WriteAsync(new byte[] { 0xFF }, TimeoutToken);
+
+        await Bounded(transmit);
+        Assert.Equal(new byte[] { 1, 2, 3 }, await ReadExactlyAsync(rawPipe.Input, 3));
+        await Bounded(close);
+        await Bounded(client.Completion);
+    }
+
+    private async Task<byte[]> ReadExactlyAsync(System.IO.Pipelines.PipeReader reader, int count)
+    {
+        while (true)
+        {
+            System.IO.Pipelines.ReadResult result = await reader.ReadAsync(TimeoutToken);
+            if (result.Buffer.Length >= count)
+            {
+                byte[] bytes = result.Buffer.Slice(0, count).ToArray();
+                reader.AdvanceTo(result.Buffer.GetPosition(count));
+                return bytes;
+            }
+
+            Assert.False(result.IsCompleted, $"the stream ended after {result.Buffer.Length} of {count} bytes");
+            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+}
