@@ -25,7 +25,7 @@ if (args is ["-h" or "--help" or "help", ..])
     return 0;
 }
 
-try
+return await SampleHost.RunAsync(Usage, async () =>
 {
     switch (args.FirstOrDefault())
     {
@@ -47,44 +47,13 @@ try
         default:
             throw new UsageException($"unknown command '{args[0]}' (expected 'server' or 'client')");
     }
-}
-catch (UsageException ex)
-{
-    Console.Error.WriteLine($"error: {ex.Message}");
-    Console.Error.WriteLine();
-    Console.Error.WriteLine(Usage);
-    return 2;
-}
-catch (Exception ex) when (ex is TinyProtoException or SocketException)
-{
-    Console.Error.WriteLine($"error: {ex.Message}");
-    return 1;
-}
+});
 
 static async Task<int> RunServerAsync(string host, int port)
 {
-    using var shutdown = new ShutdownSignal();
     await using var server = new ChatServer();
     server.AddAddress(host, port);
-    await server.StartAsync();
-    foreach (var endPoint in server.BoundEndPoints)
-    {
-        Console.WriteLine($"listening on {endPoint}");
-    }
-
-    Console.Out.Flush();
-    try
-    {
-        await Task.Delay(Timeout.Infinite, shutdown.Token);
-    }
-    catch (OperationCanceledException)
-    {
-        // Ctrl+C or SIGTERM.
-    }
-
-    Console.WriteLine("stopping");
-    await server.StopAsync();
-    return 0;
+    return await SampleHost.ServeUntilShutdownAsync(server);
 }
 
 static async Task<int> RunClientAsync(string host, int port, string? name)

@@ -1,6 +1,5 @@
 // The echo sample: a demo with no arguments, or an echo server and a benchmarking client.
 // Exit codes: 0 success, 1 failure (mismatch, timeout, connection error), 2 bad arguments.
-using System.Net.Sockets;
 using TinyProto.Async;
 using TinyProto.Samples.Echo;
 
@@ -24,7 +23,7 @@ if (args is ["-h" or "--help" or "help", ..])
     return 0;
 }
 
-try
+return await SampleHost.RunAsync(Usage, async () =>
 {
     switch (args.FirstOrDefault())
     {
@@ -53,16 +52,4 @@ try
         default:
             throw new UsageException($"unknown command '{args[0]}' (expected 'server' or 'client')");
     }
-}
-catch (UsageException ex)
-{
-    Console.Error.WriteLine($"error: {ex.Message}");
-    Console.Error.WriteLine();
-    Console.Error.WriteLine(Usage);
-    return 2;
-}
-catch (Exception ex) when (ex is TinyProtoException or SocketException)
-{
-    Console.Error.WriteLine($"error: {ex.Message}");
-    return 1;
-}
+});
