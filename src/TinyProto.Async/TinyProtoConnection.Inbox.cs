@@ -137,7 +137,10 @@ public partial class TinyProtoConnection
     /// <see cref="TinyProtoConnectionOptions.MaxReadAheadBytes"/>. The caller holds <see cref="_gate"/>.
     /// </summary>
     private bool HasInboxRoom(uint size) =>
-        _closing || _inbox.Count == 0 || _inboxBytes + size <= InboxBudget || _ownExchangeActive || _awaitingStatus.Count > 0;
+        _closing || _inbox.Count == 0 || _inboxBytes + size <= InboxBudget || OwnMessageInFlight;
+
+    /// <summary>Whether one of our own messages awaits its status or its payload; the caller holds <see cref="_gate"/>.</summary>
+    private bool OwnMessageInFlight => _ownExchangeActive || _awaitingStatus.Count > 0;
 
     private bool MustWaitForRoom(uint size)
     {

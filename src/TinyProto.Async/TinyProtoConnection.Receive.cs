@@ -238,8 +238,7 @@ public partial class TinyProtoConnection
         bool statusStillAwaited;
         lock (_gate)
         {
-            bool readingAhead = _awaitingStatus.Count > 0 || _ownExchangeActive;
-            if (readingAhead && _inbox.Count > 0 && size <= _options.MaxBufferedMessageSize && _inboxBytes + size > _options.MaxReadAheadBytes)
+            if (OwnMessageInFlight && _inbox.Count > 0 && size <= _options.MaxBufferedMessageSize && _inboxBytes + size > _options.MaxReadAheadBytes)
             {
                 throw new TinyProtoException(TinyProtoError.MessageTooLarge,
                     $"While waiting for the status of its own message, this end had to read past {_inbox.Count} message(s) ({_inboxBytes} bytes) that no hook or ReceiveAsync had taken yet; the next one ({size} bytes) would exceed MaxReadAheadBytes ({_options.MaxReadAheadBytes}).");

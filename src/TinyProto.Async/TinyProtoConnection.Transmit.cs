@@ -121,18 +121,7 @@ public partial class TinyProtoConnection
         await _transmitLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var waiter = new TaskCompletionSource<byte>(TaskCreationOptions.RunContinuationsAsynchronously);
-            lock (_gate)
-            {
-                if (_closing || _inputEnded || _drained is not null)
-                {
-                    throw ClosedError("transmit");
-                }
-
-                _ownExchangeActive = true;
-                _awaitingStatus.Enqueue(waiter);
-                _readerSignal?.TrySetResult();
-            }
+            TaskCompletionSource<byte> waiter = AwaitNextStatus(lockStep: true);
 
             bool exchangeEnded = false;
             try
@@ -149,11 +138,7 @@ public partial class TinyProtoConnection
                     await ReleaseOutputAsync().ConfigureAwait(false);
                 }
 
-                byte status = await AwaitStatusAsync(waiter, length, cancellationToken).ConfigureAwait(false);
-                if (status != Signal.Ok)
-                {
-                    throw Refused(status, length);
-                }
+                await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
 
                 await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
                 try
@@ -187,21 +172,12 @@ public partial class TinyProtoConnection
     /// <summary>Header and payload together, then wait for the status (rule 6).</summary>
     private async ValueTask TransmitPipelinedAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
     {
-        var waiter = new TaskCompletionSource<byte>(TaskCreationOptions.RunContinuationsAsynchronously);
+        TaskCompletionSource<byte> waiter;
         await AcquireOutputAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            lock (_gate)
-            {
-                if (_closing || _inputEnded || _drained is not null)
-                {
-                    throw ClosedError("transmit");
-                }
-
-                // Statuses come back in the order of the headers, so register in output order.
-                _awaitingStatus.Enqueue(waiter);
-                _readerSignal?.TrySetResult();
-            }
+            // Statuses come back in the order of the headers, so register in output order.
+            waiter = AwaitNextStatus(lockStep: false);
 
             WritePendingStatuses();
             await WritePayloadAsync(body, source, length, withHeader: true).ConfigureAwait(false);
@@ -213,18 +189,35 @@ public partial class TinyProtoConnection
             await ReleaseOutputAsync().ConfigureAwait(false);
         }
 
-        byte status = await AwaitStatusAsync(waiter, length, cancellationToken).ConfigureAwait(false);
-        if (status != Signal.Ok)
-        {
-            throw Refused(status, length);
-        }
+        await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
     }
 
-    private async ValueTask<byte> AwaitStatusAsync(TaskCompletionSource<byte> waiter, long length, CancellationToken cancellationToken)
+    /// <summary>Registers one of our messages as awaiting a status, before its header is written; wakes a reader held back by the inbox.</summary>
+    private TaskCompletionSource<byte> AwaitNextStatus(bool lockStep)
     {
+        var waiter = new TaskCompletionSource<byte>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate)
+        {
+            if (_closing || _inputEnded || _drained is not null)
+            {
+                throw ClosedError("transmit");
+            }
+
+            _ownExchangeActive |= lockStep;
+            _awaitingStatus.Enqueue(waiter);
+            _readerSignal?.TrySetResult();
+        }
+
+        return waiter;
+    }
+
+    /// <summary>Waits for the status of our message; anything but OK is a refusal.</summary>
+    private async ValueTask AwaitAcceptanceAsync(TaskCompletionSource<byte> waiter, long length, CancellationToken cancellationToken)
+    {
+        byte status;
         try
         {
-            return await waiter.Task.WaitAsync(_options.Timeout, cancellationToken).ConfigureAwait(false);
+            status = await waiter.Task.WaitAsync(_options.Timeout, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException ex)
         {
@@ -236,6 +229,11 @@ public partial class TinyProtoConnection
         {
             Fail(new TinyProtoException(TinyProtoError.ConnectionClosed, "A transmission was cancelled after its size header was sent; the protocol cannot take a header back, so the connection was closed."));
             throw;
+        }
+
+        if (status != Signal.Ok)
+        {
+            throw Refused(status, length);
         }
     }
 

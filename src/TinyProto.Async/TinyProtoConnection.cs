@@ -246,7 +246,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     {
         lock (_gate)
         {
-            if (_closing || _drained is not null || Volatile.Read(ref _state) != 2 || !(_ownExchangeActive || _awaitingStatus.Count > 0))
+            if (_closing || _drained is not null || Volatile.Read(ref _state) != 2 || !OwnMessageInFlight)
             {
                 return false;
             }
@@ -287,7 +287,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <summary>Completes a drain once nothing of ours is in flight; the caller holds <see cref="_gate"/>.</summary>
     private void SignalDrainedIfIdle()
     {
-        if (_drained is not null && !_ownExchangeActive && _awaitingStatus.Count == 0)
+        if (_drained is not null && !OwnMessageInFlight)
         {
             _drained.TrySetResult();
         }

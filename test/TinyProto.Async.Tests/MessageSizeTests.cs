@@ -168,8 +168,8 @@ public sealed class MessageSizeTests : ConnectionTestBase
 
         // A sequence that claims 0xF1000000 bytes without allocating them: the same 16 MiB segment repeated.
         byte[] chunk = new byte[16 * 1024 * 1024];
-        var first = new Segment(chunk, 0);
-        Segment last = first;
+        var first = new TestSegment(chunk, 0);
+        TestSegment last = first;
         long total = chunk.Length;
         while (total < 0xF1000000L)
         {
@@ -186,22 +186,6 @@ public sealed class MessageSizeTests : ConnectionTestBase
         Assert.Equal(RawPeer.Header(2), await Bounded(raw.ReadExactlyAsync(4)));
         await Bounded(raw.WriteAsync(0xFF));
         await Bounded(next);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
     }
 
     private sealed class EchoConnection : TinyProtoConnection

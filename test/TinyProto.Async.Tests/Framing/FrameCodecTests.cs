@@ -292,9 +292,9 @@ public sealed class FrameCodecTests
     {
         // Each segment gets its own array, so a parser that reads past a segment's end cannot see the next bytes.
         int offset = 0;
-        Segment first = new(data.AsSpan(offset, lengths[0]).ToArray(), 0);
+        TestSegment first = new(data.AsSpan(offset, lengths[0]).ToArray(), 0);
         offset += lengths[0];
-        Segment last = first;
+        TestSegment last = first;
         for (int i = 1; i < lengths.Count; i++)
         {
             last = last.Append(data.AsSpan(offset, lengths[i]).ToArray());
@@ -316,21 +316,5 @@ public sealed class FrameCodecTests
         }
 
         return "[" + string.Join("|", parts) + "]";
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
     }
 }
