@@ -1,0 +1,6 @@
+namespace TinyProto.Async.Benchmarks;
+
+internal static class Program
+{
+    private static void Main() { }
+}

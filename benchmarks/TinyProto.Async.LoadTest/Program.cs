@@ -1,0 +1,6 @@
+namespace TinyProto.Async.LoadTest;
+
+internal static class Program
+{
+    private static void Main() { }
+}
