@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# Runs the load tool (ours) and the C reference peer rawpeer side by side on this machine and appends the
+# results to artifacts/perf/results.txt, one "RESULT label=... row=... key=value ..." line per row.
+# benchmarks/chart.py turns that file into docs/perf-chart.svg and a Markdown table.
+#
+# Usage: benchmarks/measure.sh [--quick]
+#   --quick   tiny counts, one repeat: a smoke check of the whole path, not numbers to publish
+#
+# Environment knobs (defaults in brackets; --quick lowers the counts):
+#   RAWPEER_SRC     rawpeer.c, relative to the repo root or absolute [../shared/tools/rawpeer.c];
+#                   missing -> rawpeer and interop rows are skipped
+#   REPEATS         runs per lock-step pair, interleaved ours/rawpeer; the median (by msg/s) is kept [3]
+#   COUNT_0 COUNT_64 COUNT_4096 COUNT_65536 COUNT_1048576
+#                   lock-step echo round trips per run, by payload size [30000 30000 20000 5000 1500]
+#   INTEROP_COUNT   round trips of the 64 B interop rows [30000]
+#   ONEWAY_COUNT    one-way 64 B messages (lock-step and pipelined rows) [200000]
+#   STREAM_SIZE     size of the one streamed message [0xF0FFFFFF]
+#   IDLE_CONNECTIONS IDLE_SECONDS   the idle row [10000 10]
+#   MULTI_CONNECTIONS MULTI_SECONDS the many-connections echo row [100 3]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+QUICK=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "measure.sh: unknown argument '$arg' (only --quick)" >&2; exit 2 ;;
+  esac
+done
+
+if [[ $QUICK == 1 ]]; then
+  REPEATS=${REPEATS:-1}
+  COUNT_0=${COUNT_0:-2000}; COUNT_64=${COUNT_64:-2000}; COUNT_4096=${COUNT_4096:-2000}
+  COUNT_65536=${COUNT_65536:-500}; COUNT_1048576=${COUNT_1048576:-100}
+  INTEROP_COUNT=${INTEROP_COUNT:-2000}; ONEWAY_COUNT=${ONEWAY_COUNT:-20000}
+  IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}; IDLE_SECONDS=${IDLE_SECONDS:-4}
+  MULTI_SECONDS=${MULTI_SECONDS:-1}
+else
+  REPEATS=${REPEATS:-3}
+  COUNT_0=${COUNT_0:-30000}; COUNT_64=${COUNT_64:-30000}; COUNT_4096=${COUNT_4096:-20000}
+  COUNT_65536=${COUNT_65536:-5000}; COUNT_1048576=${COUNT_1048576:-1500}
+  INTEROP_COUNT=${INTEROP_COUNT:-30000}; ONEWAY_COUNT=${ONEWAY_COUNT:-200000}
+  IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}; IDLE_SECONDS=${IDLE_SECONDS:-10}
+  MULTI_SECONDS=${MULTI_SECONDS:-3}
+fi
+STREAM_SIZE=${STREAM_SIZE:-0xF0FFFFFF}
+MULTI_CONNECTIONS=${MULTI_CONNECTIONS:-100}
+RAWPEER_SRC=${RAWPEER_SRC:-../shared/tools/rawpeer.c}
+SIZES=(0 64 4096 65536 1048576)
+
+OUT=artifacts/perf                 # artifacts/ is git-ignored
+RESULTS=$OUT/results.txt
+LOG=$OUT/measure.log               # every tool's full output, for when a row fails
+TOOL_DIR=$OUT/loadtest
+TOOL=$TOOL_DIR/TinyProto.Async.LoadTest
+RAWPEER=$OUT/rawpeer
+mkdir -p "$OUT"
+: > "$LOG"
+
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { echo "measure: $*" >&2; }
+fail() { say "error: $*"; say "see $LOG"; exit 1; }
+
+# ---- build -------------------------------------------------------------------------------------------
+say "publishing the load tool (Release) to $TOOL_DIR"
+dotnet publish benchmarks/TinyProto.Async.LoadTest -c Release -o "$TOOL_DIR" --nologo -v quiet >>"$LOG" 2>&1 \
+  || fail "dotnet publish failed"
+
+HAVE_RAWPEER=0
+case "$RAWPEER_SRC" in /*) RAWPEER_PATH=$RAWPEER_SRC ;; *) RAWPEER_PATH=$ROOT/$RAWPEER_SRC ;; esac
+if [[ -f $RAWPEER_PATH ]]; then
+  if gcc -O2 -o "$RAWPEER" "$RAWPEER_PATH" >>"$LOG" 2>&1; then
+    HAVE_RAWPEER=1
+  else
+    say "gcc failed on $RAWPEER_PATH: skipping the rawpeer and interop rows"
+  fi
+else
+  say "rawpeer source not found at $RAWPEER_PATH (set RAWPEER_SRC): skipping the rawpeer and interop rows"
+fi
+
+{
+  echo "# run $(date -u +%Y-%m-%dT%H:%M:%SZ) host=$(hostname) cpus=$(nproc) quick=$QUICK repeats=$REPEATS dotnet=$(dotnet --version) rawpeer=$HAVE_RAWPEER"
+} >> "$RESULTS"
+
+# ---- helpers -----------------------------------------------------------------------------------------
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null \
+    || echo $((20000 + RANDOM % 20000))
+}
+
+# start_ours_server NAME [--sink]: starts our server on port 0; sets SERVER_PID and SERVER_PORT.
+start_ours_server() {
+  local name=$1; shift
+  local out=$OUT/server-$name.out
+  : > "$out"
+  "$TOOL" server --port 0 "$@" >"$out" 2>>"$LOG" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  local i
+  for i in $(seq 100); do
+    SERVER_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out" | head -1)
+    [[ -n $SERVER_PORT ]] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "our server ($name) exited at startup"
+    sleep 0.1
+  done
+  fail "our server ($name) printed no 'listening on' line within 10 s"
+}
+
+stop_server() {
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# rawpeer's server takes one connection at a time on a fixed port and exits on any protocol error,
+# so (re)start it whenever it is not running. Probing the port by connecting would kill it (it dies
+# when a peer closes during the opening), so wait for the listening socket with ss, or just briefly.
+ensure_rawpeer_server() {
+  if [[ -n ${RAWPEER_PID:-} ]] && kill -0 "$RAWPEER_PID" 2>/dev/null; then
+    return 0
+  fi
+  RAWPEER_PORT=$(free_port)
+  "$RAWPEER" server "$RAWPEER_PORT" >>"$LOG" 2>&1 &
+  RAWPEER_PID=$!
+  PIDS+=("$RAWPEER_PID")
+  local i
+  for i in $(seq 50); do
+    if command -v ss >/dev/null; then
+      ss -ltn 2>/dev/null | grep -q ":$RAWPEER_PORT " && return 0
+    elif (( i > 3 )); then
+      return 0
+    fi
+    kill -0 "$RAWPEER_PID" 2>/dev/null || fail "rawpeer server exited at startup"
+    sleep 0.1
+  done
+  fail "rawpeer server is not listening on $RAWPEER_PORT"
+}
+
+# ours_client LABEL ROW ARGS...: runs our client, prints its RESULT line with label and row added.
+ours_client() {
+  local label=$1 row=$2; shift 2
+  local output
+  echo "## ours client $*" >>"$LOG"
+  if ! output=$("$TOOL" client "$@" 2>>"$LOG"); then
+    echo "$output" >>"$LOG"
+    fail "our client failed: $*"
+  fi
+  echo "$output" >>"$LOG"
+  local line
+  line=$(echo "$output" | tail -1)
+  [[ $line == RESULT\ * ]] || fail "our client printed no RESULT line: $*"
+  echo "RESULT label=$label row=$row ${line#RESULT }"
+}
+
+# rawpeer_client LABEL ROW client|stream PORT N SIZE: runs rawpeer's client and converts its line
+# "client N x SIZE B in Xs: R msg/s, U us/msg, M MB/s" into a RESULT line with the same keys (no percentiles).
+rawpeer_client() {
+  local label=$1 row=$2 kind=$3 port=$4 n=$5 size=$6
+  local output
+  echo "## rawpeer $kind $port $n $size" >>"$LOG"
+  output=$("$RAWPEER" "$kind" "$port" "$n" "$size" 2>>"$LOG") || fail "rawpeer $kind failed"
+  echo "$output" >>"$LOG"
+  local mode=echo
+  [[ $kind == stream ]] && mode=oneway
+  echo "$output" | awk -v label="$label" -v row="$row" -v mode="$mode" '
+    /^(client|stream) [0-9]+ x [0-9]+ B in / {
+      n = $2; size = $4; secs = $7; sub(/s:$/, "", secs); rate = $8; mb = $12
+      printf "RESULT label=%s row=%s mode=%s size=%s connections=1 pipelined=false messages=%s seconds=%.3f msg_per_s=%.1f mb_per_s=%.1f p50_us=nan p99_us=nan\n", label, row, mode, size, n, secs, rate, mb
+      found = 1
+    }
+    END { if (!found) exit 1 }' || fail "cannot parse rawpeer output: $output"
+}
+
+field() { # field KEY LINE
+  echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# median_line: reads RESULT lines on stdin, prints the one with the median msg_per_s.
+median_line() {
+  awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^msg_per_s=/) { v = substr($i, 11) } print v "\t" $0 }' \
+    | sort -g | awk -F'\t' '{ lines[NR] = $2 } END { print lines[int((NR + 1) / 2)] }'
+}
+
+record() {
+  echo "$1" | tee -a "$RESULTS"
+}
+
+# run_record COMMAND...: runs a *_client function and records its line; a failure stops the script.
+run_record() {
+  local line
+  line=$("$@") || exit 1
+  record "$line"
+}
+
+status_kb() { # status_kb PID FIELD: VmRSS / VmHWM in kB
+  awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo nan
+}
+
+cpu_ticks() { # utime + stime of PID, in clock ticks
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# ---- lock-step echo, one connection: ours<->ours vs rawpeer<->rawpeer, interleaved -----------------------
+start_ours_server echo
+ECHO_PID=$SERVER_PID; ECHO_PORT=$SERVER_PORT
+say "lock-step echo, 1 connection, sizes ${SIZES[*]}, $REPEATS repeat(s), ours and rawpeer interleaved"
+for size in "${SIZES[@]}"; do
+  count_var=COUNT_$size
+  count=${!count_var}
+  ours_runs=(); raw_runs=()
+  for r in $(seq "$REPEATS"); do
+    # Alternate which goes first, so slow drift of the machine hits both alike.
+    if (( r % 2 == 1 )); then order=(ours rawpeer); else order=(rawpeer ours); fi
+    for who in "${order[@]}"; do
+      if [[ $who == ours ]]; then
+        line=$(ours_client ours echo --port "$ECHO_PORT" --mode echo --size "$size" --count "$count") || exit 1
+        ours_runs+=("$line")
+      elif [[ $HAVE_RAWPEER == 1 ]]; then
+        ensure_rawpeer_server
+        line=$(rawpeer_client rawpeer echo client "$RAWPEER_PORT" "$count" "$size") || exit 1
+        raw_runs+=("$line")
+      fi
+    done
+  done
+  record "$(printf '%s\n' "${ours_runs[@]}" | median_line)"
+  if [[ $HAVE_RAWPEER == 1 ]]; then
+    record "$(printf '%s\n' "${raw_runs[@]}" | median_line)"
+  fi
+done
+
+# ---- interop, 64 B: our client <-> rawpeer server, rawpeer client <-> our server -------------------------
+if [[ $HAVE_RAWPEER == 1 ]]; then
+  say "interop, 64 B lock-step echo"
+  a=(); b=()
+  for r in $(seq "$REPEATS"); do
+    ensure_rawpeer_server
+    line=$(ours_client ours-client/rawpeer-server interop --port "$RAWPEER_PORT" --mode echo --size 64 --count "$INTEROP_COUNT") || exit 1
+    a+=("$line")
+    line=$(rawpeer_client rawpeer-client/ours-server interop client "$ECHO_PORT" "$INTEROP_COUNT" 64) || exit 1
+    b+=("$line")
+  done
+  record "$(printf '%s\n' "${a[@]}" | median_line)"
+  record "$(printf '%s\n' "${b[@]}" | median_line)"
+fi
+stop_server "$ECHO_PID"
+
+# ---- one-way 64 B: lock-step (with rawpeer stream for reference) and pipelined, ours -> ours --sink ------
+start_ours_server sink --sink
+SINK_PID=$SERVER_PID; SINK_PORT=$SERVER_PORT
+say "one-way 64 B, lock-step and pipelined"
+run_record ours_client ours oneway --port "$SINK_PORT" --mode oneway --size 64 --count "$ONEWAY_COUNT"
+if [[ $HAVE_RAWPEER == 1 ]]; then
+  ensure_rawpeer_server
+  run_record rawpeer_client rawpeer oneway stream "$RAWPEER_PORT" "$ONEWAY_COUNT" 64
+fi
+run_record ours_client ours pipelined --port "$SINK_PORT" --mode oneway --size 64 --count "$ONEWAY_COUNT" --pipelined
+stop_server "$SINK_PID"
+
+# ---- one streamed message of STREAM_SIZE bytes, one-way, with memory of both processes ---------------------
+say "one streamed $STREAM_SIZE-byte message, one-way, ours -> ours --sink"
+start_ours_server stream --sink
+server_rss_before=$(status_kb "$SERVER_PID" VmRSS)
+stream_out=$OUT/stream-client.out
+"$TOOL" client --port "$SERVER_PORT" --mode oneway --size "$STREAM_SIZE" --count 1 --stream >"$stream_out" 2>>"$LOG" &
+client_pid=$!
+PIDS+=("$client_pid")
+client_hwm=0
+# VmHWM is the peak, so the last reading before the client exits is its peak RSS.
+while kill -0 "$client_pid" 2>/dev/null; do
+  hwm=$(status_kb "$client_pid" VmHWM)
+  [[ $hwm =~ ^[0-9]+$ ]] && client_hwm=$hwm
+  sleep 0.05
+done
+wait "$client_pid" || { cat "$stream_out" >>"$LOG"; fail "the streamed message failed"; }
+cat "$stream_out" >>"$LOG"
+server_rss_after=$(status_kb "$SERVER_PID" VmRSS)
+server_hwm_after=$(status_kb "$SERVER_PID" VmHWM)
+line=$(tail -1 "$stream_out")
+record "RESULT label=ours row=stream ${line#RESULT } client_peak_rss_kb=$client_hwm server_rss_before_kb=$server_rss_before server_rss_after_kb=$server_rss_after server_peak_rss_kb=$server_hwm_after server_peak_growth_kb=$((server_hwm_after - server_rss_before))"
+stop_server "$SERVER_PID"
+
+# ---- idle connections: server memory and CPU while they sit there ---------------------------------------
+say "idle: $IDLE_CONNECTIONS connections for $IDLE_SECONDS s"
+start_ours_server idle
+sleep 0.5
+idle_rss_before=$(status_kb "$SERVER_PID" VmRSS)
+idle_err=$OUT/idle-client.err
+idle_out=$OUT/idle-client.out
+"$TOOL" client --port "$SERVER_PORT" --mode idle --connections "$IDLE_CONNECTIONS" --duration "$IDLE_SECONDS" >"$idle_out" 2>"$idle_err" &
+client_pid=$!
+PIDS+=("$client_pid")
+# The idle window starts once every connection is open (the client says so on stderr), plus 1 s to settle,
+# and ends 1 s before the client starts closing them.
+for i in $(seq 600); do
+  grep -q '^opened ' "$idle_err" 2>/dev/null && break
+  kill -0 "$client_pid" 2>/dev/null || break
+  sleep 0.1
+done
+sleep 1
+idle_rss_after=$(status_kb "$SERVER_PID" VmRSS)
+cpu0=$(cpu_ticks "$SERVER_PID"); t0=$(date +%s.%N)
+window=$(awk -v s="$IDLE_SECONDS" 'BEGIN { w = s - 3; if (w < 0.5) w = 0.5; print w }')
+sleep "$window"
+cpu1=$(cpu_ticks "$SERVER_PID"); t1=$(date +%s.%N)
+wait "$client_pid" || { cat "$idle_out" "$idle_err" >>"$LOG"; fail "the idle client failed (see the 'ulimit -n' hint in $idle_err)"; }
+cat "$idle_out" "$idle_err" >>"$LOG"
+hz=$(getconf CLK_TCK)
+line=$(tail -1 "$idle_out")
+record "RESULT label=ours row=idle ${line#RESULT } server_rss_before_kb=$idle_rss_before server_rss_with_connections_kb=$idle_rss_after server_kb_per_connection=$(awk -v a="$idle_rss_after" -v b="$idle_rss_before" -v n="$IDLE_CONNECTIONS" 'BEGIN { printf "%.1f", (a - b) / n }') server_cpu_ms=$(awk -v c="$((cpu1 - cpu0))" -v hz="$hz" 'BEGIN { printf "%.0f", c * 1000 / hz }') idle_window_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"
+stop_server "$SERVER_PID"
+
+# ---- many connections: aggregate lock-step echo 64 B, MULTI_CONNECTIONS vs 1 ------------------------------
+say "lock-step echo 64 B, $MULTI_CONNECTIONS connections vs 1, $MULTI_SECONDS s each"
+start_ours_server multi
+run_record ours_client ours connections --port "$SERVER_PORT" --mode echo --size 64 --duration "$MULTI_SECONDS" --connections 1
+run_record ours_client ours connections --port "$SERVER_PORT" --mode echo --size 64 --duration "$MULTI_SECONDS" --connections "$MULTI_CONNECTIONS"
+stop_server "$SERVER_PID"
+
+if grep -q 'error:' "$OUT"/server-*.out "$LOG" 2>/dev/null; then
+  say "note: 'error' appears in $LOG or a server's output; check it"
+fi
+say "done: results appended to $RESULTS; chart with: python3 benchmarks/chart.py"
