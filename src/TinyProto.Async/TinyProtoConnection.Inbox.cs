@@ -232,10 +232,7 @@ public partial class TinyProtoConnection
                 }
             }
 
-            while (_awaitingStatus.TryDequeue(out TaskCompletionSource<byte>? waiter))
-            {
-                waiter.TrySetException(ClosedError("transmit"));
-            }
+            FailStatusWaiters();
 
             _hookSignal?.TrySetResult();
         }
@@ -251,10 +248,19 @@ public partial class TinyProtoConnection
             waiter.TrySetException(ClosedError("receive"));
         }
 
-        while (_awaitingStatus.TryDequeue(out TaskCompletionSource<byte>? waiter))
+        FailStatusWaiters();
+    }
+
+    /// <summary>Fails every wait for a status and stops the status timer for good; the caller holds <see cref="_gate"/>.</summary>
+    private void FailStatusWaiters()
+    {
+        while (_awaitingStatus.TryDequeue(out StatusWaiter? waiter))
         {
             waiter.TrySetException(ClosedError("transmit"));
         }
+
+        _statusTimer?.Dispose();
+        _statusTimerArmed = true;
     }
 
     private ReadOnlySequence<byte> ApplyReceivePlugins(ReadOnlySequence<byte> message)

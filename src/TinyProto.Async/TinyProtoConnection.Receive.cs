@@ -164,10 +164,23 @@ public partial class TinyProtoConnection
     /// <summary>Hands a status to the oldest own message awaiting one; false if none awaits.</summary>
     private bool TakeStatus(byte status)
     {
-        TaskCompletionSource<byte>? waiter;
+        StatusWaiter? waiter;
         lock (_gate)
         {
-            if (_awaitingStatus.TryDequeue(out waiter) && !IsPipelined && status == Signal.Ok)
+            if (!_awaitingStatus.TryPeek(out waiter))
+            {
+                return false;
+            }
+
+            _lastStatusAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (!waiter.Take(status))
+            {
+                // More statuses of the same pipelined batch are still to come.
+                return true;
+            }
+
+            _awaitingStatus.Dequeue();
+            if (!IsPipelined && status == Signal.Ok)
             {
                 // Rule 5: the payload goes out as soon as its OK is read, so no answer may overtake it.
                 _payloadDue = true;
@@ -176,12 +189,19 @@ public partial class TinyProtoConnection
             SignalDrainedIfIdle();
         }
 
-        if (waiter is null)
+        // A lock-step OK runs the transmitter inline: it writes its payload from here, without a thread-pool hop,
+        // and yields before its caller's code runs (TransmitCoreAsync).
+        bool inline = !IsPipelined && status == Signal.Ok;
+        t_deliveringStatus = inline ? this : null;
+        try
         {
-            return false;
+            waiter.TrySetResult(waiter.Refusal, inline);
+        }
+        finally
+        {
+            t_deliveringStatus = null;
         }
 
-        waiter.TrySetResult(status);
         return true;
     }
 

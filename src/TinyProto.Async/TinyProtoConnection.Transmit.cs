@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using TinyProto.Async.Framing;
 
 namespace TinyProto.Async;
@@ -14,9 +16,19 @@ public partial class TinyProtoConnection
     private readonly SemaphoreSlim _outputLock = new(1, 1);
     private readonly SemaphoreSlim _transmitLock = new(1, 1);
 
+    private const int MaxPooledWaiters = 16;
+
+    // The receive loop marks the thread on which it hands an OK to a lock-step transmitter inline.
+    [ThreadStatic]
+    private static TinyProtoConnection? t_deliveringStatus;
+
     // Guarded by _gate.
-    private readonly Queue<TaskCompletionSource<byte>> _awaitingStatus = new();
+    private readonly Queue<StatusWaiter> _awaitingStatus = new();
+    private readonly Stack<StatusWaiter> _freeWaiters = new();
     private readonly Queue<byte> _pendingStatuses = new();
+    private Timer? _statusTimer;
+    private bool _statusTimerArmed;
+    private long _lastStatusAt;
     private bool _ownExchangeActive;
     private bool _answerHeld;
     private bool _payloadDue;
@@ -45,6 +57,7 @@ public partial class TinyProtoConnection
     /// <param name="cancellationToken">Cancels the transmission; see the <see cref="ReadOnlyMemory{T}"/> overload.</param>
     /// <exception cref="TinyProtoException">As for the <see cref="ReadOnlyMemory{T}"/> overload.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask TransmitAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken = default)
     {
         ThrowIfNotStarted();
@@ -93,6 +106,7 @@ public partial class TinyProtoConnection
         await TransmitCoreAsync(default, payload, length, cancellationToken).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransmitCoreAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
     {
         try
@@ -113,15 +127,24 @@ public partial class TinyProtoConnection
             Fail(error);
             throw error;
         }
+        finally
+        {
+            // Our payload was written inline on the receive loop (see TakeStatus): leave it before the caller's code runs.
+            if (ReferenceEquals(t_deliveringStatus, this))
+            {
+                await Task.Yield();
+            }
+        }
     }
 
     /// <summary>Header, wait for the status, payload (rule 5: one own message in flight at a time).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransmitLockStepAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
     {
         await _transmitLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            TaskCompletionSource<byte> waiter = AwaitNextStatus(lockStep: true);
+            StatusWaiter waiter = AwaitNextStatus(lockStep: true, count: 1, length);
 
             bool exchangeEnded = false;
             try
@@ -170,14 +193,15 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>Header and payload together, then wait for the status (rule 6).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransmitPipelinedAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
     {
-        TaskCompletionSource<byte> waiter;
+        StatusWaiter waiter;
         await AcquireOutputAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             // Statuses come back in the order of the headers, so register in output order.
-            waiter = AwaitNextStatus(lockStep: false);
+            waiter = AwaitNextStatus(lockStep: false, count: 1, length);
 
             WritePendingStatuses();
             await WritePayloadAsync(body, source, length, withHeader: true).ConfigureAwait(false);
@@ -192,10 +216,12 @@ public partial class TinyProtoConnection
         await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Registers one of our messages as awaiting a status, before its header is written; wakes a reader held back by the inbox.</summary>
-    private TaskCompletionSource<byte> AwaitNextStatus(bool lockStep)
+    /// <summary>
+    /// Registers <paramref name="count"/> of our messages as awaiting statuses, before their headers are written;
+    /// wakes a reader held back by the inbox.
+    /// </summary>
+    private StatusWaiter AwaitNextStatus(bool lockStep, int count, long length)
     {
-        var waiter = new TaskCompletionSource<byte>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)
         {
             if (_closing || _inputEnded || _drained is not null)
@@ -203,37 +229,55 @@ public partial class TinyProtoConnection
                 throw ClosedError("transmit");
             }
 
+            StatusWaiter waiter = _freeWaiters.TryPop(out StatusWaiter? free) ? free : new StatusWaiter();
+            waiter.Arm(count, length);
             _ownExchangeActive |= lockStep;
             _awaitingStatus.Enqueue(waiter);
+            ArmStatusTimer();
             _readerSignal?.TrySetResult();
+            return waiter;
         }
-
-        return waiter;
     }
 
-    /// <summary>Waits for the status of our message; anything but OK is a refusal.</summary>
-    private async ValueTask AwaitAcceptanceAsync(TaskCompletionSource<byte> waiter, long length, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for the statuses of our messages; anything but OK is a refusal. The status timeout is enforced by
+    /// <see cref="OnStatusTimer"/>, so a wait costs no timer of its own.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask AwaitAcceptanceAsync(StatusWaiter waiter, long length, CancellationToken cancellationToken)
     {
         byte status;
+        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static (state, token) => ((StatusWaiter)state!).TrySetException(new OperationCanceledException(token)), waiter)
+            : default;
         try
         {
-            status = await waiter.Task.WaitAsync(_options.Timeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException ex)
-        {
-            var error = new TinyProtoException(TinyProtoError.Timeout, $"The peer did not answer the header of a {length}-byte message within {_options.Timeout.TotalSeconds:0.###} s; the connection was closed.", ex);
-            Fail(error);
-            throw error;
+            status = await waiter.Task.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             Fail(new TinyProtoException(TinyProtoError.ConnectionClosed, "A transmission was cancelled after its size header was sent; the protocol cannot take a header back, so the connection was closed."));
             throw;
         }
+        finally
+        {
+            await registration.DisposeAsync().ConfigureAwait(false);
+        }
+
+        // The receive loop dequeued the waiter before completing it with a status, so it can be reused.
+        int count = waiter.Count;
+        int refusedIndex = waiter.RefusedIndex;
+        lock (_gate)
+        {
+            if (_freeWaiters.Count < MaxPooledWaiters)
+            {
+                _freeWaiters.Push(waiter);
+            }
+        }
 
         if (status != Signal.Ok)
         {
-            throw Refused(status, length);
+            throw count == 1 ? Refused(status, length) : RefusedInBatch(status, refusedIndex, count);
         }
     }
 
@@ -242,6 +286,57 @@ public partial class TinyProtoConnection
         Signal.TooLarge => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message as too large (0xFC); nothing of its payload was sent."),
         _ => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message with {Signal.Describe(status)}; nothing of its payload was sent."),
     };
+
+    private static TinyProtoException RefusedInBatch(byte status, int index, int count) =>
+        new(TinyProtoError.MessageRefused, $"The peer refused message {index} of a batch of {count} with {Signal.Describe(status)}; the {index} message(s) before it were accepted.");
+
+    /// <summary>Starts the connection's one status timer unless it runs already; the caller holds <see cref="_gate"/>.</summary>
+    private void ArmStatusTimer()
+    {
+        if (_statusTimerArmed || _options.Timeout == Timeout.InfiniteTimeSpan)
+        {
+            return;
+        }
+
+        _statusTimer ??= new Timer(static state => ((TinyProtoConnection)state!).OnStatusTimer(), this, Timeout.Infinite, Timeout.Infinite);
+        _statusTimer.Change(_options.Timeout, Timeout.InfiniteTimeSpan);
+        _statusTimerArmed = true;
+    }
+
+    /// <summary>
+    /// Fails the oldest wait for a status once no status has come for <see cref="TinyProtoConnectionOptions.Timeout"/>
+    /// since it began; otherwise re-arms for the time left. One timer per connection serves every wait.
+    /// </summary>
+    private void OnStatusTimer()
+    {
+        TinyProtoException? error = null;
+        TimeSpan timeout = _options.Timeout;
+        lock (_gate)
+        {
+            _statusTimerArmed = false;
+            if (_inputEnded || _closing || !_awaitingStatus.TryPeek(out StatusWaiter? head))
+            {
+                return;
+            }
+
+            TimeSpan waited = Stopwatch.GetElapsedTime(Math.Max(head.StartedAt, _lastStatusAt));
+            if (waited < timeout)
+            {
+                _statusTimer!.Change(timeout - waited, Timeout.InfiniteTimeSpan);
+                _statusTimerArmed = true;
+                return;
+            }
+
+            error = new TinyProtoException(TinyProtoError.Timeout, head.Count == 1
+                ? $"The peer did not answer the header of a {head.Length}-byte message within {timeout.TotalSeconds:0.###} s; the connection was closed."
+                : $"The peer did not answer the headers of a batch of {head.Count} messages within {timeout.TotalSeconds:0.###} s; the connection was closed.");
+
+            // Completed under the gate, while it is still queued, so the receive loop cannot have taken it.
+            head.TrySetException(error);
+        }
+
+        Fail(error);
+    }
 
     /// <summary>Ends our lock-step exchange: a held answer (rule 5) now goes out, after our payload.</summary>
     private void EndOwnExchange()
@@ -260,6 +355,7 @@ public partial class TinyProtoConnection
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WritePayloadAsync(ReadOnlySequence<byte> body, Stream? source, long length, bool withHeader = false)
     {
         if (withHeader)
@@ -319,6 +415,7 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>Sends answers queued by the receive loop, unless a transmitter holds the output (it sends them itself).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendPendingStatusesAsync()
     {
         if (!_outputLock.Wait(0))
@@ -349,6 +446,7 @@ public partial class TinyProtoConnection
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask AcquireOutputAsync(CancellationToken cancellationToken)
     {
         if (!_outputLock.Wait(0, cancellationToken))
@@ -358,6 +456,7 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>Releases the output; answers queued meanwhile are sent by whoever holds it next, or by us.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReleaseOutputAsync()
     {
         while (true)
@@ -410,6 +509,7 @@ public partial class TinyProtoConnection
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FlushOutputAsync()
     {
         FlushResult result = await _output.FlushAsync().ConfigureAwait(false);
