@@ -26,7 +26,6 @@ public partial class TinyProtoConnection
     private enum ReceiveStep
     {
         NeedMoreData,
-        SendStatuses,
         WaitForRoom,
         StreamChunkWritten,
         Continue,
@@ -52,17 +51,16 @@ public partial class TinyProtoConnection
                 {
                     switch (step)
                     {
-                        case ReceiveStep.SendStatuses:
-                            await SendPendingStatusesAsync().ConfigureAwait(false);
-                            break;
                         case ReceiveStep.Refuse:
                             await SendPendingStatusesAsync().ConfigureAwait(false);
                             _input.AdvanceTo(buffer.Start);
                             throw _refusal!;
                         case ReceiveStep.WaitForRoom:
+                            await SendStatusesIfAnyAsync().ConfigureAwait(false);
                             await WaitForInboxRoomAsync(_waitingHeaderSize).ConfigureAwait(false);
                             break;
                         case ReceiveStep.StreamChunkWritten:
+                            await SendStatusesIfAnyAsync().ConfigureAwait(false);
                             await FlushStreamChunkAsync().ConfigureAwait(false);
                             break;
                     }
@@ -75,6 +73,9 @@ public partial class TinyProtoConnection
                 }
 
                 _input.AdvanceTo(buffer.Start, buffer.End);
+
+                // Answers to every header in this read go out together: one write per read, not per message.
+                await SendStatusesIfAnyAsync().ConfigureAwait(false);
 
                 if (result.IsCanceled && IsClosing())
                 {
@@ -151,7 +152,7 @@ public partial class TinyProtoConnection
                     }
 
                     ReceiveStep step = TakeHeader(size);
-                    if (step != ReceiveStep.NeedMoreData)
+                    if (step != ReceiveStep.Continue)
                     {
                         return step;
                     }
@@ -282,10 +283,10 @@ public partial class TinyProtoConnection
         {
             // Until our status arrives the next unit is that status; after it, the held header's payload.
             _receiveState = statusStillAwaited ? ReceiveState.HeldBoundary : ReceiveState.Payload;
-            return ReceiveStep.NeedMoreData;
         }
 
-        return ReceiveStep.SendStatuses;
+        // The answer is queued; the loop sends it once this read is parsed (the payload cannot come before it).
+        return ReceiveStep.Continue;
     }
 
     private void BeginPayload(uint size)
@@ -417,6 +418,19 @@ public partial class TinyProtoConnection
                 $"The connection ended after {_payloadLength - _payloadRemaining} of the message's {_payloadLength} bytes."));
             _payloadStream = null;
         }
+    }
+
+    private ValueTask SendStatusesIfAnyAsync()
+    {
+        lock (_gate)
+        {
+            if (_pendingStatuses.Count == 0)
+            {
+                return default;
+            }
+        }
+
+        return SendPendingStatusesAsync();
     }
 
     private bool IsClosing()
