@@ -1,11 +1,10 @@
-using System.Threading.Tasks.Sources;
 using TinyProto.Async.Framing;
 
 namespace TinyProto.Async;
 
 /// <summary>
 /// What a transmission awaits: the peer's status for one message, or for each of a batch of pipelined
-/// messages. Reusable (it is an <see cref="IValueTaskSource{TResult}"/>), so awaiting a status allocates nothing.
+/// messages. Reusable, so awaiting a status allocates nothing.
 /// </summary>
 /// <remarks>
 /// Completed exactly once per use, by whichever comes first: the receive loop with the status, the connection's
@@ -13,11 +12,8 @@ namespace TinyProto.Async;
 /// awaiting transmitter inline on the receive loop (it only writes its payload there, then yields), which saves
 /// a thread-pool hop on every exchange; every other completion runs its continuation asynchronously.
 /// </remarks>
-internal sealed class StatusWaiter : IValueTaskSource<byte>
+internal sealed class StatusWaiter : ReusableSource<byte>
 {
-    private ManualResetValueTaskSourceCore<byte> _core;
-    private int _completed;
-
     /// <summary>When the wait started (<see cref="System.Diagnostics.Stopwatch"/> ticks), for the status timeout.</summary>
     public long StartedAt { get; private set; }
 
@@ -36,14 +32,11 @@ internal sealed class StatusWaiter : IValueTaskSource<byte>
     /// <summary>Which message of the batch the first refusal answered.</summary>
     public int RefusedIndex { get; private set; }
 
-    public ValueTask<byte> Task => new(this, _core.Version);
-
     /// <summary>Prepares the waiter for a new wait on <paramref name="count"/> statuses.</summary>
     public void Arm(int count, long length)
     {
         Length = length;
-        _core.Reset();
-        _completed = 0;
+        Reset();
         Count = Remaining = count;
         Refusal = Signal.Ok;
         RefusedIndex = -1;
@@ -61,35 +54,4 @@ internal sealed class StatusWaiter : IValueTaskSource<byte>
 
         return --Remaining == 0;
     }
-
-    public bool TrySetResult(byte status, bool runInline)
-    {
-        if (Interlocked.Exchange(ref _completed, 1) != 0)
-        {
-            return false;
-        }
-
-        _core.RunContinuationsAsynchronously = !runInline;
-        _core.SetResult(status);
-        return true;
-    }
-
-    public bool TrySetException(Exception error)
-    {
-        if (Interlocked.Exchange(ref _completed, 1) != 0)
-        {
-            return false;
-        }
-
-        _core.RunContinuationsAsynchronously = true;
-        _core.SetException(error);
-        return true;
-    }
-
-    public byte GetResult(short token) => _core.GetResult(token);
-
-    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
-
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _core.OnCompleted(continuation, state, token, flags);
 }

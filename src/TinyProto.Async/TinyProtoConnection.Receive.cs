@@ -14,6 +14,7 @@ public partial class TinyProtoConnection
     private PooledBuffer? _payloadBody;
     private InboundMessage? _payloadStream;
     private bool _streamConsumerGone;
+    private readonly MessagePool _messagePool = new();
 
     private enum ReceiveState
     {
@@ -302,7 +303,7 @@ public partial class TinyProtoConnection
         }
         else
         {
-            _payloadBody = new PooledBuffer(size);
+            _payloadBody = _messagePool.RentBuffer(size);
         }
     }
 
@@ -364,7 +365,7 @@ public partial class TinyProtoConnection
             throw;
         }
 
-        Deliver(InboundMessage.Buffered(body, message));
+        Deliver(_messagePool.RentMessage(body, message));
         return ReceiveStep.Continue;
     }
 
