@@ -11,20 +11,23 @@ namespace TinyProto.Async;
 /// </summary>
 internal sealed class InboundMessage : IDisposable
 {
-    private readonly PooledBuffer? _body;
-    private readonly ReadOnlySequence<byte> _sequence;
     private readonly Pipe? _streamPipe;
+    private readonly MessagePool? _pool;
+    private PooledBuffer? _body;
+    private ReadOnlySequence<byte> _sequence;
     private Stream? _stream;
+    private bool _disposed;
 
-    private InboundMessage(long length, PooledBuffer? body, ReadOnlySequence<byte> sequence, Pipe? streamPipe)
+    private InboundMessage(long length, PooledBuffer? body, ReadOnlySequence<byte> sequence, Pipe? streamPipe, MessagePool? pool)
     {
         Length = length;
         _body = body;
         _sequence = sequence;
         _streamPipe = streamPipe;
+        _pool = pool;
     }
 
-    public long Length { get; }
+    public long Length { get; private set; }
 
     public bool IsStreamed => _streamPipe is not null;
 
@@ -37,8 +40,17 @@ internal sealed class InboundMessage : IDisposable
     /// <summary>The streamed payload as the consumer reads it.</summary>
     public Stream Stream => _stream ??= new IncomingMessageStream(_streamPipe!.Reader, Length);
 
-    public static InboundMessage Buffered(PooledBuffer body, ReadOnlySequence<byte> sequence) =>
-        new(sequence.Length, body, sequence, null);
+    public static InboundMessage Buffered(PooledBuffer body, ReadOnlySequence<byte> sequence, MessagePool? pool = null) =>
+        new(sequence.Length, body, sequence, null, pool);
+
+    /// <summary>Refills a pooled message object for a new buffered body.</summary>
+    public void Reuse(PooledBuffer body, ReadOnlySequence<byte> sequence)
+    {
+        Length = sequence.Length;
+        _body = body;
+        _sequence = sequence;
+        _disposed = false;
+    }
 
     public static InboundMessage Streamed(long length)
     {
@@ -48,7 +60,7 @@ internal sealed class InboundMessage : IDisposable
             resumeWriterThreshold: 512 * 1024,
             minimumSegmentSize: 64 * 1024,
             useSynchronizationContext: false));
-        return new InboundMessage(length, null, default, pipe);
+        return new InboundMessage(length, null, default, pipe, null);
     }
 
     /// <summary>Copies the whole message into <paramref name="destination"/>.</summary>
@@ -87,7 +99,19 @@ internal sealed class InboundMessage : IDisposable
     /// <summary>Returns the buffers; for a streamed message, tells the receive loop to skip what is left unread.</summary>
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         _body?.Dispose();
         _streamPipe?.Reader.Complete();
+        if (_pool is not null)
+        {
+            _body = null;
+            _sequence = default;
+            _pool.Return(this);
+        }
     }
 }

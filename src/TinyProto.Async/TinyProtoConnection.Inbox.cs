@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace TinyProto.Async;
 
@@ -13,7 +14,9 @@ public partial class TinyProtoConnection
     private long _inboxBytes;
     private bool _inputEnded;
     private TaskCompletionSource? _readerSignal;
-    private TaskCompletionSource? _hookSignal;
+    private readonly Stack<ReceiveWaiter> _freeReceiveWaiters = new();
+    private readonly ReusableSignal _hookWake = new();
+    private bool _hookWakeArmed;
 
     /// <summary>
     /// Receives the next message as a new array that the caller owns. A pending call takes the next
@@ -25,6 +28,7 @@ public partial class TinyProtoConnection
     /// <returns>The message, after receive plugins.</returns>
     /// <exception cref="TinyProtoException">The connection ended (<see cref="TinyProtoError.ConnectionClosed"/>), or the next message is larger than an array can hold (<see cref="TinyProtoError.MessageTooLarge"/>; take it with <see cref="ReceiveAsync(Stream, CancellationToken)"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<byte[]> ReceiveAsync(CancellationToken cancellationToken = default)
     {
         InboundMessage message = await TakeMessageAsync(arrayOnly: true, cancellationToken).ConfigureAwait(false);
@@ -50,6 +54,7 @@ public partial class TinyProtoConnection
     /// <returns>The number of bytes written.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
     /// <exception cref="TinyProtoException">The connection ended before or during the message.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<long> ReceiveAsync(Stream destination, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
@@ -61,6 +66,7 @@ public partial class TinyProtoConnection
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<InboundMessage> TakeMessageAsync(bool arrayOnly, CancellationToken cancellationToken)
     {
         ReceiveWaiter waiter;
@@ -86,14 +92,34 @@ public partial class TinyProtoConnection
                 throw ClosedError("receive");
             }
 
-            waiter = new ReceiveWaiter(arrayOnly);
+            waiter = _freeReceiveWaiters.TryPop(out ReceiveWaiter? free) ? free : new ReceiveWaiter();
+            waiter.Arm(arrayOnly);
             _receiveWaiters.Enqueue(waiter);
         }
 
-        using (cancellationToken.Register(static state => ((ReceiveWaiter)state!).Cancel(), waiter))
+        InboundMessage message;
+        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static (state, token) => ((ReceiveWaiter)state!).TrySetException(new OperationCanceledException(token)), waiter)
+            : default;
+        try
         {
-            return await waiter.Task.ConfigureAwait(false);
+            message = await waiter.Task.ConfigureAwait(false);
         }
+        finally
+        {
+            await registration.DisposeAsync().ConfigureAwait(false);
+        }
+
+        // Deliver dequeued the waiter before handing it the message, so it can be reused.
+        lock (_gate)
+        {
+            if (_freeReceiveWaiters.Count < MaxPooledWaiters)
+            {
+                _freeReceiveWaiters.Push(waiter);
+            }
+        }
+
+        return message;
     }
 
     /// <summary>Called by the receive loop for each message: to a waiting receiver, or into the inbox.</summary>
@@ -117,7 +143,7 @@ public partial class TinyProtoConnection
 
             _inbox.Enqueue(message);
             _inboxBytes += message.IsStreamed ? 0 : message.Length;
-            _hookSignal?.TrySetResult();
+            SignalHooks();
         }
     }
 
@@ -170,11 +196,12 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>Waits for the next message for the hooks, or for <paramref name="interval"/> to pass (then returns null).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(InboundMessage? Message, bool Ended)> NextForHooksAsync(TimeSpan interval)
     {
         while (true)
         {
-            TaskCompletionSource signal;
+            ValueTask<bool> signal;
             lock (_gate)
             {
                 if (_closedByUser)
@@ -193,18 +220,28 @@ public partial class TinyProtoConnection
                     return (null, true);
                 }
 
-                signal = _hookSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _hookWake.Arm();
+                _hookWakeArmed = true;
+                signal = _hookWake.Task;
             }
 
             if (interval == Timeout.InfiniteTimeSpan)
             {
-                await signal.Task.ConfigureAwait(false);
+                await signal.ConfigureAwait(false);
                 continue;
             }
 
-            Task done = await Task.WhenAny(signal.Task, Task.Delay(interval)).ConfigureAwait(false);
-            if (done != signal.Task)
+            // Only hooks with a loop pass wait with a timer; a wake-up that comes after it is simply dropped,
+            // since the next wait checks the inbox first.
+            Task woken = signal.AsTask();
+            Task done = await Task.WhenAny(woken, Task.Delay(interval)).ConfigureAwait(false);
+            if (done != woken)
             {
+                lock (_gate)
+                {
+                    _hookWakeArmed = false;
+                }
+
                 return (null, false);
             }
         }
@@ -232,12 +269,9 @@ public partial class TinyProtoConnection
                 }
             }
 
-            while (_awaitingStatus.TryDequeue(out TaskCompletionSource<byte>? waiter))
-            {
-                waiter.TrySetException(ClosedError("transmit"));
-            }
+            FailStatusWaiters();
 
-            _hookSignal?.TrySetResult();
+            SignalHooks();
         }
     }
 
@@ -245,16 +279,25 @@ public partial class TinyProtoConnection
     private void WakeAll()
     {
         _readerSignal?.TrySetResult();
-        _hookSignal?.TrySetResult();
+        SignalHooks();
         while (_receiveWaiters.TryDequeue(out ReceiveWaiter? waiter))
         {
             waiter.TrySetException(ClosedError("receive"));
         }
 
-        while (_awaitingStatus.TryDequeue(out TaskCompletionSource<byte>? waiter))
+        FailStatusWaiters();
+    }
+
+    /// <summary>Fails every wait for a status and stops the status timer for good; the caller holds <see cref="_gate"/>.</summary>
+    private void FailStatusWaiters()
+    {
+        while (_awaitingStatus.TryDequeue(out StatusWaiter? waiter))
         {
             waiter.TrySetException(ClosedError("transmit"));
         }
+
+        _statusTimer?.Dispose();
+        _statusTimerArmed = true;
     }
 
     private ReadOnlySequence<byte> ApplyReceivePlugins(ReadOnlySequence<byte> message)
@@ -270,16 +313,29 @@ public partial class TinyProtoConnection
     private static TinyProtoException TooLargeForArray(long length) =>
         new(TinyProtoError.MessageTooLarge, $"The next message has {length} bytes, more than an array can hold; take it with ReceiveAsync(Stream).");
 
-    private sealed class ReceiveWaiter : TaskCompletionSource<InboundMessage>
+    /// <summary>Wakes the hook loop if it waits; the caller holds <see cref="_gate"/>.</summary>
+    private void SignalHooks()
     {
-        public ReceiveWaiter(bool arrayOnly)
-            : base(TaskCreationOptions.RunContinuationsAsynchronously)
+        if (_hookWakeArmed)
+        {
+            _hookWakeArmed = false;
+            _hookWake.TrySetResult(true);
+        }
+    }
+
+    private sealed class ReceiveWaiter : ReusableSource<InboundMessage>
+    {
+        public bool ArrayOnly { get; private set; }
+
+        public void Arm(bool arrayOnly)
         {
             ArrayOnly = arrayOnly;
+            Reset();
         }
+    }
 
-        public bool ArrayOnly { get; }
-
-        public void Cancel() => TrySetCanceled();
+    private sealed class ReusableSignal : ReusableSource<bool>
+    {
+        public void Arm() => Reset();
     }
 }

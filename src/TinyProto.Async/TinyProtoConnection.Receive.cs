@@ -14,6 +14,7 @@ public partial class TinyProtoConnection
     private PooledBuffer? _payloadBody;
     private InboundMessage? _payloadStream;
     private bool _streamConsumerGone;
+    private readonly MessagePool _messagePool = new();
 
     private enum ReceiveState
     {
@@ -26,7 +27,6 @@ public partial class TinyProtoConnection
     private enum ReceiveStep
     {
         NeedMoreData,
-        SendStatuses,
         WaitForRoom,
         StreamChunkWritten,
         Continue,
@@ -52,17 +52,16 @@ public partial class TinyProtoConnection
                 {
                     switch (step)
                     {
-                        case ReceiveStep.SendStatuses:
-                            await SendPendingStatusesAsync().ConfigureAwait(false);
-                            break;
                         case ReceiveStep.Refuse:
                             await SendPendingStatusesAsync().ConfigureAwait(false);
                             _input.AdvanceTo(buffer.Start);
                             throw _refusal!;
                         case ReceiveStep.WaitForRoom:
+                            await SendStatusesIfAnyAsync().ConfigureAwait(false);
                             await WaitForInboxRoomAsync(_waitingHeaderSize).ConfigureAwait(false);
                             break;
                         case ReceiveStep.StreamChunkWritten:
+                            await SendStatusesIfAnyAsync().ConfigureAwait(false);
                             await FlushStreamChunkAsync().ConfigureAwait(false);
                             break;
                     }
@@ -75,6 +74,9 @@ public partial class TinyProtoConnection
                 }
 
                 _input.AdvanceTo(buffer.Start, buffer.End);
+
+                // Answers to every header in this read go out together: one write per read, not per message.
+                await SendStatusesIfAnyAsync().ConfigureAwait(false);
 
                 if (result.IsCanceled && IsClosing())
                 {
@@ -151,7 +153,7 @@ public partial class TinyProtoConnection
                     }
 
                     ReceiveStep step = TakeHeader(size);
-                    if (step != ReceiveStep.NeedMoreData)
+                    if (step != ReceiveStep.Continue)
                     {
                         return step;
                     }
@@ -164,10 +166,23 @@ public partial class TinyProtoConnection
     /// <summary>Hands a status to the oldest own message awaiting one; false if none awaits.</summary>
     private bool TakeStatus(byte status)
     {
-        TaskCompletionSource<byte>? waiter;
+        StatusWaiter? waiter;
         lock (_gate)
         {
-            if (_awaitingStatus.TryDequeue(out waiter) && !IsPipelined && status == Signal.Ok)
+            if (!_awaitingStatus.TryPeek(out waiter))
+            {
+                return false;
+            }
+
+            _lastStatusAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (!waiter.Take(status))
+            {
+                // More statuses of the same pipelined batch are still to come.
+                return true;
+            }
+
+            _awaitingStatus.Dequeue();
+            if (!IsPipelined && status == Signal.Ok)
             {
                 // Rule 5: the payload goes out as soon as its OK is read, so no answer may overtake it.
                 _payloadDue = true;
@@ -176,12 +191,19 @@ public partial class TinyProtoConnection
             SignalDrainedIfIdle();
         }
 
-        if (waiter is null)
+        // A lock-step OK runs the transmitter inline: it writes its payload from here, without a thread-pool hop,
+        // and yields before its caller's code runs (TransmitCoreAsync).
+        bool inline = !IsPipelined && status == Signal.Ok;
+        t_deliveringStatus = inline ? this : null;
+        try
         {
-            return false;
+            waiter.TrySetResult(waiter.Refusal, inline);
+        }
+        finally
+        {
+            t_deliveringStatus = null;
         }
 
-        waiter.TrySetResult(status);
         return true;
     }
 
@@ -262,10 +284,10 @@ public partial class TinyProtoConnection
         {
             // Until our status arrives the next unit is that status; after it, the held header's payload.
             _receiveState = statusStillAwaited ? ReceiveState.HeldBoundary : ReceiveState.Payload;
-            return ReceiveStep.NeedMoreData;
         }
 
-        return ReceiveStep.SendStatuses;
+        // The answer is queued; the loop sends it once this read is parsed (the payload cannot come before it).
+        return ReceiveStep.Continue;
     }
 
     private void BeginPayload(uint size)
@@ -281,7 +303,7 @@ public partial class TinyProtoConnection
         }
         else
         {
-            _payloadBody = new PooledBuffer(size);
+            _payloadBody = _messagePool.RentBuffer(size);
         }
     }
 
@@ -343,7 +365,7 @@ public partial class TinyProtoConnection
             throw;
         }
 
-        Deliver(InboundMessage.Buffered(body, message));
+        Deliver(_messagePool.RentMessage(body, message));
         return ReceiveStep.Continue;
     }
 
@@ -397,6 +419,19 @@ public partial class TinyProtoConnection
                 $"The connection ended after {_payloadLength - _payloadRemaining} of the message's {_payloadLength} bytes."));
             _payloadStream = null;
         }
+    }
+
+    private ValueTask SendStatusesIfAnyAsync()
+    {
+        lock (_gate)
+        {
+            if (_pendingStatuses.Count == 0)
+            {
+                return default;
+            }
+        }
+
+        return SendPendingStatusesAsync();
     }
 
     private bool IsClosing()

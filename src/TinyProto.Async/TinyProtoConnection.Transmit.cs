@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using TinyProto.Async.Framing;
 
 namespace TinyProto.Async;
@@ -15,7 +17,7 @@ public partial class TinyProtoConnection
     private readonly SemaphoreSlim _transmitLock = new(1, 1);
 
     // Guarded by _gate.
-    private readonly Queue<TaskCompletionSource<byte>> _awaitingStatus = new();
+    private readonly Queue<StatusWaiter> _awaitingStatus = new();
     private readonly Queue<byte> _pendingStatuses = new();
     private bool _ownExchangeActive;
     private bool _answerHeld;
@@ -45,6 +47,7 @@ public partial class TinyProtoConnection
     /// <param name="cancellationToken">Cancels the transmission; see the <see cref="ReadOnlyMemory{T}"/> overload.</param>
     /// <exception cref="TinyProtoException">As for the <see cref="ReadOnlyMemory{T}"/> overload.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask TransmitAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken = default)
     {
         ThrowIfNotStarted();
@@ -93,6 +96,7 @@ public partial class TinyProtoConnection
         await TransmitCoreAsync(default, payload, length, cancellationToken).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransmitCoreAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
     {
         try
@@ -113,15 +117,24 @@ public partial class TinyProtoConnection
             Fail(error);
             throw error;
         }
+        finally
+        {
+            // Our payload was written inline on the receive loop (see TakeStatus): leave it before the caller's code runs.
+            if (ReferenceEquals(t_deliveringStatus, this))
+            {
+                await Task.Yield();
+            }
+        }
     }
 
     /// <summary>Header, wait for the status, payload (rule 5: one own message in flight at a time).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransmitLockStepAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
     {
         await _transmitLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            TaskCompletionSource<byte> waiter = AwaitNextStatus(lockStep: true);
+            StatusWaiter waiter = AwaitNextStatus(lockStep: true, count: 1, length);
 
             bool exchangeEnded = false;
             try
@@ -170,14 +183,15 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>Header and payload together, then wait for the status (rule 6).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransmitPipelinedAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
     {
-        TaskCompletionSource<byte> waiter;
+        StatusWaiter waiter;
         await AcquireOutputAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             // Statuses come back in the order of the headers, so register in output order.
-            waiter = AwaitNextStatus(lockStep: false);
+            waiter = AwaitNextStatus(lockStep: false, count: 1, length);
 
             WritePendingStatuses();
             await WritePayloadAsync(body, source, length, withHeader: true).ConfigureAwait(false);
@@ -192,74 +206,7 @@ public partial class TinyProtoConnection
         await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Registers one of our messages as awaiting a status, before its header is written; wakes a reader held back by the inbox.</summary>
-    private TaskCompletionSource<byte> AwaitNextStatus(bool lockStep)
-    {
-        var waiter = new TaskCompletionSource<byte>(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_gate)
-        {
-            if (_closing || _inputEnded || _drained is not null)
-            {
-                throw ClosedError("transmit");
-            }
-
-            _ownExchangeActive |= lockStep;
-            _awaitingStatus.Enqueue(waiter);
-            _readerSignal?.TrySetResult();
-        }
-
-        return waiter;
-    }
-
-    /// <summary>Waits for the status of our message; anything but OK is a refusal.</summary>
-    private async ValueTask AwaitAcceptanceAsync(TaskCompletionSource<byte> waiter, long length, CancellationToken cancellationToken)
-    {
-        byte status;
-        try
-        {
-            status = await waiter.Task.WaitAsync(_options.Timeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException ex)
-        {
-            var error = new TinyProtoException(TinyProtoError.Timeout, $"The peer did not answer the header of a {length}-byte message within {_options.Timeout.TotalSeconds:0.###} s; the connection was closed.", ex);
-            Fail(error);
-            throw error;
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            Fail(new TinyProtoException(TinyProtoError.ConnectionClosed, "A transmission was cancelled after its size header was sent; the protocol cannot take a header back, so the connection was closed."));
-            throw;
-        }
-
-        if (status != Signal.Ok)
-        {
-            throw Refused(status, length);
-        }
-    }
-
-    private static TinyProtoException Refused(byte status, long length) => status switch
-    {
-        Signal.TooLarge => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message as too large (0xFC); nothing of its payload was sent."),
-        _ => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message with {Signal.Describe(status)}; nothing of its payload was sent."),
-    };
-
-    /// <summary>Ends our lock-step exchange: a held answer (rule 5) now goes out, after our payload.</summary>
-    private void EndOwnExchange()
-    {
-        lock (_gate)
-        {
-            _ownExchangeActive = false;
-            _payloadDue = false;
-            if (_answerHeld)
-            {
-                _answerHeld = false;
-                _pendingStatuses.Enqueue(Signal.Ok);
-            }
-
-            SignalDrainedIfIdle();
-        }
-    }
-
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WritePayloadAsync(ReadOnlySequence<byte> body, Stream? source, long length, bool withHeader = false)
     {
         if (withHeader)
@@ -319,6 +266,7 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>Sends answers queued by the receive loop, unless a transmitter holds the output (it sends them itself).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendPendingStatusesAsync()
     {
         if (!_outputLock.Wait(0))
@@ -349,6 +297,7 @@ public partial class TinyProtoConnection
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask AcquireOutputAsync(CancellationToken cancellationToken)
     {
         if (!_outputLock.Wait(0, cancellationToken))
@@ -358,6 +307,7 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>Releases the output; answers queued meanwhile are sent by whoever holds it next, or by us.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReleaseOutputAsync()
     {
         while (true)
@@ -410,6 +360,7 @@ public partial class TinyProtoConnection
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FlushOutputAsync()
     {
         FlushResult result = await _output.FlushAsync().ConfigureAwait(false);

@@ -208,7 +208,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
             {
                 if (byUser)
                 {
-                    _hookSignal?.TrySetResult();
+                    SignalHooks();
                 }
             }
             else
@@ -253,7 +253,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
 
             _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _closedByUser = true;
-            _hookSignal?.TrySetResult();
+            SignalHooks();
         }
 
         _ = CloseAfterDrainAsync();

@@ -122,6 +122,61 @@ public sealed class PipelinedTests : ConnectionTestBase
         Assert.Equal("up"u8.ToArray(), await Bounded(server.ReceiveAsync(TimeoutToken).AsTask()));
     }
 
+    [Fact]
+    public async Task TransmitManyAsync_Pipelined_WritesWholeBatchBeforeAnyStatusAndCompletesOnLastOk()
+    {
+        var client = new TinyProtoConnection();
+        client.Options.RequestPipelining = true;
+        RawPeer raw = await StartWithRawServerAsync(client);
+
+        ReadOnlyMemory<byte>[] batch = ["one"u8.ToArray(), ReadOnlyMemory<byte>.Empty, "three"u8.ToArray()];
+        Task transmit = client.TransmitManyAsync(batch, TimeoutToken).AsTask();
+        byte[] expected = [.. Frame("one"), .. Frame(""), .. Frame("three")];
+        Assert.Equal(expected, await Bounded(raw.ReadExactlyAsync(7 + 4 + 9)));
+        await Bounded(raw.WriteAsync(0xFF, 0xFF));
+        Assert.False(transmit.IsCompleted);
+        await Bounded(raw.WriteAsync(0xFF));
+        await Bounded(transmit);
+    }
+
+    [Fact]
+    public async Task TransmitManyAsync_PipelinedPeerRefusesOne_ThrowsNamingItAndEarlierOnesCountAsAccepted()
+    {
+        var client = new TinyProtoConnection();
+        client.Options.RequestPipelining = true;
+        RawPeer raw = await StartWithRawServerAsync(client);
+
+        ReadOnlyMemory<byte>[] batch = ["a"u8.ToArray(), "b"u8.ToArray(), "c"u8.ToArray()];
+        Task transmit = client.TransmitManyAsync(batch, TimeoutToken).AsTask();
+        await Bounded(raw.ReadExactlyAsync(3 * 5));
+        await Bounded(raw.WriteAsync(0xFF, 0xFC, 0xFF));
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
+        Assert.Equal(TinyProtoError.MessageRefused, ex.Error);
+        Assert.Contains("message 1 of a batch of 3", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task TransmitManyAsync_EitherMode_PeerReceivesEveryMessageInOrder(bool pipelined)
+    {
+        var client = new TinyProtoConnection();
+        client.Options.RequestPipelining = pipelined;
+        var server = new TinyProtoConnection();
+        await StartPairAsync(client, server);
+        Assert.Equal(pipelined, client.IsPipelined);
+
+        // Larger than one flush, so statuses and flushes interleave with the batch.
+        ReadOnlyMemory<byte>[] batch = [.. Enumerable.Range(0, 300).Select(i => (ReadOnlyMemory<byte>)RandomBytes(i * 37, i))];
+        Task transmit = client.TransmitManyAsync(batch, TimeoutToken).AsTask();
+        for (int i = 0; i < batch.Length; i++)
+        {
+            Assert.Equal(batch[i].ToArray(), await Bounded(server.ReceiveAsync(TimeoutToken).AsTask()));
+        }
+
+        await Bounded(transmit);
+    }
+
     private static byte[] Frame(string text) => [.. RawPeer.Header((uint)text.Length), .. Encoding.ASCII.GetBytes(text)];
 
     private async Task ExchangeAsync(TinyProtoConnection client, TinyProtoConnection server)

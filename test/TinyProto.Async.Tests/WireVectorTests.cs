@@ -165,7 +165,17 @@ public sealed class WireVectorTests : TestBase
         if (vector == Oversize)
         {
             TinyProtoException failure = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(connection.Completion));
-            Assert.Equal(TinyProtoError.MessageTooLarge, failure.Error);
+            if (oneByteAtATime)
+            {
+                // A lone 0xF1 at a boundary is refused at once (a stray status must not wait for more bytes), so
+                // whether the three bytes after it were there to read it as an oversize header depends on timing.
+                // The bytes on the wire, checked above, are the same either way.
+                Assert.Contains(failure.Error, new[] { TinyProtoError.MessageTooLarge, TinyProtoError.ProtocolViolation });
+            }
+            else
+            {
+                Assert.Equal(TinyProtoError.MessageTooLarge, failure.Error);
+            }
         }
         else
         {

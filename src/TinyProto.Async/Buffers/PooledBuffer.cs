@@ -12,15 +12,20 @@ internal sealed class PooledBuffer : IDisposable
     /// <summary>The size of each rented array for bodies that need more than one.</summary>
     public const int ChunkSize = 1024 * 1024;
 
-    private readonly long _length;
+    private long _length;
+    private Segment? _spare;
     private Segment? _first;
     private Segment? _last;
     private long _written;
+    private bool _disposed;
 
     public PooledBuffer(long length)
     {
         _length = length;
     }
+
+    /// <summary>The pool this buffer object goes back to on <see cref="Dispose"/>, if any.</summary>
+    public MessagePool? Pool { get; init; }
 
     /// <summary>The declared length of the body.</summary>
     public long Length => _length;
@@ -41,7 +46,9 @@ internal sealed class PooledBuffer : IDisposable
             if (_last is null || _last.Count == _last.Array.Length)
             {
                 int size = (int)Math.Min(Remaining, ChunkSize);
-                var segment = new Segment(ArrayPool<byte>.Shared.Rent(size), _written);
+                Segment segment = _spare ?? new Segment();
+                _spare = null;
+                segment.Init(ArrayPool<byte>.Shared.Rent(size), _written);
                 if (_last is null)
                 {
                     _first = segment;
@@ -70,26 +77,55 @@ internal sealed class PooledBuffer : IDisposable
         }
     }
 
+    /// <summary>Makes a pooled buffer object ready for a new body of <paramref name="length"/> bytes.</summary>
+    public void Reuse(long length)
+    {
+        _length = length;
+        _written = 0;
+        _disposed = false;
+    }
+
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         Segment? segment = _first;
+        _spare ??= segment;
         _first = _last = null;
         while (segment is not null)
         {
+            Segment? next = (Segment?)segment.Next;
             ArrayPool<byte>.Shared.Return(segment.Array);
-            segment = (Segment?)segment.Next;
+            segment.Clear();
+            segment = next;
         }
+
+        Pool?.Return(this);
     }
 
     private sealed class Segment : ReadOnlySequenceSegment<byte>
     {
-        public Segment(byte[] array, long runningIndex)
+        public byte[] Array { get; private set; } = [];
+
+        public void Init(byte[] array, long runningIndex)
         {
             Array = array;
             RunningIndex = runningIndex;
+            Count = 0;
         }
 
-        public byte[] Array { get; }
+        /// <summary>Drops the array and the link, so a kept segment object holds nothing.</summary>
+        public void Clear()
+        {
+            Array = [];
+            Count = 0;
+            Memory = default;
+            Next = null;
+        }
 
         public int Count { get; private set; }
 

@@ -9,18 +9,23 @@ internal static class StreamTransport
     // 64 KiB buffers: 4 KiB pipe segments halved bulk throughput in measurements on this machine kind.
     private const int BufferSize = 64 * 1024;
 
-    public static IDuplexPipe Create(Stream stream)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: BufferSize, minimumReadSize: 4096, leaveOpen: false));
-        var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: false));
-        return new DuplexPipe(reader, writer);
-    }
+    public static IDuplexPipe Create(Stream stream) => Create(stream, zeroByteReads: false);
 
     public static IDuplexPipe Create(Socket socket)
     {
         socket.NoDelay = true;
-        return Create(new NetworkStream(socket, ownsSocket: true));
+
+        // Zero-byte reads: an idle connection waits for data without holding a rented 64 KiB buffer,
+        // which is what lets ten thousand idle connections fit in a few tens of megabytes.
+        return Create(new NetworkStream(socket, ownsSocket: true), zeroByteReads: true);
+    }
+
+    private static DuplexPipe Create(Stream stream, bool zeroByteReads)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: BufferSize, minimumReadSize: 4096, leaveOpen: false, useZeroByteReads: zeroByteReads));
+        var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: false));
+        return new DuplexPipe(reader, writer);
     }
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe

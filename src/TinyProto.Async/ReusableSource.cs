@@ -1,0 +1,54 @@
+using System.Threading.Tasks.Sources;
+
+namespace TinyProto.Async;
+
+/// <summary>
+/// A reusable awaitable result (an <see cref="IValueTaskSource{TResult}"/>), completed at most once per use:
+/// waits built on it allocate nothing. Completions run their continuation asynchronously unless asked to run
+/// it inline, which only the library's own short steps do.
+/// </summary>
+internal class ReusableSource<T> : IValueTaskSource<T>
+{
+    private ManualResetValueTaskSourceCore<T> _core;
+    private int _completed;
+
+    public ValueTask<T> Task => new(this, _core.Version);
+
+    /// <summary>Prepares for a new use; only once the previous result was taken.</summary>
+    protected void Reset()
+    {
+        _core.Reset();
+        _completed = 0;
+    }
+
+    public bool TrySetResult(T result, bool runInline = false)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0)
+        {
+            return false;
+        }
+
+        _core.RunContinuationsAsynchronously = !runInline;
+        _core.SetResult(result);
+        return true;
+    }
+
+    public bool TrySetException(Exception error)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0)
+        {
+            return false;
+        }
+
+        _core.RunContinuationsAsynchronously = true;
+        _core.SetException(error);
+        return true;
+    }
+
+    public T GetResult(short token) => _core.GetResult(token);
+
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}

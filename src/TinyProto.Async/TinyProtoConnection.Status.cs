@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using TinyProto.Async.Framing;
+
+namespace TinyProto.Async;
+
+public partial class TinyProtoConnection
+{
+    private const int MaxPooledWaiters = 16;
+
+    // The receive loop marks the thread on which it hands an OK to a lock-step transmitter inline.
+    [ThreadStatic]
+    private static TinyProtoConnection? t_deliveringStatus;
+
+    // Guarded by _gate.
+    private readonly Stack<StatusWaiter> _freeWaiters = new();
+    private Timer? _statusTimer;
+    private bool _statusTimerArmed;
+    private long _lastStatusAt;
+
+    /// <summary>
+    /// Registers <paramref name="count"/> of our messages as awaiting statuses, before their headers are written;
+    /// wakes a reader held back by the inbox.
+    /// </summary>
+    private StatusWaiter AwaitNextStatus(bool lockStep, int count, long length)
+    {
+        lock (_gate)
+        {
+            if (_closing || _inputEnded || _drained is not null)
+            {
+                throw ClosedError("transmit");
+            }
+
+            StatusWaiter waiter = _freeWaiters.TryPop(out StatusWaiter? free) ? free : new StatusWaiter();
+            waiter.Arm(count, length);
+            _ownExchangeActive |= lockStep;
+            _awaitingStatus.Enqueue(waiter);
+            ArmStatusTimer();
+            _readerSignal?.TrySetResult();
+            return waiter;
+        }
+    }
+
+    /// <summary>
+    /// Waits for the statuses of our messages; anything but OK is a refusal. The status timeout is enforced by
+    /// <see cref="OnStatusTimer"/>, so a wait costs no timer of its own.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask AwaitAcceptanceAsync(StatusWaiter waiter, long length, CancellationToken cancellationToken)
+    {
+        byte status;
+        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static (state, token) => ((StatusWaiter)state!).TrySetException(new OperationCanceledException(token)), waiter)
+            : default;
+        try
+        {
+            status = await waiter.Task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Fail(new TinyProtoException(TinyProtoError.ConnectionClosed, "A transmission was cancelled after its size header was sent; the protocol cannot take a header back, so the connection was closed."));
+            throw;
+        }
+        finally
+        {
+            await registration.DisposeAsync().ConfigureAwait(false);
+        }
+
+        // The receive loop dequeued the waiter before completing it with a status, so it can be reused.
+        int count = waiter.Count;
+        int refusedIndex = waiter.RefusedIndex;
+        lock (_gate)
+        {
+            if (_freeWaiters.Count < MaxPooledWaiters)
+            {
+                _freeWaiters.Push(waiter);
+            }
+        }
+
+        if (status != Signal.Ok)
+        {
+            throw count == 1 ? Refused(status, length) : RefusedInBatch(status, refusedIndex, count);
+        }
+    }
+
+    private static TinyProtoException Refused(byte status, long length) => status switch
+    {
+        Signal.TooLarge => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message as too large (0xFC); nothing of its payload was sent."),
+        _ => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message with {Signal.Describe(status)}; nothing of its payload was sent."),
+    };
+
+    private static TinyProtoException RefusedInBatch(byte status, int index, int count) =>
+        new(TinyProtoError.MessageRefused, $"The peer refused message {index} of a batch of {count} with {Signal.Describe(status)}; the {index} message(s) before it were accepted.");
+
+    /// <summary>Starts the connection's one status timer unless it runs already; the caller holds <see cref="_gate"/>.</summary>
+    private void ArmStatusTimer()
+    {
+        if (_statusTimerArmed || _options.Timeout == Timeout.InfiniteTimeSpan)
+        {
+            return;
+        }
+
+        _statusTimer ??= new Timer(static state => ((TinyProtoConnection)state!).OnStatusTimer(), this, Timeout.Infinite, Timeout.Infinite);
+        _statusTimer.Change(_options.Timeout, Timeout.InfiniteTimeSpan);
+        _statusTimerArmed = true;
+    }
+
+    /// <summary>
+    /// Fails the oldest wait for a status once no status has come for <see cref="TinyProtoConnectionOptions.Timeout"/>
+    /// since it began; otherwise re-arms for the time left. One timer per connection serves every wait.
+    /// </summary>
+    private void OnStatusTimer()
+    {
+        TinyProtoException? error = null;
+        TimeSpan timeout = _options.Timeout;
+        lock (_gate)
+        {
+            _statusTimerArmed = false;
+            if (_inputEnded || _closing || !_awaitingStatus.TryPeek(out StatusWaiter? head))
+            {
+                return;
+            }
+
+            TimeSpan waited = Stopwatch.GetElapsedTime(Math.Max(head.StartedAt, _lastStatusAt));
+            if (waited < timeout)
+            {
+                _statusTimer!.Change(timeout - waited, Timeout.InfiniteTimeSpan);
+                _statusTimerArmed = true;
+                return;
+            }
+
+            error = new TinyProtoException(TinyProtoError.Timeout, head.Count == 1
+                ? $"The peer did not answer the header of a {head.Length}-byte message within {timeout.TotalSeconds:0.###} s; the connection was closed."
+                : $"The peer did not answer the headers of a batch of {head.Count} messages within {timeout.TotalSeconds:0.###} s; the connection was closed.");
+
+            // Completed under the gate, while it is still queued, so the receive loop cannot have taken it.
+            head.TrySetException(error);
+        }
+
+        Fail(error);
+    }
+
+    /// <summary>Ends our lock-step exchange: a held answer (rule 5) now goes out, after our payload.</summary>
+    private void EndOwnExchange()
+    {
+        lock (_gate)
+        {
+            _ownExchangeActive = false;
+            _payloadDue = false;
+            if (_answerHeld)
+            {
+                _answerHeld = false;
+                _pendingStatuses.Enqueue(Signal.Ok);
+            }
+
+            SignalDrainedIfIdle();
+        }
+    }
+}
