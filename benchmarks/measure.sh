@@ -14,6 +14,7 @@
 #                   lock-step echo round trips per run, by payload size [30000 30000 20000 5000 1500]
 #   INTEROP_COUNT   round trips of the 64 B interop rows [30000]
 #   ONEWAY_COUNT    one-way 64 B messages (lock-step and pipelined rows) [200000]
+#   BATCH_COUNT     one-way 64 B messages of the pipelined row sent in batches of 1000 (TransmitManyAsync) [5000000]
 #   STREAM_SIZE     size of the one streamed message [0xF0FFFFFF]
 #   IDLE_CONNECTIONS IDLE_SECONDS   the idle row [10000 10]
 #   MULTI_CONNECTIONS MULTI_SECONDS the many-connections echo row [100 3]
@@ -26,7 +27,7 @@ QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "measure.sh: unknown argument '$arg' (only --quick)" >&2; exit 2 ;;
   esac
 done
@@ -35,14 +36,14 @@ if [[ $QUICK == 1 ]]; then
   REPEATS=${REPEATS:-1}
   COUNT_0=${COUNT_0:-2000}; COUNT_64=${COUNT_64:-2000}; COUNT_4096=${COUNT_4096:-2000}
   COUNT_65536=${COUNT_65536:-500}; COUNT_1048576=${COUNT_1048576:-100}
-  INTEROP_COUNT=${INTEROP_COUNT:-2000}; ONEWAY_COUNT=${ONEWAY_COUNT:-20000}
+  INTEROP_COUNT=${INTEROP_COUNT:-2000}; ONEWAY_COUNT=${ONEWAY_COUNT:-20000}; BATCH_COUNT=${BATCH_COUNT:-200000}
   IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}; IDLE_SECONDS=${IDLE_SECONDS:-4}
   MULTI_SECONDS=${MULTI_SECONDS:-1}
 else
   REPEATS=${REPEATS:-3}
   COUNT_0=${COUNT_0:-30000}; COUNT_64=${COUNT_64:-30000}; COUNT_4096=${COUNT_4096:-20000}
   COUNT_65536=${COUNT_65536:-5000}; COUNT_1048576=${COUNT_1048576:-1500}
-  INTEROP_COUNT=${INTEROP_COUNT:-30000}; ONEWAY_COUNT=${ONEWAY_COUNT:-200000}
+  INTEROP_COUNT=${INTEROP_COUNT:-30000}; ONEWAY_COUNT=${ONEWAY_COUNT:-200000}; BATCH_COUNT=${BATCH_COUNT:-5000000}
   IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}; IDLE_SECONDS=${IDLE_SECONDS:-10}
   MULTI_SECONDS=${MULTI_SECONDS:-3}
 fi
@@ -268,6 +269,7 @@ if [[ $HAVE_RAWPEER == 1 ]]; then
   run_record rawpeer_client rawpeer oneway stream "$RAWPEER_PORT" "$ONEWAY_COUNT" 64
 fi
 run_record ours_client ours pipelined --port "$SINK_PORT" --mode oneway --size 64 --count "$ONEWAY_COUNT" --pipelined
+run_record ours_client ours batched --port "$SINK_PORT" --mode oneway --size 64 --count "$BATCH_COUNT" --pipelined --batch 1000
 stop_server "$SINK_PID"
 
 # ---- one streamed message of STREAM_SIZE bytes, one-way, with memory of both processes ---------------------

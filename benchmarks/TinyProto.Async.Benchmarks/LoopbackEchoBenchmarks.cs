@@ -5,7 +5,7 @@ namespace TinyProto.Async.Benchmarks;
 /// <summary>
 /// Lock-step echo over loopback TCP: a <see cref="TinyProtoServer"/> whose connections transmit every message back
 /// from their receive hook, and one client connection (made once) doing TransmitAsync then ReceiveAsync.
-/// Compare with the C and Python figures in PERFORMANCE.md (64 B ~90 µs / ~110-120 µs per round trip).
+/// Compare with the C and Python figures in docs/performance.md (64 B ~90 µs / ~110-120 µs per round trip).
 /// </summary>
 [MemoryDiagnoser]
 [ThreadingDiagnoser]

@@ -4,7 +4,8 @@ namespace TinyProto.Async.Benchmarks;
 
 /// <summary>
 /// One-way 64-byte messages over loopback in pipelined mode (RequestPipelining) to a server that drops them.
-/// One caller awaits each TransmitAsync before the next, so an operation is header and payload out, OK back.
+/// <c>TransmitAsync_64B</c>: one caller awaits each TransmitAsync before the next, so an operation is header and payload
+/// out, OK back. <c>TransmitManyAsync_64B</c>: the batching API, 1000 messages per call; an operation is one message.
 /// </summary>
 [MemoryDiagnoser]
 [ThreadingDiagnoser]
@@ -14,8 +15,11 @@ public class PipelinedOneWayBenchmarks
 {
     private const int N = 256;
     private const int PayloadSize = 64;
+    private const int Batch = 1000;
+    private const int Batches = 20;
 
     private readonly byte[] _payload = new byte[PayloadSize];
+    private readonly ReadOnlyMemory<byte>[] _batch = [.. Enumerable.Repeat<ReadOnlyMemory<byte>>(new byte[PayloadSize], Batch)];
     private TinyProtoServer _server = null!;
     private TinyProtoClient _client = null!;
     private TinyProtoConnection _connection = null!;
@@ -50,6 +54,16 @@ public class PipelinedOneWayBenchmarks
         for (int i = 0; i < count; i++)
         {
             await _connection.TransmitAsync(_payload);
+        }
+    }
+
+    [Benchmark(OperationsPerInvoke = Batch * Batches)]
+    public async Task TransmitManyAsync_64B()
+    {
+        int count = SmokeScale.Operations(Batches);
+        for (int i = 0; i < count; i++)
+        {
+            await _connection.TransmitManyAsync(_batch);
         }
     }
 }

@@ -38,6 +38,9 @@ internal sealed record ClientSettings
     /// <summary>Messages in flight per connection.</summary>
     public int Window { get; init; } = 1;
 
+    /// <summary>Messages per <c>TransmitManyAsync</c> call (one-way only); 1 sends each with <c>TransmitAsync</c>.</summary>
+    public int Batch { get; init; } = 1;
+
     /// <summary>Unmeasured messages per connection before the measured run.</summary>
     public int Warmup { get; init; }
 
@@ -85,7 +88,7 @@ internal sealed record ClientSettings
 
         if (mode == ClientMode.Idle)
         {
-            foreach (string name in (string[])["--count", "--size", "--stream", "--window", "--warmup"])
+            foreach (string name in (string[])["--count", "--size", "--stream", "--window", "--warmup", "--batch"])
             {
                 if (options.Has(name))
                 {
@@ -135,6 +138,17 @@ internal sealed record ClientSettings
             window = (int)Math.Max(1, EchoInFlightBudget / Math.Max(size, 1) + 1);
         }
 
+        int batch = (int)(options.GetOptionalInteger("--batch", 1, 1_000_000) ?? 1);
+        if (batch > 1 && (mode != ClientMode.Oneway || streamed || explicitWindow is not null))
+        {
+            throw new UsageException("--batch N works with --mode oneway only, and not with --stream or --window (a batch is its own window)");
+        }
+
+        if (batch > 1)
+        {
+            window = 1;
+        }
+
         long warmupDefault = Math.Min(DefaultWarmup, WarmupByteBudget / Math.Max(size, 1));
         int warmup = (int)(options.GetOptionalInteger("--warmup", 0, 1_000_000) ?? warmupDefault);
 
@@ -150,6 +164,7 @@ internal sealed record ClientSettings
             Pipelined = pipelined,
             Streamed = streamed,
             Window = window,
+            Batch = batch,
             Warmup = warmup,
             StallSeconds = stall,
             ConnectConcurrency = connectConcurrency,
@@ -158,5 +173,5 @@ internal sealed record ClientSettings
 
     public string Describe() => Mode == ClientMode.Idle
         ? $"mode idle, {Connections} connection(s), {(Pipelined ? "pipelined" : "lock-step")}"
-        : string.Create(CultureInfo.InvariantCulture, $"mode {ModeName}, {Size} B messages, {Connections} connection(s), {(Pipelined ? "pipelined" : "lock-step")}, window {Window}, {(Streamed ? "streamed" : "buffered")}");
+        : string.Create(CultureInfo.InvariantCulture, $"mode {ModeName}, {Size} B messages, {Connections} connection(s), {(Pipelined ? "pipelined" : "lock-step")}, {(Batch > 1 ? $"batches of {Batch}" : $"window {Window}")}, {(Streamed ? "streamed" : "buffered")}");
 }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace TinyProto.Async.LoadTest;
 
@@ -21,6 +22,7 @@ internal sealed class ClientWorker : IDisposable
     private readonly ValueTask[] _transmits;
     private readonly long[] _starts;
     private readonly long[] _numbers;
+    private readonly ReadOnlyMemory<byte>[] _batch;
     private long _nextNumber = 1;
     private long _completions;
 
@@ -45,6 +47,14 @@ internal sealed class ClientWorker : IDisposable
         for (int i = 0; i < _streams.Length; i++)
         {
             _streams[i] = new PatternReadStream(index);
+        }
+
+        _batch = new ReadOnlyMemory<byte>[settings.Batch > 1 ? settings.Batch : 0];
+        for (int i = 0; i < _batch.Length; i++)
+        {
+            byte[] message = new byte[settings.Size];
+            PayloadPattern.Fill(message, index, 0, 0);
+            _batch[i] = message;
         }
 
         if (settings.Streamed && settings.Mode == ClientMode.Echo)
@@ -115,6 +125,12 @@ internal sealed class ClientWorker : IDisposable
 
     private async Task RunPhaseAsync(long count, long deadline, bool record, CancellationToken cancellationToken)
     {
+        if (_batch.Length > 0)
+        {
+            await RunBatchesAsync(count, deadline, record, cancellationToken);
+            return;
+        }
+
         long sent = 0;
         int oldest = 0;
         int inFlight = 0;
@@ -139,6 +155,35 @@ internal sealed class ClientWorker : IDisposable
             oldest = oldest + 1 == _window ? 0 : oldest + 1;
             inFlight--;
             timeUp = end >= deadline;
+        }
+    }
+
+    /// <summary>One-way in batches through <c>TransmitManyAsync</c>; each message's latency is its batch's.</summary>
+    private async Task RunBatchesAsync(long count, long deadline, bool record, CancellationToken cancellationToken)
+    {
+        long sent = 0;
+        while (sent < count)
+        {
+            int n = (int)Math.Min(_batch.Length, count - sent);
+            for (int i = 0; i < n; i++)
+            {
+                PayloadPattern.WriteHeader(MemoryMarshal.AsMemory(_batch[i]).Span, _index, _nextNumber++);
+            }
+
+            long start = Stopwatch.GetTimestamp();
+            await _connection.TransmitManyAsync(n == _batch.Length ? _batch : _batch[..n], cancellationToken);
+            long end = Stopwatch.GetTimestamp();
+            if (record)
+            {
+                Histogram.Record(end - start, n);
+            }
+
+            Volatile.Write(ref _completions, _completions + n);
+            sent += n;
+            if (end >= deadline)
+            {
+                return;
+            }
         }
     }
 

@@ -22,15 +22,15 @@ internal sealed class LatencyHistogram
 
     public long MaxTicks { get; private set; }
 
-    public void Record(long ticks)
+    public void Record(long ticks, int times = 1)
     {
         if (ticks < 0)
         {
             ticks = 0;
         }
 
-        _counts[BucketOf(ticks)]++;
-        Count++;
+        _counts[BucketOf(ticks)] += times;
+        Count += times;
         if (ticks > MaxTicks)
         {
             MaxTicks = ticks;

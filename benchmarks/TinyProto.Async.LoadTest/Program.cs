@@ -10,7 +10,7 @@ internal static class Program
         Usage:
           TinyProto.Async.LoadTest server --port P [--host H] [--sink]
           TinyProto.Async.LoadTest client --port P [--host H] --mode echo|oneway --size S (--count N | --duration SEC)
-                                          [--connections C] [--pipelined] [--window W] [--stream] [--warmup N]
+                                          [--connections C] [--pipelined] [--window W | --batch N] [--stream] [--warmup N]
           TinyProto.Async.LoadTest client --port P [--host H] --mode idle --duration SEC [--connections C] [--pipelined]
 
         Server:
@@ -30,6 +30,7 @@ internal static class Program
           --connections C connections at once (default 1)
           --pipelined     ask for pipelined mode (fails if the server declines); implies --window 32
           --window W      messages in flight per connection (default 1, or 32 with --pipelined)
+          --batch N       oneway only: send in batches of N with TransmitManyAsync (one wait per batch)
           --stream        send each message from a generated stream and receive echoes into a checking stream
           --warmup N      unmeasured messages per connection first (default 200, fewer for messages above 320K)
           --stall-timeout SEC      fail when no message completes for SEC seconds (default 30)
@@ -61,7 +62,7 @@ internal static class Program
                 {
                     var options = LoadTestArguments.Parse(
                         args.AsSpan(1),
-                        ["--host", "--port", "--mode", "--size", "--count", "--duration", "--connections", "--window", "--warmup", "--stall-timeout", "--connect-concurrency"],
+                        ["--host", "--port", "--mode", "--size", "--count", "--duration", "--connections", "--window", "--batch", "--warmup", "--stall-timeout", "--connect-concurrency"],
                         ["--pipelined", "--stream"]);
                     return await ClientCommand.RunAsync(ClientSettings.FromArguments(options));
                 }
