@@ -45,7 +45,7 @@ internal class ReusableSource<T> : IValueTaskSource<T>
         return true;
     }
 
-    public T GetResult(short token) => _core.GetResult(token);
+    public virtual T GetResult(short token) => _core.GetResult(token);
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
 

@@ -89,7 +89,21 @@ public partial class TinyProtoConnection
             await PreLoopAsync(cancellationToken).ConfigureAwait(false);
             while (true)
             {
-                (InboundMessage? message, bool ended) = await NextForHooksAsync(interval).ConfigureAwait(false);
+                InboundMessage? message;
+                bool ended;
+                while (!TryNextForHooks(out message, out ended, out ValueTask<bool> wake))
+                {
+                    if (interval == Timeout.InfiniteTimeSpan)
+                    {
+                        await wake.ConfigureAwait(false);
+                    }
+                    else if (!await WakeOrIntervalAsync(wake, interval).ConfigureAwait(false))
+                    {
+                        // The interval passed without a message: a loop pass of its own.
+                        break;
+                    }
+                }
+
                 if (ended)
                 {
                     break;

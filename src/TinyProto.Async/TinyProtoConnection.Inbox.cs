@@ -66,8 +66,8 @@ public partial class TinyProtoConnection
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<InboundMessage> TakeMessageAsync(bool arrayOnly, CancellationToken cancellationToken)
+    /// <summary>Takes the inbox head, or queues a waiter for the next message (which the waiter gives back to the pool itself).</summary>
+    private ValueTask<InboundMessage> TakeMessageAsync(bool arrayOnly, CancellationToken cancellationToken)
     {
         ReceiveWaiter waiter;
         lock (_gate)
@@ -84,7 +84,7 @@ public partial class TinyProtoConnection
                     throw TooLargeForArray(head.Length);
                 }
 
-                return DequeueInbox();
+                return new ValueTask<InboundMessage>(DequeueInbox());
             }
 
             if (_inputEnded || _closing)
@@ -92,34 +92,13 @@ public partial class TinyProtoConnection
                 throw ClosedError("receive");
             }
 
-            waiter = _freeReceiveWaiters.TryPop(out ReceiveWaiter? free) ? free : new ReceiveWaiter();
+            waiter = _freeReceiveWaiters.TryPop(out ReceiveWaiter? free) ? free : new ReceiveWaiter(this);
             waiter.Arm(arrayOnly);
             _receiveWaiters.Enqueue(waiter);
         }
 
-        InboundMessage message;
-        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
-            ? cancellationToken.UnsafeRegister(static (state, token) => ((ReceiveWaiter)state!).TrySetException(new OperationCanceledException(token)), waiter)
-            : default;
-        try
-        {
-            message = await waiter.Task.ConfigureAwait(false);
-        }
-        finally
-        {
-            await registration.DisposeAsync().ConfigureAwait(false);
-        }
-
-        // Deliver dequeued the waiter before handing it the message, so it can be reused.
-        lock (_gate)
-        {
-            if (_freeReceiveWaiters.Count < MaxPooledWaiters)
-            {
-                _freeReceiveWaiters.Push(waiter);
-            }
-        }
-
-        return message;
+        waiter.Registration = CancelOnRequest(waiter, cancellationToken);
+        return waiter.Task;
     }
 
     /// <summary>Called by the receive loop for each message: to a waiting receiver, or into the inbox.</summary>
@@ -195,56 +174,62 @@ public partial class TinyProtoConnection
         }
     }
 
-    /// <summary>Waits for the next message for the hooks, or for <paramref name="interval"/> to pass (then returns null).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<(InboundMessage? Message, bool Ended)> NextForHooksAsync(TimeSpan interval)
+    /// <summary>
+    /// Takes the next message for the hooks (true), or says the hooks are done (true, with <paramref name="ended"/>);
+    /// otherwise arms <paramref name="wake"/>, which completes when either may have changed (false).
+    /// </summary>
+    private bool TryNextForHooks(out InboundMessage? message, out bool ended, out ValueTask<bool> wake)
     {
-        while (true)
+        message = null;
+        ended = false;
+        wake = default;
+        lock (_gate)
         {
-            ValueTask<bool> signal;
-            lock (_gate)
+            if (_closedByUser)
             {
-                if (_closedByUser)
-                {
-                    return (null, true);
-                }
-
-                // Messages received in full before the peer closed, or before an error, are still delivered.
-                if (_hooksTakeMessages && _inbox.Count > 0)
-                {
-                    return (DequeueInbox(), false);
-                }
-
-                if (_inputEnded || _closing)
-                {
-                    return (null, true);
-                }
-
-                _hookWake.Arm();
-                _hookWakeArmed = true;
-                signal = _hookWake.Task;
+                ended = true;
+                return true;
             }
 
-            if (interval == Timeout.InfiniteTimeSpan)
+            // Messages received in full before the peer closed, or before an error, are still delivered.
+            if (_hooksTakeMessages && _inbox.Count > 0)
             {
-                await signal.ConfigureAwait(false);
-                continue;
+                message = DequeueInbox();
+                return true;
             }
 
-            // Only hooks with a loop pass wait with a timer; a wake-up that comes after it is simply dropped,
-            // since the next wait checks the inbox first.
-            Task woken = signal.AsTask();
-            Task done = await Task.WhenAny(woken, Task.Delay(interval)).ConfigureAwait(false);
-            if (done != woken)
+            if (_inputEnded || _closing)
             {
-                lock (_gate)
-                {
-                    _hookWakeArmed = false;
-                }
-
-                return (null, false);
+                ended = true;
+                return true;
             }
+
+            _hookWake.Arm();
+            _hookWakeArmed = true;
+            wake = _hookWake.Task;
+            return false;
         }
+    }
+
+    /// <summary>
+    /// Waits for <paramref name="wake"/> or for <paramref name="interval"/> to pass (false). Only hooks with a loop
+    /// pass wait with a timer; a wake-up that comes after it is dropped, since the next wait checks the inbox first.
+    /// </summary>
+    private async Task<bool> WakeOrIntervalAsync(ValueTask<bool> wake, TimeSpan interval)
+    {
+        Task woken = wake.AsTask();
+        Task done = await Task.WhenAny(woken, Task.Delay(interval)).ConfigureAwait(false);
+        if (done == woken)
+        {
+            return true;
+        }
+
+        lock (_gate)
+        {
+            _hookWakeArmed = false;
+        }
+
+        return false;
     }
 
     private bool InputHasEnded()
@@ -323,9 +308,28 @@ public partial class TinyProtoConnection
         }
     }
 
-    private sealed class ReceiveWaiter : ReusableSource<InboundMessage>
+    private sealed class ReceiveWaiter(TinyProtoConnection owner) : ReusableSource<InboundMessage>
     {
         public bool ArrayOnly { get; private set; }
+
+        public CancellationTokenRegistration Registration { get; set; }
+
+        /// <summary>Takes the message; a waiter that got one was dequeued by the receive loop, so it goes back to the pool.</summary>
+        public override InboundMessage GetResult(short token)
+        {
+            Registration.Dispose();
+            Registration = default;
+            InboundMessage message = base.GetResult(token);
+            lock (owner._gate)
+            {
+                if (owner._freeReceiveWaiters.Count < MaxPooledWaiters)
+                {
+                    owner._freeReceiveWaiters.Push(this);
+                }
+            }
+
+            return message;
+        }
 
         public void Arm(bool arrayOnly)
         {

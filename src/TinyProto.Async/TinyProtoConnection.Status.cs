@@ -49,23 +49,36 @@ public partial class TinyProtoConnection
     private async ValueTask AwaitAcceptanceAsync(StatusWaiter waiter, long length, CancellationToken cancellationToken)
     {
         byte status;
-        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
-            ? cancellationToken.UnsafeRegister(static (state, token) => ((StatusWaiter)state!).TrySetException(new OperationCanceledException(token)), waiter)
-            : default;
+        CancellationTokenRegistration registration = CancelOnRequest(waiter, cancellationToken);
         try
         {
             status = await waiter.Task.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            Fail(new TinyProtoException(TinyProtoError.ConnectionClosed, "A transmission was cancelled after its size header was sent; the protocol cannot take a header back, so the connection was closed."));
+            FailCancelledTransmission();
             throw;
         }
         finally
         {
-            await registration.DisposeAsync().ConfigureAwait(false);
+            registration.Dispose();
         }
 
+        Accept(waiter, status, length);
+    }
+
+    /// <summary>Makes <paramref name="cancellationToken"/> end the wait of <paramref name="waiter"/>; dispose the result once it ended.</summary>
+    private static CancellationTokenRegistration CancelOnRequest<T>(ReusableSource<T> waiter, CancellationToken cancellationToken) =>
+        cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static (state, token) => ((ReusableSource<T>)state!).TrySetException(new OperationCanceledException(token)), waiter)
+            : default;
+
+    private void FailCancelledTransmission() =>
+        Fail(new TinyProtoException(TinyProtoError.ConnectionClosed, "A transmission was cancelled after its size header was sent; the protocol cannot take a header back, so the connection was closed."));
+
+    /// <summary>Takes the result of a completed wait: the waiter goes back to the pool, and a refusal is thrown.</summary>
+    private void Accept(StatusWaiter waiter, byte status, long length)
+    {
         // The receive loop dequeued the waiter before completing it with a status, so it can be reused.
         int count = waiter.Count;
         int refusedIndex = waiter.RefusedIndex;

@@ -47,21 +47,27 @@ public partial class TinyProtoConnection
     /// <param name="cancellationToken">Cancels the transmission; see the <see cref="ReadOnlyMemory{T}"/> overload.</param>
     /// <exception cref="TinyProtoException">As for the <see cref="ReadOnlyMemory{T}"/> overload.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask TransmitAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken = default)
+    public ValueTask TransmitAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken = default)
     {
-        ThrowIfNotStarted();
-        for (int i = 0; i < _plugins.Count; i++)
+        try
         {
-            message = _plugins[i].Transmit(message);
+            ThrowIfNotStarted();
+            for (int i = 0; i < _plugins.Count; i++)
+            {
+                message = _plugins[i].Transmit(message);
+            }
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException(ex);
         }
 
         if (message.Length > FrameCodec.MaxMessageSize)
         {
-            throw new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {message.Length} bytes is above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent.");
+            return ValueTask.FromException(new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {message.Length} bytes is above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent."));
         }
 
-        await TransmitCoreAsync(message, null, message.Length, cancellationToken).ConfigureAwait(false);
+        return TransmitCoreAsync(message, null, message.Length, cancellationToken);
     }
 
     /// <summary>
@@ -96,6 +102,11 @@ public partial class TinyProtoConnection
         await TransmitCoreAsync(default, payload, length, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// One transmission. The lock-step path (header, wait for the status, payload; rule 5: one own message in
+    /// flight at a time) is written out in this one method, so a transmission that waits costs one pooled state
+    /// machine rather than one per nested call.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransmitCoreAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
     {
@@ -104,10 +115,72 @@ public partial class TinyProtoConnection
             if (IsPipelined)
             {
                 await TransmitPipelinedAsync(body, source, length, cancellationToken).ConfigureAwait(false);
+                return;
             }
-            else
+
+            await _transmitLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
             {
-                await TransmitLockStepAsync(body, source, length, cancellationToken).ConfigureAwait(false);
+                StatusWaiter waiter = AwaitNextStatus(lockStep: true, count: 1, length);
+                bool exchangeEnded = false;
+                try
+                {
+                    await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
+                    try
+                    {
+                        WritePendingStatuses();
+                        FrameCodec.WriteHeader(_output, (uint)length);
+                        await FlushOutputAsync().ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        await ReleaseOutputAsync().ConfigureAwait(false);
+                    }
+
+                    byte status;
+                    CancellationTokenRegistration registration = CancelOnRequest(waiter, cancellationToken);
+                    try
+                    {
+                        status = await waiter.Task.ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                    {
+                        FailCancelledTransmission();
+                        throw;
+                    }
+                    finally
+                    {
+                        registration.Dispose();
+                    }
+
+                    Accept(waiter, status, length);
+
+                    await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
+                    try
+                    {
+                        await WritePayloadAsync(body, source, length).ConfigureAwait(false);
+                        EndOwnExchange();
+                        exchangeEnded = true;
+                        WritePendingStatuses();
+                        await FlushOutputAsync().ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        await ReleaseOutputAsync().ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    if (!exchangeEnded)
+                    {
+                        EndOwnExchange();
+                        await SendPendingStatusesQuietlyAsync().ConfigureAwait(false);
+                    }
+                }
+            }
+            finally
+            {
+                _transmitLock.Release();
             }
         }
         catch (Exception ex) when (ex is not TinyProtoException and not OperationCanceledException)
@@ -124,61 +197,6 @@ public partial class TinyProtoConnection
             {
                 await Task.Yield();
             }
-        }
-    }
-
-    /// <summary>Header, wait for the status, payload (rule 5: one own message in flight at a time).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask TransmitLockStepAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
-    {
-        await _transmitLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            StatusWaiter waiter = AwaitNextStatus(lockStep: true, count: 1, length);
-
-            bool exchangeEnded = false;
-            try
-            {
-                await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
-                try
-                {
-                    WritePendingStatuses();
-                    FrameCodec.WriteHeader(_output, (uint)length);
-                    await FlushOutputAsync().ConfigureAwait(false);
-                }
-                finally
-                {
-                    await ReleaseOutputAsync().ConfigureAwait(false);
-                }
-
-                await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
-
-                await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
-                try
-                {
-                    await WritePayloadAsync(body, source, length).ConfigureAwait(false);
-                    EndOwnExchange();
-                    exchangeEnded = true;
-                    WritePendingStatuses();
-                    await FlushOutputAsync().ConfigureAwait(false);
-                }
-                finally
-                {
-                    await ReleaseOutputAsync().ConfigureAwait(false);
-                }
-            }
-            finally
-            {
-                if (!exchangeEnded)
-                {
-                    EndOwnExchange();
-                    await SendPendingStatusesQuietlyAsync().ConfigureAwait(false);
-                }
-            }
-        }
-        finally
-        {
-            _transmitLock.Release();
         }
     }
 
