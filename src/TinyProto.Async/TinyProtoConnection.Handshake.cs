@@ -25,6 +25,11 @@ public partial class TinyProtoConnection
 
         _input = transport.Input;
         _output = transport.Output;
+        if (transport is Transport.StreamDuplexPipe direct)
+        {
+            _directStream = direct.Stream;
+            _directReadCancel = new CancellationTokenSource();
+        }
         Role = role;
         _logger = _options.Logger ?? NullLogger.Instance;
         _loopPassOverridden = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(LoopPassAsync));

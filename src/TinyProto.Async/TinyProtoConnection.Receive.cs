@@ -78,6 +78,12 @@ public partial class TinyProtoConnection
                 // Answers to every header in this read go out together: one write per read, not per message.
                 await SendStatusesIfAnyAsync().ConfigureAwait(false);
 
+                if (!result.IsCompleted && !result.IsCanceled && CanReadPayloadDirectly(buffer))
+                {
+                    await ReadPayloadDirectAsync().ConfigureAwait(false);
+                    continue;
+                }
+
                 if (result.IsCanceled && IsClosing())
                 {
                     return;

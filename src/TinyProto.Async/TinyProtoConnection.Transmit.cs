@@ -234,6 +234,11 @@ public partial class TinyProtoConnection
 
         if (source is null)
         {
+            if (await TryWritePayloadDirectlyAsync(body).ConfigureAwait(false))
+            {
+                return;
+            }
+
             long unflushed = 0;
             foreach (ReadOnlyMemory<byte> memory in body)
             {

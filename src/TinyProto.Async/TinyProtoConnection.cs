@@ -226,6 +226,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
         if (Volatile.Read(ref _state) >= 1)
         {
             _input.CancelPendingRead();
+            _directReadCancel?.Cancel();
         }
 
         // A receive loop blocked on a stream consumer that stopped reading must notice the close too.

@@ -82,6 +82,54 @@ public sealed class MessageSizeTests : ConnectionTestBase
         Assert.Equal(SHA256.HashData(payload), SHA256.HashData(echo));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TransmitAsync_SizesAroundTheDirectPayloadThresholdOverLoopback_EchoedIntactInOrder(bool pipelined)
+    {
+        // Payloads from 64 KiB on move between socket and message buffers directly, around the pipes; mixed sizes
+        // make a direct payload follow pipe-read bytes, and a small message follow a direct one.
+        await using var server = new TinyProtoServer();
+        server.SetConnectionHandler<EchoConnection>();
+        int port = await StartLoopbackAsync(server);
+        await using var client = new TinyProtoClient();
+        client.ConnectionOptions.RequestPipelining = pipelined;
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
+        int[] sizes = [65535, 65536, 65537, 3, 1024 * 1024 + 3, 0, 5 * 1024 * 1024 + 7, 70000, 1];
+        for (int round = 0; round < 3; round++)
+        {
+            foreach (int size in sizes)
+            {
+                byte[] payload = RandomBytes(size, size + round);
+                await Bounded(connection.TransmitAsync(payload, TimeoutToken).AsTask());
+                byte[] echo = await Bounded(connection.ReceiveAsync(TimeoutToken).AsTask());
+                Assert.Equal(SHA256.HashData(payload), SHA256.HashData(echo));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task ReceiveLoop_PeerClosesInsideLargePayloadOverLoopback_FaultsWithProtocolViolation()
+    {
+        await using var server = new TinyProtoServer();
+        server.SetConnectionHandler(() => new TinyProtoConnection());
+        int port = await StartLoopbackAsync(server);
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(System.Net.IPAddress.Loopback, port, TimeoutToken);
+        var raw = new RawPeer(socket, TimeoutToken);
+        Assert.Equal(0xFF, await Bounded(raw.OpenAsClientAsync()));
+        TinyProtoConnection connection = Assert.Single(server.ActiveConnections.Values);
+
+        await Bounded(raw.WriteAsync(RawPeer.Header(1024 * 1024)));
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        await Bounded(raw.WriteAsync(new byte[200_000]));
+        socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+
+        TinyProtoException failure = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(connection.Completion));
+        Assert.Equal(TinyProtoError.ProtocolViolation, failure.Error);
+        Assert.Contains("of 1048576 bytes", failure.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task ReceiveLoop_HeaderAboveMaxMessageSize_AnswersFcReadsNoPayloadAndCloses()
     {

@@ -45,27 +45,32 @@ internal sealed class PooledBuffer : IDisposable
         {
             if (_last is null || _last.Count == _last.Array.Length)
             {
-                int size = (int)Math.Min(Remaining, ChunkSize);
-                Segment segment = _spare ?? new Segment();
-                _spare = null;
-                segment.Init(ArrayPool<byte>.Shared.Rent(size), _written);
-                if (_last is null)
-                {
-                    _first = segment;
-                }
-                else
-                {
-                    _last.SetNext(segment);
-                }
-
-                _last = segment;
+                AddSegment();
             }
 
-            int n = Math.Min(data.Length, _last.Array.Length - _last.Count);
+            int n = Math.Min(data.Length, _last!.Array.Length - _last.Count);
             _last.Append(data[..n]);
             _written += n;
             data = data[n..];
         }
+    }
+
+    /// <summary>Free space at the end of the body, at most <paramref name="limit"/> bytes, to fill and then <see cref="Advance"/>.</summary>
+    public Memory<byte> GetAppendMemory(long limit)
+    {
+        if (_last is null || _last.Count == _last.Array.Length)
+        {
+            AddSegment();
+        }
+
+        return _last!.Array.AsMemory(_last.Count, (int)Math.Min(_last.Array.Length - _last.Count, Math.Min(limit, Remaining)));
+    }
+
+    /// <summary>Counts <paramref name="count"/> bytes written into the memory from <see cref="GetAppendMemory"/>.</summary>
+    public void Advance(int count)
+    {
+        _last!.Advance(count);
+        _written += count;
     }
 
     /// <summary>Copies a whole sequence into the body.</summary>
@@ -83,6 +88,24 @@ internal sealed class PooledBuffer : IDisposable
         _length = length;
         _written = 0;
         _disposed = false;
+    }
+
+    private void AddSegment()
+    {
+        int size = (int)Math.Min(Remaining, ChunkSize);
+        Segment segment = _spare ?? new Segment();
+        _spare = null;
+        segment.Init(ArrayPool<byte>.Shared.Rent(size), _written);
+        if (_last is null)
+        {
+            _first = segment;
+        }
+        else
+        {
+            _last.SetNext(segment);
+        }
+
+        _last = segment;
     }
 
     public void Dispose()
@@ -133,6 +156,12 @@ internal sealed class PooledBuffer : IDisposable
         {
             data.CopyTo(Array.AsSpan(Count));
             Count += data.Length;
+            Memory = Array.AsMemory(0, Count);
+        }
+
+        public void Advance(int count)
+        {
+            Count += count;
             Memory = Array.AsMemory(0, Count);
         }
 

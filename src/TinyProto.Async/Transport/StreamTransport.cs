@@ -9,9 +9,9 @@ internal static class StreamTransport
     // 64 KiB buffers: 4 KiB pipe segments halved bulk throughput in measurements on this machine kind.
     private const int BufferSize = 64 * 1024;
 
-    public static IDuplexPipe Create(Stream stream) => Create(stream, zeroByteReads: false);
+    public static StreamDuplexPipe Create(Stream stream) => Create(stream, zeroByteReads: false);
 
-    public static IDuplexPipe Create(Socket socket)
+    public static StreamDuplexPipe Create(Socket socket)
     {
         socket.NoDelay = true;
 
@@ -20,18 +20,11 @@ internal static class StreamTransport
         return Create(new NetworkStream(socket, ownsSocket: true), zeroByteReads: true);
     }
 
-    private static DuplexPipe Create(Stream stream, bool zeroByteReads)
+    private static StreamDuplexPipe Create(Stream stream, bool zeroByteReads)
     {
         ArgumentNullException.ThrowIfNull(stream);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: BufferSize, minimumReadSize: 4096, leaveOpen: false, useZeroByteReads: zeroByteReads));
         var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: false));
-        return new DuplexPipe(reader, writer);
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
+        return new StreamDuplexPipe(reader, writer, stream);
     }
 }
