@@ -23,27 +23,45 @@ internal class ReusableSource<T> : IValueTaskSource<T>
 
     public bool TrySetResult(T result, bool runInline = false)
     {
-        if (Interlocked.Exchange(ref _completed, 1) != 0)
+        if (!TryClaim())
         {
             return false;
         }
 
+        SetClaimedResult(result, runInline);
+        return true;
+    }
+
+    /// <summary>Reserves the one completion of this use, for a result that takes some work to produce.</summary>
+    public bool TryClaim() => Interlocked.Exchange(ref _completed, 1) == 0;
+
+    /// <summary>Completes a use reserved with <see cref="TryClaim"/>.</summary>
+    public void SetClaimedResult(T result, bool runInline = false)
+    {
         _core.RunContinuationsAsynchronously = !runInline;
         _core.SetResult(result);
-        return true;
     }
 
     public bool TrySetException(Exception error)
     {
-        if (Interlocked.Exchange(ref _completed, 1) != 0)
+        if (!TryClaim())
         {
             return false;
         }
 
-        _core.RunContinuationsAsynchronously = true;
-        _core.SetException(error);
+        SetClaimedException(error);
         return true;
     }
+
+    /// <summary>Fails a use reserved with <see cref="TryClaim"/>; the continuation runs asynchronously.</summary>
+    public void SetClaimedException(Exception error)
+    {
+        _core.RunContinuationsAsynchronously = true;
+        _core.SetException(error);
+    }
+
+    /// <summary>The token of the current use.</summary>
+    public short Version => _core.Version;
 
     public virtual T GetResult(short token) => _core.GetResult(token);
 

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Threading.Tasks.Sources;
 using TinyProto.Async.Framing;
 
 namespace TinyProto.Async;
@@ -7,12 +9,15 @@ namespace TinyProto.Async;
 /// messages. Reusable, so awaiting a status allocates nothing.
 /// </summary>
 /// <remarks>
-/// Completed exactly once per use, by whichever comes first: the receive loop with the status, the connection's
+/// <para>Completed exactly once per use, by whichever comes first: the receive loop with the status, the connection's
 /// status timer with a timeout, a cancellation, or the connection's end. An OK in lock-step mode may run the
 /// awaiting transmitter inline on the receive loop (it only writes its payload there, then yields), which saves
-/// a thread-pool hop on every exchange; every other completion runs its continuation asynchronously.
+/// a thread-pool hop on every exchange; every other completion runs its continuation asynchronously.</para>
+/// <para>A lock-step transmission on the fast path (<c>TinyProtoConnection.LockStep.cs</c>) is this waiter and nothing
+/// else: the caller awaits it as a plain <see cref="ValueTask"/>, the receive loop writes <see cref="Body"/> when the OK
+/// comes and then completes it, and no state machine runs in between.</para>
 /// </remarks>
-internal sealed class StatusWaiter : ReusableSource<byte>
+internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
 {
     /// <summary>When the wait started (<see cref="System.Diagnostics.Stopwatch"/> ticks), for the status timeout.</summary>
     public long StartedAt { get; private set; }
@@ -35,12 +40,53 @@ internal sealed class StatusWaiter : ReusableSource<byte>
     /// <summary>Prepares the waiter for a new wait on <paramref name="count"/> statuses.</summary>
     public void Arm(int count, long length)
     {
+        Transmitter = null;
+        Body = default;
         Length = length;
         Reset();
         Count = Remaining = count;
         Refusal = Signal.Ok;
         RefusedIndex = -1;
         StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>For a fast-path transmission: the connection that sent the header, which owns the rest of the exchange.</summary>
+    public TinyProtoConnection? Transmitter { get; private set; }
+
+    /// <summary>For a fast-path transmission: the payload the receive loop writes once the OK comes.</summary>
+    public ReadOnlySequence<byte> Body { get; set; }
+
+    /// <summary>For a fast-path transmission: the caller's cancellation, disposed when the caller takes the result.</summary>
+    public CancellationTokenRegistration Registration { get; set; }
+
+    /// <summary>Turns this wait into a fast-path transmission of <paramref name="body"/>.</summary>
+    public void BeginTransmission(TinyProtoConnection transmitter, ReadOnlySequence<byte> body)
+    {
+        Transmitter = transmitter;
+        Body = body;
+    }
+
+    /// <summary>Ends the wait with <paramref name="error"/> unless it has ended; a transmission also gives up its exchange.</summary>
+    public void Fail(Exception error)
+    {
+        if (Transmitter is { } transmitter)
+        {
+            transmitter.AbandonTransmission(this, error);
+        }
+        else
+        {
+            TrySetException(error);
+        }
+    }
+
+    /// <summary>The caller of a fast-path transmission takes its outcome; on success the waiter goes back to the pool.</summary>
+    void IValueTaskSource.GetResult(short token)
+    {
+        Registration.Dispose();
+        Registration = default;
+        TinyProtoConnection transmitter = Transmitter!;
+        GetResult(token);
+        transmitter.ReturnWaiter(this);
     }
 
     /// <summary>Counts one status; true once the last expected one has arrived. The caller holds the connection's gate.</summary>

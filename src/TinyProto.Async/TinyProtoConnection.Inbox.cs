@@ -10,11 +10,10 @@ public partial class TinyProtoConnection
 
     // All guarded by _gate.
     private readonly Queue<InboundMessage> _inbox = new();
-    private readonly Queue<ReceiveWaiter> _receiveWaiters = new();
+    private readonly Queue<IReceiveWaiter> _receiveWaiters = new();
     private long _inboxBytes;
     private bool _inputEnded;
     private TaskCompletionSource? _readerSignal;
-    private readonly Stack<ReceiveWaiter> _freeReceiveWaiters = new();
     private readonly ReusableSignal _hookWake = new();
     private bool _hookWakeArmed;
 
@@ -45,6 +44,58 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>
+    /// Receives the next message into <paramref name="destination"/> and returns its length: the way to receive
+    /// without allocating. The receive loop copies a message that arrives while the call waits straight into
+    /// <paramref name="destination"/>. A message longer than <paramref name="destination"/>, or one above
+    /// <see cref="TinyProtoConnectionOptions.MaxBufferedMessageSize"/> (such a message is only ever streamed), is not
+    /// taken: the call fails and the message stays for the next call or hook.
+    /// </summary>
+    /// <param name="destination">Where the message is copied; it must stay valid and unused until the call completes.</param>
+    /// <param name="cancellationToken">Cancels the wait; a message is never lost to a cancelled call.</param>
+    /// <returns>The message's length, after receive plugins; its bytes are the start of <paramref name="destination"/>.</returns>
+    /// <exception cref="TinyProtoException">
+    /// <see cref="TinyProtoError.MessageTooLarge"/> when the next message does not fit in <paramref name="destination"/> or
+    /// is streamed (take it with <see cref="ReceiveAsync(Stream, CancellationToken)"/>);
+    /// <see cref="TinyProtoError.ConnectionClosed"/> when the connection ended.
+    /// </exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public ValueTask<int> ReceiveAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        MemoryWaiter waiter;
+        lock (_gate)
+        {
+            if (Volatile.Read(ref _state) != 2 && !_inputEnded)
+            {
+                return ValueTask.FromException<int>(new InvalidOperationException("The connection has not been started."));
+            }
+
+            if (_inbox.TryPeek(out InboundMessage? head))
+            {
+                if (MemoryWaiter.Refusal(head, destination.Length) is { } refusal)
+                {
+                    return ValueTask.FromException<int>(refusal);
+                }
+
+                using InboundMessage message = DequeueInbox();
+                message.Sequence.CopyTo(destination.Span);
+                return new ValueTask<int>((int)message.Length);
+            }
+
+            if (_inputEnded || _closing)
+            {
+                return ValueTask.FromException<int>(ClosedError("receive"));
+            }
+
+            waiter = _freeMemoryWaiters.TryPop(out MemoryWaiter? free) ? free : new MemoryWaiter(this);
+            waiter.Arm(destination);
+            _receiveWaiters.Enqueue(waiter);
+        }
+
+        waiter.Registration = CancelOnRequest(waiter, cancellationToken);
+        return waiter.Task;
+    }
+
+    /// <summary>
     /// Receives the next message of any size (up to 0xF0FFFFFF bytes) by copying it into
     /// <paramref name="destination"/> as it arrives, so memory stays bounded by buffer sizes. Messages
     /// buffered whole are written after receive plugins; streamed ones are written as they came off the wire.
@@ -69,7 +120,7 @@ public partial class TinyProtoConnection
     /// <summary>Takes the inbox head, or queues a waiter for the next message (which the waiter gives back to the pool itself).</summary>
     private ValueTask<InboundMessage> TakeMessageAsync(bool arrayOnly, CancellationToken cancellationToken)
     {
-        ReceiveWaiter waiter;
+        MessageWaiter waiter;
         lock (_gate)
         {
             if (Volatile.Read(ref _state) != 2 && !_inputEnded)
@@ -92,7 +143,7 @@ public partial class TinyProtoConnection
                 throw ClosedError("receive");
             }
 
-            waiter = _freeReceiveWaiters.TryPop(out ReceiveWaiter? free) ? free : new ReceiveWaiter(this);
+            waiter = _freeMessageWaiters.TryPop(out MessageWaiter? free) ? free : new MessageWaiter(this);
             waiter.Arm(arrayOnly);
             _receiveWaiters.Enqueue(waiter);
         }
@@ -106,15 +157,9 @@ public partial class TinyProtoConnection
     {
         lock (_gate)
         {
-            while (_receiveWaiters.TryDequeue(out ReceiveWaiter? waiter))
+            while (_receiveWaiters.TryDequeue(out IReceiveWaiter? waiter))
             {
-                if (waiter.ArrayOnly && message.Length > Array.MaxLength)
-                {
-                    waiter.TrySetException(TooLargeForArray(message.Length));
-                    continue;
-                }
-
-                if (waiter.TrySetResult(message))
+                if (waiter.TryTake(message))
                 {
                     return;
                 }
@@ -248,9 +293,9 @@ public partial class TinyProtoConnection
             _inputEnded = true;
             if (_inbox.Count == 0 || _closing)
             {
-                while (_receiveWaiters.TryDequeue(out ReceiveWaiter? waiter))
+                while (_receiveWaiters.TryDequeue(out IReceiveWaiter? waiter))
                 {
-                    waiter.TrySetException(ClosedError("receive"));
+                    waiter.Fail(ClosedError("receive"));
                 }
             }
 
@@ -265,9 +310,9 @@ public partial class TinyProtoConnection
     {
         _readerSignal?.TrySetResult();
         SignalHooks();
-        while (_receiveWaiters.TryDequeue(out ReceiveWaiter? waiter))
+        while (_receiveWaiters.TryDequeue(out IReceiveWaiter? waiter))
         {
-            waiter.TrySetException(ClosedError("receive"));
+            waiter.Fail(ClosedError("receive"));
         }
 
         FailStatusWaiters();
@@ -278,7 +323,7 @@ public partial class TinyProtoConnection
     {
         while (_awaitingStatus.TryDequeue(out StatusWaiter? waiter))
         {
-            waiter.TrySetException(ClosedError("transmit"));
+            waiter.Fail(ClosedError("transmit"));
         }
 
         _statusTimer?.Dispose();
@@ -295,7 +340,7 @@ public partial class TinyProtoConnection
         return message;
     }
 
-    private static TinyProtoException TooLargeForArray(long length) =>
+    internal static TinyProtoException TooLargeForArray(long length) =>
         new(TinyProtoError.MessageTooLarge, $"The next message has {length} bytes, more than an array can hold; take it with ReceiveAsync(Stream).");
 
     /// <summary>Wakes the hook loop if it waits; the caller holds <see cref="_gate"/>.</summary>
@@ -305,36 +350,6 @@ public partial class TinyProtoConnection
         {
             _hookWakeArmed = false;
             _hookWake.TrySetResult(true);
-        }
-    }
-
-    private sealed class ReceiveWaiter(TinyProtoConnection owner) : ReusableSource<InboundMessage>
-    {
-        public bool ArrayOnly { get; private set; }
-
-        public CancellationTokenRegistration Registration { get; set; }
-
-        /// <summary>Takes the message; a waiter that got one was dequeued by the receive loop, so it goes back to the pool.</summary>
-        public override InboundMessage GetResult(short token)
-        {
-            Registration.Dispose();
-            Registration = default;
-            InboundMessage message = base.GetResult(token);
-            lock (owner._gate)
-            {
-                if (owner._freeReceiveWaiters.Count < MaxPooledWaiters)
-                {
-                    owner._freeReceiveWaiters.Push(this);
-                }
-            }
-
-            return message;
-        }
-
-        public void Arm(bool arrayOnly)
-        {
-            ArrayOnly = arrayOnly;
-            Reset();
         }
     }
 

@@ -27,6 +27,8 @@ public partial class TinyProtoConnection
     private enum ReceiveStep
     {
         NeedMoreData,
+        SendStatuses,
+        WriteOwnPayload,
         WaitForRoom,
         StreamChunkWritten,
         Continue,
@@ -52,6 +54,12 @@ public partial class TinyProtoConnection
                 {
                     switch (step)
                     {
+                        case ReceiveStep.SendStatuses:
+                            await SendStatusesIfAnyAsync().ConfigureAwait(false);
+                            break;
+                        case ReceiveStep.WriteOwnPayload:
+                            await WriteOwnPayloadAsync().ConfigureAwait(false);
+                            break;
                         case ReceiveStep.Refuse:
                             await SendPendingStatusesAsync().ConfigureAwait(false);
                             _input.AdvanceTo(buffer.Start);
@@ -148,6 +156,11 @@ public partial class TinyProtoConnection
                         _receiveState = ReceiveState.Payload;
                     }
 
+                    if (_ownPayloadDue is not null)
+                    {
+                        return ReceiveStep.WriteOwnPayload;
+                    }
+
                     continue;
                 case BoundaryUnit.Header:
                     if (MustWaitForRoom(size))
@@ -162,6 +175,12 @@ public partial class TinyProtoConnection
                     if (step != ReceiveStep.Continue)
                     {
                         return step;
+                    }
+
+                    if (size == 0 && !IsPipelined)
+                    {
+                        // An empty message is complete at once: answer it before a hook can start answering it back.
+                        return ReceiveStep.SendStatuses;
                     }
 
                     continue;
@@ -195,6 +214,21 @@ public partial class TinyProtoConnection
             }
 
             SignalDrainedIfIdle();
+        }
+
+        if (waiter.Transmitter is not null)
+        {
+            // A fast-path transmission: the receive loop writes its payload next (WriteOwnPayloadAsync).
+            if (status == Signal.Ok)
+            {
+                _ownPayloadDue = waiter;
+            }
+            else
+            {
+                AbandonTransmission(waiter, Refused(status, waiter.Length));
+            }
+
+            return true;
         }
 
         // A lock-step OK runs the transmitter inline: it writes its payload from here, without a thread-pool hop,

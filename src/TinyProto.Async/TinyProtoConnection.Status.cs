@@ -147,7 +147,7 @@ public partial class TinyProtoConnection
                 : $"The peer did not answer the headers of a batch of {head.Count} messages within {timeout.TotalSeconds:0.###} s; the connection was closed.");
 
             // Completed under the gate, while it is still queued, so the receive loop cannot have taken it.
-            head.TrySetException(error);
+            head.Fail(error);
         }
 
         Fail(error);

@@ -67,6 +67,11 @@ public partial class TinyProtoConnection
             return ValueTask.FromException(new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {message.Length} bytes is above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent."));
         }
 
+        if (!IsPipelined && !cancellationToken.IsCancellationRequested && _transmitLock.Wait(0, CancellationToken.None))
+        {
+            return TransmitLockStepFast(message, message.Length, cancellationToken);
+        }
+
         return TransmitCoreAsync(message, null, message.Length, cancellationToken);
     }
 
@@ -384,9 +389,10 @@ public partial class TinyProtoConnection
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask FlushOutputAsync()
+    private async ValueTask FlushOutputAsync() => CheckFlush(await _output.FlushAsync().ConfigureAwait(false));
+
+    private void CheckFlush(FlushResult result)
     {
-        FlushResult result = await _output.FlushAsync().ConfigureAwait(false);
         if (result.IsCanceled)
         {
             throw ClosedError("transmit");

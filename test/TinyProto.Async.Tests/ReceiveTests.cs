@@ -96,4 +96,109 @@ public sealed class ReceiveTests : ConnectionTestBase
         await Assert.ThrowsAsync<InvalidOperationException>(() => connection.ReceiveAsync(TimeoutToken).AsTask());
         await Assert.ThrowsAsync<InvalidOperationException>(() => connection.TransmitAsync("x"u8.ToArray(), TimeoutToken).AsTask());
     }
+
+    [Fact]
+    public async Task ReceiveAsyncIntoMemory_MessageArrivesWhileWaiting_CopiedAndLengthReturned()
+    {
+        var client = new TinyProtoConnection();
+        var server = new TinyProtoConnection();
+        await StartPairAsync(client, server);
+        byte[] buffer = new byte[16];
+
+        Task<int> pending = server.ReceiveAsync(buffer.AsMemory(), TimeoutToken).AsTask();
+        await Bounded(client.TransmitAsync("hello"u8.ToArray(), TimeoutToken).AsTask());
+        Assert.Equal(5, await Bounded(pending));
+        Assert.Equal("hello"u8.ToArray(), buffer[..5]);
+    }
+
+    [Fact]
+    public async Task ReceiveAsyncIntoMemory_MessageAlreadyQueued_CopiedAtOnce()
+    {
+        var server = new TinyProtoConnection();
+        RawPeer raw = await StartWithRawClientAsync(server);
+        Assert.Equal(0xFF, await Bounded(raw.SendMessageAsync("early"u8.ToArray())));
+        byte[] buffer = new byte[5];
+
+        Assert.Equal(5, await Bounded(server.ReceiveAsync(buffer.AsMemory(), TimeoutToken).AsTask()));
+        Assert.Equal("early"u8.ToArray(), buffer);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ReceiveAsyncIntoMemory_MessageLongerThanDestination_ThrowsAndMessageStaysForNextCall(bool waiting)
+    {
+        var client = new TinyProtoConnection();
+        var server = new TinyProtoConnection();
+        await StartPairAsync(client, server);
+        byte[] small = new byte[3];
+        Task<int> tooSmall = waiting ? server.ReceiveAsync(small.AsMemory(), TimeoutToken).AsTask() : Task.FromResult(0);
+
+        await Bounded(client.TransmitAsync("four"u8.ToArray(), TimeoutToken).AsTask());
+        if (!waiting)
+        {
+            tooSmall = server.ReceiveAsync(small.AsMemory(), TimeoutToken).AsTask();
+        }
+
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(tooSmall));
+        Assert.Equal(TinyProtoError.MessageTooLarge, ex.Error);
+        Assert.Contains("4 bytes", ex.Message, StringComparison.Ordinal);
+        byte[] big = new byte[4];
+        Assert.Equal(4, await Bounded(server.ReceiveAsync(big.AsMemory(), TimeoutToken).AsTask()));
+        Assert.Equal("four"u8.ToArray(), big);
+    }
+
+    [Fact]
+    public async Task ReceiveAsyncIntoMemory_Cancelled_ThrowsAndNextCallGetsTheMessage()
+    {
+        var client = new TinyProtoConnection();
+        var server = new TinyProtoConnection();
+        await StartPairAsync(client, server);
+        using var cancel = new CancellationTokenSource();
+        byte[] buffer = new byte[8];
+
+        Task<int> cancelled = server.ReceiveAsync(buffer.AsMemory(), cancel.Token).AsTask();
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Bounded(cancelled));
+        await Bounded(client.TransmitAsync("kept"u8.ToArray(), TimeoutToken).AsTask());
+        Assert.Equal(4, await Bounded(server.ReceiveAsync(buffer.AsMemory(), TimeoutToken).AsTask()));
+        Assert.Equal("kept"u8.ToArray(), buffer[..4]);
+    }
+
+    [Fact]
+    public async Task ReceiveAsyncIntoMemory_ManyMessagesReusingOneBuffer_EachIntactInOrder()
+    {
+        var client = new TinyProtoConnection();
+        var server = new TinyProtoConnection();
+        await StartPairAsync(client, server);
+        Task send = Task.Run(async () =>
+        {
+            for (int i = 0; i < 500; i++)
+            {
+                await client.TransmitAsync(RandomBytes(i % 97, i), TimeoutToken);
+            }
+        });
+
+        byte[] buffer = new byte[100];
+        for (int i = 0; i < 500; i++)
+        {
+            int length = await Bounded(server.ReceiveAsync(buffer.AsMemory(), TimeoutToken).AsTask());
+            Assert.Equal(RandomBytes(i % 97, i), buffer[..length]);
+        }
+
+        await Bounded(send);
+    }
+
+    [Fact]
+    public async Task ReceiveAsyncIntoMemory_ConnectionClosedLocally_ThrowsConnectionClosed()
+    {
+        var client = new TinyProtoConnection();
+        var server = new TinyProtoConnection();
+        await StartPairAsync(client, server);
+        Task<int> pending = server.ReceiveAsync(new byte[4].AsMemory(), TimeoutToken).AsTask();
+
+        await Bounded(server.CloseAsync(TimeoutToken).AsTask());
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(pending));
+        Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+    }
 }

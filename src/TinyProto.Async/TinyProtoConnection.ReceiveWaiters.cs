@@ -1,0 +1,134 @@
+using System.Buffers;
+
+namespace TinyProto.Async;
+
+public partial class TinyProtoConnection
+{
+    // Guarded by _gate.
+    private readonly Stack<MessageWaiter> _freeMessageWaiters = new();
+    private readonly Stack<MemoryWaiter> _freeMemoryWaiters = new();
+
+    /// <summary>A pending <c>ReceiveAsync</c> call, offered each arriving message in turn by the receive loop.</summary>
+    private interface IReceiveWaiter
+    {
+        /// <summary>Takes <paramref name="message"/> (true), or declines it, ending its own wait with the reason (false). Called under <see cref="_gate"/>.</summary>
+        bool TryTake(InboundMessage message);
+
+        /// <summary>Ends the wait with <paramref name="error"/>, unless it has ended.</summary>
+        void Fail(Exception error);
+    }
+
+    /// <summary>A <c>ReceiveAsync</c> call that takes the message object itself (an array or a stream is made from it afterwards).</summary>
+    private sealed class MessageWaiter(TinyProtoConnection owner) : ReusableSource<InboundMessage>, IReceiveWaiter
+    {
+        private bool _arrayOnly;
+
+        public CancellationTokenRegistration Registration { get; set; }
+
+        public void Arm(bool arrayOnly)
+        {
+            _arrayOnly = arrayOnly;
+            Reset();
+        }
+
+        public bool TryTake(InboundMessage message)
+        {
+            if (_arrayOnly && message.Length > Array.MaxLength)
+            {
+                TrySetException(TooLargeForArray(message.Length));
+                return false;
+            }
+
+            return TrySetResult(message);
+        }
+
+        public void Fail(Exception error) => TrySetException(error);
+
+        /// <summary>Takes the message; a waiter that got one was dequeued by the receive loop, so it goes back to the pool.</summary>
+        public override InboundMessage GetResult(short token)
+        {
+            Registration.Dispose();
+            Registration = default;
+            InboundMessage message = base.GetResult(token);
+            lock (owner._gate)
+            {
+                if (owner._freeMessageWaiters.Count < MaxPooledWaiters)
+                {
+                    owner._freeMessageWaiters.Push(this);
+                }
+            }
+
+            return message;
+        }
+    }
+
+    /// <summary>
+    /// A <c>ReceiveAsync(Memory)</c> call: the receive loop copies the message into the caller's memory and frees it
+    /// at once, so the whole receive allocates nothing. Copying bytes is the library's own short step, not user code.
+    /// </summary>
+    private sealed class MemoryWaiter(TinyProtoConnection owner) : ReusableSource<int>, IReceiveWaiter
+    {
+        private Memory<byte> _destination;
+
+        public CancellationTokenRegistration Registration { get; set; }
+
+        /// <summary>Why a message cannot be received into <paramref name="capacity"/> bytes, or null if it can.</summary>
+        public static TinyProtoException? Refusal(InboundMessage message, int capacity) =>
+            message.IsStreamed
+                ? new TinyProtoException(TinyProtoError.MessageTooLarge, $"The next message has {message.Length} bytes, above MaxBufferedMessageSize, so it is only streamed; take it with ReceiveAsync(Stream). It was left for the next receive.")
+                : message.Length > capacity
+                    ? new TinyProtoException(TinyProtoError.MessageTooLarge, $"The next message has {message.Length} bytes, more than the {capacity} bytes of the destination; it was left for the next receive.")
+                    : null;
+
+        public void Arm(Memory<byte> destination)
+        {
+            _destination = destination;
+            Reset();
+        }
+
+        public bool TryTake(InboundMessage message)
+        {
+            if (Refusal(message, _destination.Length) is { } refusal)
+            {
+                TrySetException(refusal);
+                return false;
+            }
+
+            if (!TryClaim())
+            {
+                return false;
+            }
+
+            message.Sequence.CopyTo(_destination.Span);
+            int length = (int)message.Length;
+            message.Dispose();
+            _destination = default;
+            SetClaimedResult(length);
+            return true;
+        }
+
+        public void Fail(Exception error)
+        {
+            if (TrySetException(error))
+            {
+                _destination = default;
+            }
+        }
+
+        public override int GetResult(short token)
+        {
+            Registration.Dispose();
+            Registration = default;
+            int length = base.GetResult(token);
+            lock (owner._gate)
+            {
+                if (owner._freeMemoryWaiters.Count < MaxPooledWaiters)
+                {
+                    owner._freeMemoryWaiters.Push(this);
+                }
+            }
+
+            return length;
+        }
+    }
+}
