@@ -4,7 +4,8 @@ namespace TinyProto.Async.Benchmarks;
 
 /// <summary>
 /// Lock-step echo over loopback TCP: a <see cref="TinyProtoServer"/> whose connections transmit every message back
-/// from their receive hook, and one client connection (made once) doing TransmitAsync then ReceiveAsync.
+/// from their receive hook, and one client connection (made once) doing TransmitAsync then ReceiveAsync: into a
+/// reused buffer (<c>EchoRoundTrip</c>, the allocation-free path) or as a new array (<c>EchoRoundTrip_NewArray</c>).
 /// Compare with the C and Python figures in docs/performance.md (64 B ~90 µs / ~110-120 µs per round trip).
 /// </summary>
 [MemoryDiagnoser]
@@ -22,6 +23,7 @@ public class LoopbackEchoBenchmarks
     private TinyProtoClient _client = null!;
     private TinyProtoConnection _connection = null!;
     private byte[] _payload = null!;
+    private byte[] _echo = null!;
 
     [Params(0, 64, 4096, 65536, 1048576)]
     public int PayloadSize { get; set; }
@@ -30,6 +32,7 @@ public class LoopbackEchoBenchmarks
     public async Task SetupAsync()
     {
         _payload = new byte[PayloadSize];
+        _echo = new byte[PayloadSize];
         Random.Shared.NextBytes(_payload);
         _server = new TinyProtoServer();
         _server.SetConnectionHandler<EchoConnection>();
@@ -46,10 +49,32 @@ public class LoopbackEchoBenchmarks
         await _server.DisposeAsync();
     }
 
-    /// <summary>One operation = one round trip; MB/s is the payload rate in one direction.</summary>
+    /// <summary>One operation = one round trip, the echo received into a reused buffer; MB/s is the payload rate in one direction.</summary>
     [Benchmark(OperationsPerInvoke = N)]
     [TransferredBytes(nameof(PayloadSize))]
     public async Task<long> EchoRoundTrip()
+    {
+        int count = SmokeScale.Operations(N);
+        long received = 0;
+        for (int i = 0; i < count; i++)
+        {
+            await _connection.TransmitAsync(_payload);
+            int length = await _connection.ReceiveAsync(_echo.AsMemory());
+            if (length != PayloadSize)
+            {
+                throw new InvalidOperationException($"The echo had {length} bytes instead of {PayloadSize}.");
+            }
+
+            received += length;
+        }
+
+        return received;
+    }
+
+    /// <summary>As <see cref="EchoRoundTrip"/>, with each echo received as a new array (<c>ReceiveAsync()</c>).</summary>
+    [Benchmark(OperationsPerInvoke = N)]
+    [TransferredBytes(nameof(PayloadSize))]
+    public async Task<long> EchoRoundTrip_NewArray()
     {
         int count = SmokeScale.Operations(N);
         long received = 0;

@@ -5,7 +5,7 @@ namespace TinyProto.Async.LoadTest;
 /// <summary>The validated options of the <c>client</c> command.</summary>
 internal sealed record ClientSettings
 {
-    /// <summary>Without --stream a message is one array on each side (TransmitAsync(ReadOnlyMemory), ReceiveAsync()).</summary>
+    /// <summary>Without --stream a message is one array on each side (TransmitAsync(ReadOnlyMemory); echoes ReceiveAsync(Memory) into a reused array up to 64 MiB, ReceiveAsync() above).</summary>
     public const long MaxBufferedSize = 1L << 30;
 
     /// <summary>Warmup is capped at this many payload bytes per connection, so a warmup of huge messages stays short.</summary>

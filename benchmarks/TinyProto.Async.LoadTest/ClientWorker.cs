@@ -19,10 +19,14 @@ internal sealed class ClientWorker : IDisposable
     private readonly byte[][] _buffers;
     private readonly PatternReadStream[] _streams;
     private readonly PatternCheckStream? _check;
+    private readonly byte[]? _reply;
     private readonly ValueTask[] _transmits;
     private readonly long[] _starts;
     private readonly long[] _numbers;
     private readonly ReadOnlyMemory<byte>[] _batch;
+    // Echoes above the library's default MaxBufferedMessageSize (64 MiB) only come as streams: ReceiveAsync() takes them.
+    private const long ReplyBufferLimit = 64 * 1024 * 1024;
+
     private long _nextNumber = 1;
     private long _completions;
 
@@ -60,6 +64,11 @@ internal sealed class ClientWorker : IDisposable
         if (settings.Streamed && settings.Mode == ClientMode.Echo)
         {
             _check = new PatternCheckStream(index);
+        }
+        else if (settings.Mode == ClientMode.Echo && settings.Size <= ReplyBufferLimit)
+        {
+            // One byte more than expected, so a longer echo is caught rather than refused.
+            _reply = new byte[settings.Size + 1];
         }
     }
 
@@ -230,6 +239,16 @@ internal sealed class ClientWorker : IDisposable
                 if (received != _settings.Size || check.MismatchOffset >= 0)
                 {
                     throw new LoadTestFailureException(DescribeBadEcho(_numbers[slot], received, check));
+                }
+            }
+            else if (_reply is { } replyBuffer)
+            {
+                // The allocation-free receive, into one buffer reused for every echo (as rawpeer does).
+                int length = await _connection.ReceiveAsync(replyBuffer.AsMemory(), cancellationToken);
+                end = Stopwatch.GetTimestamp();
+                if (!replyBuffer.AsSpan(0, length).SequenceEqual(_buffers[slot]))
+                {
+                    throw new LoadTestFailureException(DescribeBadEcho(_numbers[slot], replyBuffer.AsSpan(0, length).ToArray(), _buffers[slot]));
                 }
             }
             else
