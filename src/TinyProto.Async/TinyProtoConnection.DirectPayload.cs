@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace TinyProto.Async;
 
@@ -22,6 +23,7 @@ public partial class TinyProtoConnection
         _payloadBody is not null && _payloadRemaining >= DirectPayloadThreshold;
 
     /// <summary>Reads the rest of the current payload from the stream into its buffer, then completes the message.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReadPayloadDirectAsync()
     {
         while (_payloadRemaining > 0)
@@ -41,6 +43,7 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>Writes a large payload from the caller's memory straight to the stream, after what the pipe holds.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> TryWritePayloadDirectlyAsync(ReadOnlySequence<byte> body)
     {
         if (_directStream is null || body.Length < DirectPayloadThreshold)

@@ -39,8 +39,9 @@ public partial class TinyProtoConnection
     /// If this hook is not overridden, messages wait for <see cref="ReceiveAsync(CancellationToken)"/> instead.
     /// </summary>
     /// <param name="message">
-    /// The message, after receive plugins. Zero-copy: it lives in pooled buffers that are reused once the hook
-    /// returns, so it is valid only until then; copy it (<c>message.ToArray()</c>) to keep it.
+    /// The message, after receive plugins. Zero-copy: it lives in pooled buffers that are reused once the hook's
+    /// task completes, so it is valid only until then; copy it (<c>message.ToArray()</c>) to keep it. An echo can
+    /// return <c>TransmitAsync(message, cancellationToken)</c> directly.
     /// </param>
     /// <param name="cancellationToken">Cancelled when the connection closes.</param>
     /// <returns>A task that completes when the hook is done; an exception closes the connection.</returns>

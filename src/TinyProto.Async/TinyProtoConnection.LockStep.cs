@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.IO.Pipelines;
 using TinyProto.Async.Framing;
 
@@ -181,6 +182,7 @@ public partial class TinyProtoConnection
     /// The receive loop read the OK for a fast-path transmission: it writes the payload (rule 5: nothing may overtake it),
     /// ends the exchange and completes the caller's wait, whose continuation runs on the thread pool.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteOwnPayloadAsync()
     {
         StatusWaiter waiter = _ownPayloadDue!;
