@@ -9,7 +9,7 @@
 # Environment knobs (defaults in brackets; --quick lowers the counts):
 #   RAWPEER_SRC     rawpeer.c, relative to the repo root or absolute [../shared/tools/rawpeer.c];
 #                   missing -> rawpeer and interop rows are skipped
-#   REPEATS         runs per lock-step pair, interleaved ours/rawpeer; the median (by msg/s) is kept [3]
+#   REPEATS         runs per lock-step pair (interleaved ours/rawpeer) and per one-way row; the median (by msg/s) is kept [3]
 #   COUNT_0 COUNT_64 COUNT_4096 COUNT_65536 COUNT_1048576
 #                   lock-step echo round trips per run, by payload size [30000 30000 20000 5000 1500]
 #   INTEROP_COUNT   round trips of the 64 B interop rows [30000]
@@ -207,6 +207,16 @@ run_record() {
   record "$line"
 }
 
+# run_record_median COMMAND...: as run_record, REPEATS times; records the run with the median msg/s.
+run_record_median() {
+  local lines=() line
+  for _ in $(seq "$REPEATS"); do
+    line=$("$@") || exit 1
+    lines+=("$line")
+  done
+  record "$(printf '%s\n' "${lines[@]}" | median_line)"
+}
+
 status_kb() { # status_kb PID FIELD: VmRSS / VmHWM in kB
   awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo nan
 }
@@ -263,13 +273,13 @@ stop_server "$ECHO_PID"
 start_ours_server sink --sink
 SINK_PID=$SERVER_PID; SINK_PORT=$SERVER_PORT
 say "one-way 64 B, lock-step and pipelined"
-run_record ours_client ours oneway --port "$SINK_PORT" --mode oneway --size 64 --count "$ONEWAY_COUNT"
+run_record_median ours_client ours oneway --port "$SINK_PORT" --mode oneway --size 64 --count "$ONEWAY_COUNT"
 if [[ $HAVE_RAWPEER == 1 ]]; then
   ensure_rawpeer_server
-  run_record rawpeer_client rawpeer oneway stream "$RAWPEER_PORT" "$ONEWAY_COUNT" 64
+  run_record_median rawpeer_client rawpeer oneway stream "$RAWPEER_PORT" "$ONEWAY_COUNT" 64
 fi
-run_record ours_client ours pipelined --port "$SINK_PORT" --mode oneway --size 64 --count "$ONEWAY_COUNT" --pipelined
-run_record ours_client ours batched --port "$SINK_PORT" --mode oneway --size 64 --count "$BATCH_COUNT" --pipelined --batch 1000
+run_record_median ours_client ours pipelined --port "$SINK_PORT" --mode oneway --size 64 --count "$ONEWAY_COUNT" --pipelined
+run_record_median ours_client ours batched --port "$SINK_PORT" --mode oneway --size 64 --count "$BATCH_COUNT" --pipelined --batch 1000
 stop_server "$SINK_PID"
 
 # ---- one streamed message of STREAM_SIZE bytes, one-way, with memory of both processes ---------------------
