@@ -123,6 +123,13 @@ def svg_chart(rows, header, output):
     out.append(f'<text transform="translate(24 {top + plot_h / 2}) rotate(-90)" text-anchor="middle">'
                "messages/s (round trips, log scale)</text>")
 
+    # Per size, the best series' label goes above its point and the others' below, so they never overlap.
+    best = {}
+    for r in echo:
+        v = number(r["msg_per_s"])
+        if v > best.get(int(r["size"]), (0, None))[0]:
+            best[int(r["size"])] = (v, r["label"])
+
     singles = 0
     for i, label in enumerate(labels):
         color = COLORS[i % len(COLORS)]
@@ -147,7 +154,8 @@ def svg_chart(rows, header, output):
                 anchor, tx = ("end", x - 7) if left_side else ("start", x + 7)
                 out.append(f'<text x="{tx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}" fill="{color}">{fmt(v)}</text>')
                 continue
-            dy = -9 if i % 2 == 0 else 17
+            size = next(sz for sz, val in points if x_of(sz) == x and val == v)
+            dy = -9 if best.get(size, (0, None))[1] == label else 17
             out.append(f'<text x="{x:.1f}" y="{y + dy:.1f}" text-anchor="middle" fill="{color}">{fmt(v)}</text>')
         ly = top + 10 + i * 22
         out.append(f'<rect x="{left + plot_w + 20}" y="{ly}" width="14" height="14" fill="{color}"/>')
