@@ -8,6 +8,10 @@ public partial class TinyProtoConnection
     private bool _loopPassOverridden;
     private bool _hooksTakeMessages;
 
+    // Guarded by _gate: wakes the hook loop when a message arrives or the connection ends.
+    private readonly ReusableSignal _hookWake = new();
+    private bool _hookWakeArmed;
+
     /// <summary>
     /// Runs once, right after the opening handshake and before any other hook. It may transmit. The original's
     /// <c>pre_loop</c>.
@@ -162,5 +166,78 @@ public partial class TinyProtoConnection
                 Log.HookFailed(_logger, nameof(PostLoopAsync), Id, ex);
             }
         }
+    }
+
+    /// <summary>
+    /// Takes the next message for the hooks (true), or says the hooks are done (true, with <paramref name="ended"/>);
+    /// otherwise arms <paramref name="wake"/>, which completes when either may have changed (false).
+    /// </summary>
+    private bool TryNextForHooks(out InboundMessage? message, out bool ended, out ValueTask<bool> wake)
+    {
+        message = null;
+        ended = false;
+        wake = default;
+        lock (_gate)
+        {
+            if (_closedByUser)
+            {
+                ended = true;
+                return true;
+            }
+
+            // Messages received in full before the peer closed, or before an error, are still delivered.
+            if (_hooksTakeMessages && _inbox.Count > 0)
+            {
+                message = DequeueInbox();
+                return true;
+            }
+
+            if (_inputEnded || _closing)
+            {
+                ended = true;
+                return true;
+            }
+
+            _hookWake.Arm();
+            _hookWakeArmed = true;
+            wake = _hookWake.Task;
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Waits for <paramref name="wake"/> or for <paramref name="interval"/> to pass (false). Only hooks with a loop
+    /// pass wait with a timer; a wake-up that comes after it is dropped, since the next wait checks the inbox first.
+    /// </summary>
+    private async Task<bool> WakeOrIntervalAsync(ValueTask<bool> wake, TimeSpan interval)
+    {
+        Task woken = wake.AsTask();
+        Task done = await Task.WhenAny(woken, Task.Delay(interval)).ConfigureAwait(false);
+        if (done == woken)
+        {
+            return true;
+        }
+
+        lock (_gate)
+        {
+            _hookWakeArmed = false;
+        }
+
+        return false;
+    }
+
+    /// <summary>Wakes the hook loop if it waits; the caller holds <see cref="_gate"/>.</summary>
+    private void SignalHooks()
+    {
+        if (_hookWakeArmed)
+        {
+            _hookWakeArmed = false;
+            _hookWake.TrySetResult(true);
+        }
+    }
+
+    private sealed class ReusableSignal : ReusableSource<bool>
+    {
+        public void Arm() => Reset();
     }
 }

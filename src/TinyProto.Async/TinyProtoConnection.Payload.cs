@@ -1,0 +1,121 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using TinyProto.Async.Buffers;
+
+namespace TinyProto.Async;
+
+public partial class TinyProtoConnection
+{
+    private void BeginPayload(uint size)
+    {
+        _receiveState = ReceiveState.Payload;
+        _payloadLength = size;
+        _payloadRemaining = size;
+        if (size > _options.MaxBufferedMessageSize)
+        {
+            _payloadStream = InboundMessage.Streamed(size);
+            _streamConsumerGone = false;
+            Deliver(_payloadStream);
+        }
+        else
+        {
+            _payloadBody = _messagePool.RentBuffer(size);
+        }
+    }
+
+    private ReceiveStep ReadPayload(ref ReadOnlySequence<byte> buffer)
+    {
+        if (_payloadRemaining == 0)
+        {
+            return CompletePayload();
+        }
+
+        if (buffer.IsEmpty)
+        {
+            return ReceiveStep.NeedMoreData;
+        }
+
+        ReadOnlySequence<byte> chunk = buffer.Slice(0, Math.Min(buffer.Length, _payloadRemaining));
+        buffer = buffer.Slice(chunk.End);
+        _payloadRemaining -= chunk.Length;
+
+        if (_payloadBody is not null)
+        {
+            _payloadBody.Append(chunk);
+            return _payloadRemaining == 0 ? CompletePayload() : ReceiveStep.NeedMoreData;
+        }
+
+        if (!_streamConsumerGone)
+        {
+            foreach (ReadOnlyMemory<byte> memory in chunk)
+            {
+                _payloadStream!.StreamWriter.Write(memory.Span);
+            }
+
+            return ReceiveStep.StreamChunkWritten;
+        }
+
+        return _payloadRemaining == 0 ? CompletePayload() : ReceiveStep.NeedMoreData;
+    }
+
+    private ReceiveStep CompletePayload()
+    {
+        _receiveState = ReceiveState.Boundary;
+        if (_payloadStream is not null)
+        {
+            _payloadStream.StreamWriter.Complete();
+            _payloadStream = null;
+            return ReceiveStep.Continue;
+        }
+
+        PooledBuffer body = _payloadBody!;
+        _payloadBody = null;
+        ReadOnlySequence<byte> message;
+        try
+        {
+            message = ApplyReceivePlugins(body.Sequence);
+        }
+        catch
+        {
+            body.Dispose();
+            throw;
+        }
+
+        Deliver(_messagePool.RentMessage(body, message));
+        return ReceiveStep.Continue;
+    }
+
+    private async ValueTask FlushStreamChunkAsync()
+    {
+        FlushResult flush = await _payloadStream!.StreamWriter.FlushAsync().ConfigureAwait(false);
+        if (flush.IsCanceled)
+        {
+            throw new OperationCanceledException("The connection is closing.");
+        }
+
+        if (flush.IsCompleted)
+        {
+            // The consumer stopped reading: skip the rest of the payload so the framing stays intact.
+            _streamConsumerGone = true;
+        }
+
+        if (_payloadRemaining == 0)
+        {
+            _receiveState = ReceiveState.Boundary;
+            await _payloadStream.StreamWriter.CompleteAsync().ConfigureAwait(false);
+            _payloadStream = null;
+        }
+    }
+
+    private void AbortPayload()
+    {
+        _payloadBody?.Dispose();
+        _payloadBody = null;
+        if (_payloadStream is not null)
+        {
+            _payloadStream.StreamWriter.Complete(new TinyProtoException(TinyProtoError.ConnectionClosed,
+                $"The connection ended after {_payloadLength - _payloadRemaining} of the message's {_payloadLength} bytes."));
+            _payloadStream = null;
+        }
+    }
+}
