@@ -1,0 +1,117 @@
+namespace TinyProto.Async.Tests;
+
+/// <summary>
+/// How a transmission ends when it does not succeed: status timeout, refusal, cancellation. Each must end the
+/// exchange so that transmissions queued behind it are released, never left waiting.
+/// </summary>
+public sealed class TransmitFailureTests : ConnectionTestBase
+{
+    private static readonly TimeSpan ShortTimeout = TimeSpan.FromMilliseconds(300);
+
+    [Fact]
+    public async Task TransmitAsync_LockStepNoStatusWithinTimeout_ThrowsTimeoutAndQueuedTransmitFailsToo()
+    {
+        var client = new TinyProtoConnection();
+        client.Options.Timeout = ShortTimeout;
+        RawPeer raw = await StartWithRawServerAsync(client);
+
+        Task first = client.TransmitAsync("one"u8.ToArray(), TimeoutToken).AsTask();
+        Assert.Equal(RawPeer.Header(3), await Bounded(raw.ReadExactlyAsync(4)));
+        Task queued = client.TransmitAsync("two"u8.ToArray(), TimeoutToken).AsTask();
+
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(first));
+        Assert.Equal(TinyProtoError.Timeout, ex.Error);
+        Assert.Contains("3-byte message", ex.Message, StringComparison.Ordinal);
+        var queuedError = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(queued));
+        Assert.Equal(TinyProtoError.ConnectionClosed, queuedError.Error);
+        var failure = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.Completion));
+        Assert.Equal(TinyProtoError.Timeout, failure.Error);
+    }
+
+    [Fact]
+    public async Task TransmitAsync_PipelinedNoStatusWithinTimeout_ThrowsTimeout()
+    {
+        var client = new TinyProtoConnection();
+        client.Options.Timeout = ShortTimeout;
+        client.Options.RequestPipelining = true;
+        RawPeer raw = await StartWithRawServerAsync(client);
+
+        Task transmit = client.TransmitAsync("one"u8.ToArray(), TimeoutToken).AsTask();
+        await Bounded(raw.ReadExactlyAsync(7));
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
+        Assert.Equal(TinyProtoError.Timeout, ex.Error);
+    }
+
+    [Fact]
+    public async Task TransmitManyAsync_StatusesStopHalfway_ThrowsTimeoutNamingTheBatch()
+    {
+        var client = new TinyProtoConnection();
+        client.Options.Timeout = ShortTimeout;
+        client.Options.RequestPipelining = true;
+        RawPeer raw = await StartWithRawServerAsync(client);
+
+        ReadOnlyMemory<byte>[] batch = ["a"u8.ToArray(), "b"u8.ToArray(), "c"u8.ToArray()];
+        Task transmit = client.TransmitManyAsync(batch, TimeoutToken).AsTask();
+        await Bounded(raw.ReadExactlyAsync(3 * 5));
+        await Bounded(raw.WriteAsync(0xFF));
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
+        Assert.Equal(TinyProtoError.Timeout, ex.Error);
+        Assert.Contains("batch of 3", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TransmitAsync_StatusesKeepComingWithinTimeout_NoTimeoutEvenIfTheWholeRunIsLonger()
+    {
+        var client = new TinyProtoConnection();
+        client.Options.Timeout = TimeSpan.FromSeconds(1);
+        RawPeer raw = await StartWithRawServerAsync(client);
+
+        // Eight exchanges spread over more than the timeout: each answered well within it.
+        for (int i = 0; i < 8; i++)
+        {
+            Task transmit = client.TransmitAsync(new[] { (byte)i }, TimeoutToken).AsTask();
+            await Bounded(raw.ReadExactlyAsync(4));
+            await Task.Delay(TimeSpan.FromMilliseconds(150));
+            await Bounded(raw.WriteAsync(0xFF));
+            Assert.Equal(new[] { (byte)i }, await Bounded(raw.ReadExactlyAsync(1)));
+            await Bounded(transmit);
+        }
+    }
+
+    [Fact]
+    public async Task TransmitAsync_PeerRefusesAndStaysOpen_NextTransmitGoesThrough()
+    {
+        // A refusal ends only that exchange: a peer that keeps the connection open gets the next message.
+        var client = new TinyProtoConnection();
+        RawPeer raw = await StartWithRawServerAsync(client);
+
+        Task refused = client.TransmitAsync("no"u8.ToArray(), TimeoutToken).AsTask();
+        await Bounded(raw.ReadExactlyAsync(4));
+        await Bounded(raw.WriteAsync(0xFD));
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(refused));
+        Assert.Equal(TinyProtoError.MessageRefused, ex.Error);
+
+        Task accepted = client.TransmitAsync("yes"u8.ToArray(), TimeoutToken).AsTask();
+        Assert.Equal(RawPeer.Header(3), await Bounded(raw.ReadExactlyAsync(4)));
+        await Bounded(raw.WriteAsync(0xFF));
+        Assert.Equal("yes"u8.ToArray(), await Bounded(raw.ReadExactlyAsync(3)));
+        await Bounded(accepted);
+    }
+
+    [Fact]
+    public async Task TransmitAsync_CancelledAfterHeaderWithAnotherQueued_QueuedOneFailsInsteadOfWaiting()
+    {
+        var client = new TinyProtoConnection();
+        RawPeer raw = await StartWithRawServerAsync(client);
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(TimeoutToken);
+
+        Task first = client.TransmitAsync("first"u8.ToArray(), cancel.Token).AsTask();
+        await Bounded(raw.ReadExactlyAsync(4));
+        Task queued = client.TransmitAsync("queued"u8.ToArray(), TimeoutToken).AsTask();
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Bounded(first));
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(queued));
+        Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+    }
+}
