@@ -108,9 +108,9 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>
-    /// One transmission. The lock-step path (header, wait for the status, payload; rule 5: one own message in
-    /// flight at a time) is written out in this one method, so a transmission that waits costs one pooled state
-    /// machine rather than one per nested call.
+    /// One transmission, when the allocation-free lock-step path (<see cref="TransmitLockStepFast"/>) does not apply:
+    /// pipelined mode, a payload read from a stream, or another transmission holding the turn. In lock-step mode:
+    /// header, wait for the status, payload (rule 5: one own message in flight at a time).
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransmitCoreAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
@@ -142,23 +142,7 @@ public partial class TinyProtoConnection
                         await ReleaseOutputAsync().ConfigureAwait(false);
                     }
 
-                    byte status;
-                    CancellationTokenRegistration registration = CancelOnRequest(waiter, cancellationToken);
-                    try
-                    {
-                        status = await waiter.Task.ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-                    {
-                        FailCancelledTransmission();
-                        throw;
-                    }
-                    finally
-                    {
-                        registration.Dispose();
-                    }
-
-                    Accept(waiter, status, length);
+                    await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
 
                     await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
                     try
