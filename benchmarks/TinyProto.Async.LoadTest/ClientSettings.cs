@@ -64,7 +64,7 @@ internal sealed record ClientSettings
     }
 
     /// <exception cref="UsageException">A missing, out-of-range or conflicting option.</exception>
-    public static ClientSettings FromArguments(LoadTestArguments options)
+    public static ClientSettings FromArguments(Arguments options)
     {
         string modeText = options.GetString("--mode", "");
         ClientMode mode = modeText switch

@@ -1,7 +1,5 @@
 // The load tool: a TinyProto.Async server and client that measure throughput and latency, with every payload checked.
 // Exit codes: 0 success, 1 failure (a lost, reordered or corrupted message, a failed transmit, a connection error), 2 bad arguments.
-using System.Net.Sockets;
-
 namespace TinyProto.Async.LoadTest;
 
 internal static class Program
@@ -45,43 +43,33 @@ internal static class Program
             return args.Length == 0 ? 2 : 0;
         }
 
-        try
+        return await SampleHost.RunAsync(Usage, () => RunCommandAsync(args));
+    }
+
+    private static async Task<int> RunCommandAsync(string[] args)
+    {
+        switch (args[0])
         {
-            switch (args[0])
+            case "server":
             {
-                case "server":
-                {
-                    var options = LoadTestArguments.Parse(args.AsSpan(1), ["--host", "--port"], ["--sink"]);
-                    return await ServerCommand.RunAsync(
-                        options.GetString("--host", "127.0.0.1"),
-                        (int)(options.GetOptionalInteger("--port", 0, 65535) ?? throw new UsageException("option '--port' is required")),
-                        options.HasFlag("--sink"));
-                }
-
-                case "client":
-                {
-                    var options = LoadTestArguments.Parse(
-                        args.AsSpan(1),
-                        ["--host", "--port", "--mode", "--size", "--count", "--duration", "--connections", "--window", "--batch", "--warmup", "--stall-timeout", "--connect-concurrency"],
-                        ["--pipelined", "--stream"]);
-                    return await ClientCommand.RunAsync(ClientSettings.FromArguments(options));
-                }
-
-                default:
-                    throw new UsageException($"unknown command '{args[0]}' (expected 'server' or 'client')");
+                var options = Arguments.Parse(args.AsSpan(1), ["--host", "--port"], ["--sink"]);
+                return await ServerCommand.RunAsync(
+                    options.GetString("--host", "127.0.0.1"),
+                    (int)(options.GetOptionalInteger("--port", 0, 65535) ?? throw new UsageException("option '--port' is required")),
+                    options.HasFlag("--sink"));
             }
-        }
-        catch (UsageException ex)
-        {
-            Console.Error.WriteLine($"error: {ex.Message}");
-            Console.Error.WriteLine();
-            Console.Error.WriteLine(Usage);
-            return 2;
-        }
-        catch (Exception ex) when (ex is TinyProtoException or SocketException)
-        {
-            Console.Error.WriteLine($"error: {ex.Message}");
-            return 1;
+
+            case "client":
+            {
+                var options = Arguments.Parse(
+                    args.AsSpan(1),
+                    ["--host", "--port", "--mode", "--size", "--count", "--duration", "--connections", "--window", "--batch", "--warmup", "--stall-timeout", "--connect-concurrency"],
+                    ["--pipelined", "--stream"]);
+                return await ClientCommand.RunAsync(ClientSettings.FromArguments(options));
+            }
+
+            default:
+                throw new UsageException($"unknown command '{args[0]}' (expected 'server' or 'client')");
         }
     }
 }

@@ -1,20 +1,30 @@
 namespace TinyProto.Samples;
 
-/// <summary>Bad command-line arguments; the message says which and why.</summary>
-internal sealed class UsageException(string message) : Exception(message);
-
-/// <summary>Options of the form <c>--name value</c> (or <c>--name=value</c>), parsed by hand to keep the sample dependency-free.</summary>
+/// <summary>Options of the form <c>--name value</c> (or <c>--name=value</c>) and bare flags, parsed by hand to keep the samples (and the load tool) dependency-free.</summary>
 internal sealed class Arguments
 {
     private readonly Dictionary<string, string> _values;
+    private readonly HashSet<string> _flags;
 
-    private Arguments(Dictionary<string, string> values) => _values = values;
+    private Arguments(Dictionary<string, string> values, HashSet<string> flags)
+    {
+        _values = values;
+        _flags = flags;
+    }
 
     /// <summary>Parses <paramref name="args"/>, accepting only the <paramref name="allowed"/> option names.</summary>
     /// <exception cref="UsageException">An unknown, repeated or valueless option, or a stray argument.</exception>
-    public static Arguments Parse(ReadOnlySpan<string> args, params string[] allowed)
+    public static Arguments Parse(ReadOnlySpan<string> args, params string[] allowed) => Parse(args, allowed, []);
+
+    /// <summary>
+    /// Parses <paramref name="args"/>, accepting only the <paramref name="options"/> (which take a value) and the
+    /// <paramref name="flags"/> (which take none, such as <c>--sink</c>).
+    /// </summary>
+    /// <exception cref="UsageException">An unknown, repeated or valueless option, a flag with a value, or a stray argument.</exception>
+    public static Arguments Parse(ReadOnlySpan<string> args, string[] options, string[] flags)
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        var seenFlags = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < args.Length; i++)
         {
             string name = args[i];
@@ -26,7 +36,22 @@ internal sealed class Arguments
                 name = name[..equals];
             }
 
-            if (!allowed.Contains(name))
+            if (flags.Contains(name))
+            {
+                if (value is not null)
+                {
+                    throw new UsageException($"option '{name}' takes no value");
+                }
+
+                if (!seenFlags.Add(name))
+                {
+                    throw new UsageException($"option '{name}' is given more than once");
+                }
+
+                continue;
+            }
+
+            if (!options.Contains(name))
             {
                 throw new UsageException(name.StartsWith('-') ? $"unknown option '{name}'" : $"unexpected argument '{name}'");
             }
@@ -47,8 +72,13 @@ internal sealed class Arguments
             }
         }
 
-        return new Arguments(values);
+        return new Arguments(values, seenFlags);
     }
+
+    /// <summary>Whether the option or flag was given.</summary>
+    public bool Has(string name) => _values.ContainsKey(name) || _flags.Contains(name);
+
+    public bool HasFlag(string name) => _flags.Contains(name);
 
     public string GetString(string name, string defaultValue) => GetOptionalString(name) ?? defaultValue;
 

@@ -13,7 +13,7 @@ namespace TinyProto.Async;
 /// status timer with a timeout, a cancellation, or the connection's end. An OK in lock-step mode may run the
 /// awaiting transmitter inline on the receive loop (it only writes its payload there, then yields), which saves
 /// a thread-pool hop on every exchange; every other completion runs its continuation asynchronously.</para>
-/// <para>A lock-step transmission on the fast path (<c>TinyProtoConnection.LockStep.cs</c>) is this waiter and nothing
+/// <para>A buffered lock-step transmission (<c>TinyProtoConnection.LockStep.cs</c>) is this waiter and nothing
 /// else: the caller awaits it as a plain <see cref="ValueTask"/>, the receive loop writes <see cref="Body"/> when the OK
 /// comes and then completes it, and no state machine runs in between.</para>
 /// </remarks>
@@ -50,16 +50,16 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
         StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
     }
 
-    /// <summary>For a fast-path transmission: the connection that sent the header, which owns the rest of the exchange.</summary>
+    /// <summary>For a buffered lock-step transmission: the connection that sent the header, which owns the rest of the exchange.</summary>
     public TinyProtoConnection? Transmitter { get; private set; }
 
-    /// <summary>For a fast-path transmission: the payload the receive loop writes once the OK comes.</summary>
+    /// <summary>For a buffered lock-step transmission: the payload the receive loop writes once the OK comes.</summary>
     public ReadOnlySequence<byte> Body { get; set; }
 
-    /// <summary>For a fast-path transmission: the caller's cancellation, disposed when the caller takes the result.</summary>
+    /// <summary>For a buffered lock-step transmission: the caller's cancellation, disposed when the caller takes the result.</summary>
     public CancellationTokenRegistration Registration { get; set; }
 
-    /// <summary>Turns this wait into a fast-path transmission of <paramref name="body"/>.</summary>
+    /// <summary>Turns this wait into a buffered lock-step transmission of <paramref name="body"/>.</summary>
     public void BeginTransmission(TinyProtoConnection transmitter, ReadOnlySequence<byte> body)
     {
         Transmitter = transmitter;
@@ -79,7 +79,7 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
         }
     }
 
-    /// <summary>The caller of a fast-path transmission takes its outcome; on success the waiter goes back to the pool.</summary>
+    /// <summary>The caller of a buffered lock-step transmission takes its outcome; on success the waiter goes back to the pool.</summary>
     void IValueTaskSource.GetResult(short token)
     {
         Registration.Dispose();

@@ -7,7 +7,7 @@ namespace TinyProto.Async;
 
 public partial class TinyProtoConnection
 {
-    // The fast-path transmission whose OK the receive loop has just read; it writes the payload next.
+    // The buffered lock-step transmission whose OK the receive loop has just read; it writes the payload next.
     private StatusWaiter? _ownPayloadDue;
 
     /// <summary>
@@ -18,7 +18,7 @@ public partial class TinyProtoConnection
     /// (the output is busy, a flush is pending) the rest goes through an ordinary async method.
     /// The caller holds <see cref="_transmitLock"/>.
     /// </summary>
-    private ValueTask TransmitLockStepFast(ReadOnlySequence<byte> body, long length, CancellationToken cancellationToken)
+    private ValueTask TransmitBufferedLockStep(ReadOnlySequence<byte> body, long length, CancellationToken cancellationToken)
     {
         StatusWaiter waiter;
         try
@@ -74,7 +74,7 @@ public partial class TinyProtoConnection
         return AwaitTransmission(waiter, cancellationToken);
     }
 
-    /// <summary>The caller's view of a fast-path transmission whose header is out.</summary>
+    /// <summary>The caller's view of a buffered lock-step transmission whose header is out.</summary>
     private static ValueTask AwaitTransmission(StatusWaiter waiter, CancellationToken cancellationToken)
     {
         waiter.Registration = cancellationToken.CanBeCanceled
@@ -157,7 +157,7 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>
-    /// Ends a fast-path transmission that will not write its payload (cancelled, timed out, refused, or the connection
+    /// Ends a buffered lock-step transmission that will not write its payload (cancelled, timed out, refused, or the connection
     /// ended): our exchange is over and the next transmission may start. Safe under <see cref="_gate"/>.
     /// </summary>
     internal void AbandonTransmission(StatusWaiter waiter, Exception error, bool cancelled = false)
@@ -179,7 +179,7 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>
-    /// The receive loop read the OK for a fast-path transmission: it writes the payload (rule 5: nothing may overtake it),
+    /// The receive loop read the OK for a buffered lock-step transmission: it writes the payload (rule 5: nothing may overtake it),
     /// ends the exchange and completes the caller's wait, whose continuation runs on the thread pool.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -237,14 +237,5 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>Returns a waiter whose caller took a successful result to the pool.</summary>
-    internal void ReturnWaiter(StatusWaiter waiter)
-    {
-        lock (_gate)
-        {
-            if (_freeWaiters.Count < MaxPooledWaiters)
-            {
-                _freeWaiters.Push(waiter);
-            }
-        }
-    }
+    internal void ReturnWaiter(StatusWaiter waiter) => ReturnToPool(_freeWaiters, waiter);
 }

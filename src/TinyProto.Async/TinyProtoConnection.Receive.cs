@@ -218,7 +218,7 @@ public partial class TinyProtoConnection
 
         if (waiter.Transmitter is not null)
         {
-            // A fast-path transmission: the receive loop writes its payload next (WriteOwnPayloadAsync).
+            // A buffered lock-step transmission: the receive loop writes its payload next (WriteOwnPayloadAsync).
             if (status == Signal.Ok)
             {
                 _ownPayloadDue = waiter;

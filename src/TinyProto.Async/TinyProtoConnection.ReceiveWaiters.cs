@@ -18,12 +18,34 @@ public partial class TinyProtoConnection
         void Fail(Exception error);
     }
 
+    /// <summary>
+    /// What both kinds of receive waiter share: the caller's cancellation, and going back to the connection's pool once
+    /// the caller has taken a result (a waiter that got one was dequeued by the receive loop, so it can be reused).
+    /// </summary>
+    private abstract class ReceiveWaiter<T> : ReusableSource<T>, IReceiveWaiter
+    {
+        public CancellationTokenRegistration Registration { get; set; }
+
+        public abstract bool TryTake(InboundMessage message);
+
+        public virtual void Fail(Exception error) => TrySetException(error);
+
+        public override T GetResult(short token)
+        {
+            Registration.Dispose();
+            Registration = default;
+            T result = base.GetResult(token);
+            ReturnToPool();
+            return result;
+        }
+
+        protected abstract void ReturnToPool();
+    }
+
     /// <summary>A <c>ReceiveAsync</c> call that takes the message object itself (an array or a stream is made from it afterwards).</summary>
-    private sealed class MessageWaiter(TinyProtoConnection owner) : ReusableSource<InboundMessage>, IReceiveWaiter
+    private sealed class MessageWaiter(TinyProtoConnection owner) : ReceiveWaiter<InboundMessage>
     {
         private bool _arrayOnly;
-
-        public CancellationTokenRegistration Registration { get; set; }
 
         public void Arm(bool arrayOnly)
         {
@@ -31,7 +53,7 @@ public partial class TinyProtoConnection
             Reset();
         }
 
-        public bool TryTake(InboundMessage message)
+        public override bool TryTake(InboundMessage message)
         {
             if (_arrayOnly && message.Length > Array.MaxLength)
             {
@@ -42,35 +64,16 @@ public partial class TinyProtoConnection
             return TrySetResult(message);
         }
 
-        public void Fail(Exception error) => TrySetException(error);
-
-        /// <summary>Takes the message; a waiter that got one was dequeued by the receive loop, so it goes back to the pool.</summary>
-        public override InboundMessage GetResult(short token)
-        {
-            Registration.Dispose();
-            Registration = default;
-            InboundMessage message = base.GetResult(token);
-            lock (owner._gate)
-            {
-                if (owner._freeMessageWaiters.Count < MaxPooledWaiters)
-                {
-                    owner._freeMessageWaiters.Push(this);
-                }
-            }
-
-            return message;
-        }
+        protected override void ReturnToPool() => owner.ReturnToPool(owner._freeMessageWaiters, this);
     }
 
     /// <summary>
     /// A <c>ReceiveAsync(Memory)</c> call: the receive loop copies the message into the caller's memory and frees it
     /// at once, so the whole receive allocates nothing. Copying bytes is the library's own short step, not user code.
     /// </summary>
-    private sealed class MemoryWaiter(TinyProtoConnection owner) : ReusableSource<int>, IReceiveWaiter
+    private sealed class MemoryWaiter(TinyProtoConnection owner) : ReceiveWaiter<int>
     {
         private Memory<byte> _destination;
-
-        public CancellationTokenRegistration Registration { get; set; }
 
         /// <summary>Why a message cannot be received into <paramref name="capacity"/> bytes, or null if it can.</summary>
         public static TinyProtoException? Refusal(InboundMessage message, int capacity) =>
@@ -86,7 +89,7 @@ public partial class TinyProtoConnection
             Reset();
         }
 
-        public bool TryTake(InboundMessage message)
+        public override bool TryTake(InboundMessage message)
         {
             if (Refusal(message, _destination.Length) is { } refusal)
             {
@@ -107,7 +110,7 @@ public partial class TinyProtoConnection
             return true;
         }
 
-        public void Fail(Exception error)
+        public override void Fail(Exception error)
         {
             if (TrySetException(error))
             {
@@ -115,20 +118,6 @@ public partial class TinyProtoConnection
             }
         }
 
-        public override int GetResult(short token)
-        {
-            Registration.Dispose();
-            Registration = default;
-            int length = base.GetResult(token);
-            lock (owner._gate)
-            {
-                if (owner._freeMemoryWaiters.Count < MaxPooledWaiters)
-                {
-                    owner._freeMemoryWaiters.Push(this);
-                }
-            }
-
-            return length;
-        }
+        protected override void ReturnToPool() => owner.ReturnToPool(owner._freeMemoryWaiters, this);
     }
 }

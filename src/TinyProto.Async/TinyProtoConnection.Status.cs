@@ -82,13 +82,7 @@ public partial class TinyProtoConnection
         // The receive loop dequeued the waiter before completing it with a status, so it can be reused.
         int count = waiter.Count;
         int refusedIndex = waiter.RefusedIndex;
-        lock (_gate)
-        {
-            if (_freeWaiters.Count < MaxPooledWaiters)
-            {
-                _freeWaiters.Push(waiter);
-            }
-        }
+        ReturnToPool(_freeWaiters, waiter);
 
         if (status != Signal.Ok)
         {
@@ -167,6 +161,18 @@ public partial class TinyProtoConnection
             }
 
             SignalDrainedIfIdle();
+        }
+    }
+
+    /// <summary>Keeps a waiter whose use is over for the next wait, up to a few per kind.</summary>
+    private void ReturnToPool<T>(Stack<T> pool, T waiter)
+    {
+        lock (_gate)
+        {
+            if (pool.Count < MaxPooledWaiters)
+            {
+                pool.Push(waiter);
+            }
         }
     }
 }

@@ -69,7 +69,7 @@ public partial class TinyProtoConnection
 
         if (!IsPipelined && !cancellationToken.IsCancellationRequested && _transmitLock.Wait(0, CancellationToken.None))
         {
-            return TransmitLockStepFast(message, message.Length, cancellationToken);
+            return TransmitBufferedLockStep(message, message.Length, cancellationToken);
         }
 
         return TransmitCoreAsync(message, null, message.Length, cancellationToken);
@@ -108,9 +108,11 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>
-    /// One transmission, when the allocation-free lock-step path (<see cref="TransmitLockStepFast"/>) does not apply:
-    /// pipelined mode, a payload read from a stream, or another transmission holding the turn. In lock-step mode:
-    /// header, wait for the status, payload (rule 5: one own message in flight at a time).
+    /// One transmission, when it cannot start on the allocation-free lock-step path (<see cref="TransmitBufferedLockStep"/>)
+    /// at once: pipelined mode, another transmission holding the turn (a buffered one then continues on that path), or a
+    /// payload read from a stream. That last one is written here, in lock-step: header, wait for the status, payload
+    /// (rule 5: one own message in flight at a time); the payload comes from the caller's stream, so it is never read
+    /// on the receive loop.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransmitCoreAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
@@ -124,6 +126,13 @@ public partial class TinyProtoConnection
             }
 
             await _transmitLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (source is null)
+            {
+                // Our turn came: the buffered path takes over, and gives the turn back itself.
+                await TransmitBufferedLockStep(body, length, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
             try
             {
                 StatusWaiter waiter = AwaitNextStatus(lockStep: true, count: 1, length);

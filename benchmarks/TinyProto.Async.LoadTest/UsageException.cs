@@ -1,4 +1,0 @@
-namespace TinyProto.Async.LoadTest;
-
-/// <summary>Bad command-line arguments; the message says which and why. The tool exits with code 2.</summary>
-internal sealed class UsageException(string message) : Exception(message);
