@@ -9,17 +9,17 @@ public partial class TinyProtoConnection
     private const int DirectPayloadThreshold = 64 * 1024;
 
     // Set once in the handshake when the transport is a StreamDuplexPipe of ours.
-    private Stream? _directStream;
+    private Transport.StreamDuplexPipe? _directPipe;
     private CancellationTokenSource? _directReadCancel;
 
     /// <summary>
     /// Whether the rest of the payload being received can be read from the stream straight into the message's
-    /// buffer: only when the pipe holds nothing unread (<paramref name="unread"/> is empty), since the stream is
+    /// buffer: only when the pipe holds nothing unread (<paramref name="unread"/> is empty), since the transport is
     /// read only inside the reader's ReadAsync, and only for buffered payloads big enough for the saved copy to matter.
     /// Protocol-safe: nothing but payload bytes can come until the payload ends (rules 5 and 6).
     /// </summary>
     private bool CanReadPayloadDirectly(in ReadOnlySequence<byte> unread) =>
-        _directStream is not null && unread.IsEmpty && _receiveState == ReceiveState.Payload &&
+        _directPipe is not null && unread.IsEmpty && _receiveState == ReceiveState.Payload &&
         _payloadBody is not null && _payloadRemaining >= DirectPayloadThreshold;
 
     /// <summary>Reads the rest of the current payload from the stream into its buffer, then completes the message.</summary>
@@ -29,7 +29,16 @@ public partial class TinyProtoConnection
         while (_payloadRemaining > 0)
         {
             Memory<byte> memory = _payloadBody!.GetAppendMemory(_payloadRemaining);
-            int read = await _directStream!.ReadAsync(memory, _directReadCancel!.Token).ConfigureAwait(false);
+            int read;
+            try
+            {
+                read = await _directPipe!.ReadDirectAsync(memory, _directReadCancel!.Token).ConfigureAwait(false);
+            }
+            catch (System.Net.Sockets.SocketException ex)
+            {
+                throw Transport.SocketPipeReader.ReceiveFailure(ex);
+            }
+
             if (read == 0)
             {
                 EndOfInput(0);
@@ -42,11 +51,11 @@ public partial class TinyProtoConnection
         CompletePayload();
     }
 
-    /// <summary>Writes a large payload from the caller's memory straight to the stream, after what the pipe holds.</summary>
+    /// <summary>Writes a large payload from the caller's memory straight to the transport's stream, after what the pipe holds.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> TryWritePayloadDirectlyAsync(ReadOnlySequence<byte> body)
     {
-        if (_directStream is null || body.Length < DirectPayloadThreshold)
+        if (_directPipe is null || body.Length < DirectPayloadThreshold)
         {
             return false;
         }
@@ -54,7 +63,7 @@ public partial class TinyProtoConnection
         await FlushOutputAsync().ConfigureAwait(false);
         foreach (ReadOnlyMemory<byte> memory in body)
         {
-            await _directStream.WriteAsync(memory).ConfigureAwait(false);
+            await _directPipe.Stream.WriteAsync(memory).ConfigureAwait(false);
         }
 
         return true;

@@ -27,7 +27,7 @@ public partial class TinyProtoConnection
         _output = transport.Output;
         if (transport is Transport.StreamDuplexPipe direct)
         {
-            _directStream = direct.Stream;
+            _directPipe = direct;
             _directReadCancel = new CancellationTokenSource();
         }
         Role = role;
