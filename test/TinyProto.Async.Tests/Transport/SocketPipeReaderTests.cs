@@ -159,7 +159,7 @@ public sealed class SocketPipeReaderTests : TestBase, IAsyncLifetime
         ReadResult result = await ReadAtLeastAsync(2);
         _reader.AdvanceTo(result.Buffer.GetPosition(1));
 
-        Assert.Throws<InvalidOperationException>(() => _reader.ReceiveDirectAsync(new byte[8], TimeoutToken));
+        Assert.Throws<InvalidOperationException>(StartDirectReceive);
     }
 
     [Fact]
@@ -193,14 +193,21 @@ public sealed class SocketPipeReaderTests : TestBase, IAsyncLifetime
     [Fact]
     public async Task Complete_WhileAReadIsPending_ClosesTheSocketSoThePeerSeesTheEnd()
     {
-        _ = _reader.ReadAsync();
+        Task<ReadResult> pending = _reader.ReadAsync().AsTask();
 
         _reader.Complete();
 
         byte[] buffer = new byte[1];
         Assert.Equal(0, await Bounded(_peer.ReceiveAsync(buffer, SocketFlags.None, TimeoutToken).AsTask()));
-        Assert.Throws<InvalidOperationException>(() => _reader.ReadAsync());
+        Assert.Throws<InvalidOperationException>(StartRead);
+        Assert.False(pending.IsCompletedSuccessfully);
     }
+
+    /// <summary>Starts a read; the call itself throws when the reader refuses it.</summary>
+    private void StartRead() => _ = _reader.ReadAsync().AsTask();
+
+    /// <summary>Starts a direct receive; the call itself throws when the reader refuses it.</summary>
+    private void StartDirectReceive() => _ = _reader.ReceiveDirectAsync(new byte[8], TimeoutToken).AsTask();
 
     private async Task SendAsync(byte[] bytes)
     {
