@@ -18,6 +18,8 @@
 #   STREAM_SIZE     size of the one streamed message [0xF0FFFFFF]
 #   IDLE_CONNECTIONS IDLE_SECONDS   the idle row [10000 10]
 #   MULTI_CONNECTIONS MULTI_SECONDS the many-connections echo row [100 3]
+#   PLACEMENT_COUNT round trips of the 64 B echo runs with both processes pinned to one CPU and to two
+#                   (rows echo-same-cpu and echo-split-cpu; need taskset and 2 CPUs) [20000]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,6 +41,7 @@ if [[ $QUICK == 1 ]]; then
   INTEROP_COUNT=${INTEROP_COUNT:-2000}; ONEWAY_COUNT=${ONEWAY_COUNT:-20000}; BATCH_COUNT=${BATCH_COUNT:-200000}
   IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}; IDLE_SECONDS=${IDLE_SECONDS:-4}
   MULTI_SECONDS=${MULTI_SECONDS:-1}
+  PLACEMENT_COUNT=${PLACEMENT_COUNT:-2000}
 else
   REPEATS=${REPEATS:-3}
   COUNT_0=${COUNT_0:-30000}; COUNT_64=${COUNT_64:-30000}; COUNT_4096=${COUNT_4096:-20000}
@@ -46,6 +49,7 @@ else
   INTEROP_COUNT=${INTEROP_COUNT:-30000}; ONEWAY_COUNT=${ONEWAY_COUNT:-200000}; BATCH_COUNT=${BATCH_COUNT:-5000000}
   IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}; IDLE_SECONDS=${IDLE_SECONDS:-10}
   MULTI_SECONDS=${MULTI_SECONDS:-3}
+  PLACEMENT_COUNT=${PLACEMENT_COUNT:-20000}
 fi
 STREAM_SIZE=${STREAM_SIZE:-0xF0FFFFFF}
 MULTI_CONNECTIONS=${MULTI_CONNECTIONS:-100}
@@ -62,6 +66,9 @@ mkdir -p "$OUT"
 : > "$LOG"
 
 PIDS=()
+# Command prefixes for the servers and clients started from here on (the placement rows pin them with taskset).
+SERVER_PREFIX=()
+CLIENT_PREFIX=()
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do
@@ -109,7 +116,7 @@ start_ours_server() {
   local name=$1; shift
   local out=$OUT/server-$name.out
   : > "$out"
-  "$TOOL" server --port 0 "$@" >"$out" 2>>"$LOG" &
+  "${SERVER_PREFIX[@]}" "$TOOL" server --port 0 "$@" >"$out" 2>>"$LOG" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   local i
@@ -135,7 +142,7 @@ ensure_rawpeer_server() {
     return 0
   fi
   RAWPEER_PORT=$(free_port)
-  "$RAWPEER" server "$RAWPEER_PORT" >>"$LOG" 2>&1 &
+  "${SERVER_PREFIX[@]}" "$RAWPEER" server "$RAWPEER_PORT" >>"$LOG" 2>&1 &
   RAWPEER_PID=$!
   PIDS+=("$RAWPEER_PID")
   local i
@@ -156,7 +163,7 @@ ours_client() {
   local label=$1 row=$2; shift 2
   local output
   echo "## ours client $*" >>"$LOG"
-  if ! output=$("$TOOL" client "$@" 2>>"$LOG"); then
+  if ! output=$("${CLIENT_PREFIX[@]}" "$TOOL" client "$@" 2>>"$LOG"); then
     echo "$output" >>"$LOG"
     fail "our client failed: $*"
   fi
@@ -173,7 +180,7 @@ rawpeer_client() {
   local label=$1 row=$2 kind=$3 port=$4 n=$5 size=$6
   local output
   echo "## rawpeer $kind $port $n $size" >>"$LOG"
-  output=$("$RAWPEER" "$kind" "$port" "$n" "$size" 2>>"$LOG") || fail "rawpeer $kind failed"
+  output=$("${CLIENT_PREFIX[@]}" "$RAWPEER" "$kind" "$port" "$n" "$size" 2>>"$LOG") || fail "rawpeer $kind failed"
   echo "$output" >>"$LOG"
   local mode=echo
   [[ $kind == stream ]] && mode=oneway
@@ -252,6 +259,35 @@ for size in "${SIZES[@]}"; do
     record "$(printf '%s\n' "${raw_runs[@]}" | median_line)"
   fi
 done
+
+# ---- placement: 64 B lock-step echo with both processes on one CPU, and on two ---------------------------
+# rawpeer's 64 B rate is bimodal on these VMs: its two blocked processes either share a CPU (each wake-up is a
+# direct switch) or sit on two (each wake-up wakes an idle CPU). These rows pin both cases, for both peers.
+if [[ $HAVE_RAWPEER == 1 ]] && command -v taskset >/dev/null && (( $(nproc) >= 2 )); then
+  say "placement: 64 B lock-step echo pinned to one CPU and to two, $REPEATS repeat(s), interleaved"
+  for placement in same-cpu split-cpu; do
+    if [[ $placement == same-cpu ]]; then SERVER_PREFIX=(taskset -c 0); CLIENT_PREFIX=(taskset -c 0)
+    else SERVER_PREFIX=(taskset -c 0); CLIENT_PREFIX=(taskset -c 1); fi
+    [[ -n ${RAWPEER_PID:-} ]] && stop_server "$RAWPEER_PID"
+    RAWPEER_PID=
+    start_ours_server "pinned-$placement"
+    pinned_pid=$SERVER_PID; pinned_port=$SERVER_PORT
+    ours_runs=(); raw_runs=()
+    for r in $(seq "$REPEATS"); do
+      line=$(ours_client ours "echo-$placement" --port "$pinned_port" --mode echo --size 64 --count "$PLACEMENT_COUNT") || exit 1
+      ours_runs+=("$line")
+      ensure_rawpeer_server
+      line=$(rawpeer_client rawpeer "echo-$placement" client "$RAWPEER_PORT" "$PLACEMENT_COUNT" 64) || exit 1
+      raw_runs+=("$line")
+    done
+    record "$(printf '%s\n' "${ours_runs[@]}" | median_line)"
+    record "$(printf '%s\n' "${raw_runs[@]}" | median_line)"
+    stop_server "$pinned_pid"
+    stop_server "$RAWPEER_PID"
+    RAWPEER_PID=
+  done
+  SERVER_PREFIX=(); CLIENT_PREFIX=()
+fi
 
 # ---- interop, 64 B: our client <-> rawpeer server, rawpeer client <-> our server -------------------------
 if [[ $HAVE_RAWPEER == 1 ]]; then
