@@ -34,8 +34,9 @@ public partial class TinyProtoConnection
             {
                 read = await _directPipe!.ReadDirectAsync(memory, _directReadCancel!.Token).ConfigureAwait(false);
             }
-            catch (System.Net.Sockets.SocketException ex)
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException && _directPipe!.Input is Transport.SocketPipeReader)
             {
+                // Reported as the socket reader reports its own receive failures (and as NetworkStream does).
                 throw Transport.SocketPipeReader.ReceiveFailure(ex);
             }
 

@@ -33,6 +33,8 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
 
     private ManualResetValueTaskSourceCore<ReadResult> _read;
     private CancellationTokenRegistration _readCancellation;
+    private CancellationToken _readToken;
+    private Memory<byte> _receiveMemory;
     private ValueTask<int> _pendingReceive;
     private bool _pendingIsZeroByte;
 
@@ -94,10 +96,21 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
             startReceive = !_receiveInFlight;
             if (startReceive)
             {
+                // Where the receive goes is decided here, under the lock: moving unread bytes later could pull them
+                // from under a result that CancelPendingRead hands out meanwhile.
                 _receiveInFlight = true;
                 _pendingIsZeroByte = _start == _end;
+                if (_pendingIsZeroByte)
+                {
+                    _start = _end = 0;
+                }
+                else
+                {
+                    _receiveMemory = PrepareReceiveMemory();
+                }
             }
 
+            _readToken = cancellationToken;
             if (cancellationToken.CanBeCanceled)
             {
                 _readCancellation = cancellationToken.UnsafeRegister(static (state, token) => ((SocketPipeReader)state!).CancelRead(token), this);
@@ -130,12 +143,6 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
             ThrowIfCompleted();
             if (consumed.GetObject() != _segment || examined.GetObject() != _segment)
             {
-                // Only an empty read result has positions of another object, and it has nothing to consume.
-                if (_start == _end || (consumed.GetObject() is null && examined.GetObject() is null))
-                {
-                    return;
-                }
-
                 throw new InvalidOperationException("The position does not come from the last buffer this reader returned.");
             }
 
@@ -178,6 +185,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
 
     public override void Complete(Exception? exception = null)
     {
+        bool failRead;
         lock (_sync)
         {
             if (_readerCompleted)
@@ -186,6 +194,9 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
             }
 
             _readerCompleted = true;
+            failRead = _readerWaiting;
+            _readerWaiting = false;
+            _readCancellation.Unregister();
             if (!_receiveInFlight)
             {
                 ReturnBuffer();
@@ -194,6 +205,11 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
 
         // A receive still in flight ends with the socket and gives the buffer back then.
         _owner.Dispose();
+        if (failRead)
+        {
+            _read.RunContinuationsAsynchronously = true;
+            _read.SetException(new InvalidOperationException("The reader was completed while a read was pending."));
+        }
     }
 
     /// <summary>
@@ -219,10 +235,14 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         return _socket.ReceiveAsync(destination, SocketFlags.None, cancellationToken);
     }
 
-    /// <summary>The exception a failed socket receive surfaces as, the same as <see cref="NetworkStream"/>'s.</summary>
-    public static Exception ReceiveFailure(Exception exception) => exception is SocketException socketError
-        ? new IOException($"Unable to read data from the transport connection: {socketError.Message}", socketError)
-        : exception;
+    /// <summary>
+    /// The exception a failed socket receive surfaces as: an <see cref="IOException"/> around the cause (a
+    /// <see cref="SocketException"/>, or <see cref="ObjectDisposedException"/> once the socket is closed), as
+    /// <see cref="NetworkStream"/> reports it; a cancellation stays as it is.
+    /// </summary>
+    public static Exception ReceiveFailure(Exception exception) => exception is OperationCanceledException or IOException
+        ? exception
+        : new IOException($"Unable to read data from the transport connection: {exception.Message}", exception);
 
     ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _read.GetResult(token);
 
@@ -257,8 +277,8 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         return false;
     }
 
-    private ReadOnlySequence<byte> Unread() =>
-        _start == _end ? ReadOnlySequence<byte>.Empty : new ReadOnlySequence<byte>(_segment, _start, _segment, _end);
+    /// <summary>The unread bytes; even when there are none, positions of the one segment, which AdvanceTo takes.</summary>
+    private ReadOnlySequence<byte> Unread() => new(_segment, _start, _segment, _end);
 
     /// <summary>Runs one receive (a zero-byte wait first when nothing is unread) until it is pending or done.</summary>
     private void Receive()
@@ -287,7 +307,14 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
                 _pendingIsZeroByte = false;
             }
 
-            ValueTask<int> receive = _socket.ReceiveAsync(ReceiveMemory(), SocketFlags.None);
+            Memory<byte> memory = _receiveMemory;
+            _receiveMemory = default;
+            if (memory.IsEmpty)
+            {
+                memory = PrepareReceiveMemory();
+            }
+
+            ValueTask<int> receive = _socket.ReceiveAsync(memory, SocketFlags.None);
             if (!receive.IsCompleted)
             {
                 AwaitReceive(receive);
@@ -334,8 +361,12 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         Received(received);
     }
 
-    /// <summary>Free memory after the unread bytes, at least <see cref="MinimumReadSize"/> of it.</summary>
-    private Memory<byte> ReceiveMemory()
+    /// <summary>
+    /// Free memory after the unread bytes, at least <see cref="MinimumReadSize"/> of it, renting, compacting or growing the
+    /// buffer. Only while no result over the unread bytes is out: under the lock in ReadAsync, or after a zero-byte wait
+    /// (nothing unread, so nothing moves).
+    /// </summary>
+    private Memory<byte> PrepareReceiveMemory()
     {
         lock (_sync)
         {
@@ -438,7 +469,8 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
     {
         lock (_sync)
         {
-            if (!_readerWaiting)
+            // A callback that lost the race with the data may run late: it may only end a read waiting on its token.
+            if (!_readerWaiting || _readToken != token)
             {
                 return;
             }

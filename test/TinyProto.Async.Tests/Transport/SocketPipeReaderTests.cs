@@ -10,6 +10,7 @@ namespace TinyProto.Async.Tests.Transport;
 public sealed class SocketPipeReaderTests : TestBase, IAsyncLifetime
 {
     private Socket _peer = null!;
+    private Socket _accepted = null!;
     private SocketPipeReader _reader = null!;
 
     public async Task InitializeAsync()
@@ -19,9 +20,9 @@ public sealed class SocketPipeReaderTests : TestBase, IAsyncLifetime
         listener.Listen(1);
         _peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         Task connect = _peer.ConnectAsync(listener.LocalEndPoint!, TimeoutToken).AsTask();
-        Socket accepted = await Bounded(listener.AcceptAsync(TimeoutToken).AsTask());
+        _accepted = await Bounded(listener.AcceptAsync(TimeoutToken).AsTask());
         await Bounded(connect);
-        _reader = new SocketPipeReader(new NetworkStream(accepted, ownsSocket: true));
+        _reader = new SocketPipeReader(new NetworkStream(_accepted, ownsSocket: true));
     }
 
     public Task DisposeAsync()
@@ -89,6 +90,25 @@ public sealed class SocketPipeReaderTests : TestBase, IAsyncLifetime
     }
 
     [Fact]
+    public async Task CancelPendingRead_BytesArriveBeforeTheCancelledResultIsAdvanced_AdvanceKeepsThemForTheNextRead()
+    {
+        ValueTask<ReadResult> waiting = _reader.ReadAsync();
+        _reader.CancelPendingRead();
+        ReadResult cancelled = await Bounded(waiting.AsTask());
+        Assert.True(cancelled.IsCanceled);
+
+        // The zero-byte wait is still armed: these bytes land in the reader before the cancelled result is advanced.
+        await SendAsync("abc"u8.ToArray());
+        while (_reader.UnreadCount < 3)
+        {
+            await Bounded(Task.Delay(5, TimeoutToken));
+        }
+
+        _reader.AdvanceTo(cancelled.Buffer.Start, cancelled.Buffer.End);
+        Assert.Equal("abc"u8.ToArray(), (await ReadAtLeastAsync(3)).Buffer.ToArray());
+    }
+
+    [Fact]
     public async Task CancelPendingRead_WithNoReadWaiting_CancelsTheNextReadOnly()
     {
         await SendAsync("q"u8.ToArray());
@@ -138,6 +158,15 @@ public sealed class SocketPipeReaderTests : TestBase, IAsyncLifetime
 
         IOException error = await Assert.ThrowsAsync<IOException>(() => Bounded(waiting.AsTask()));
         Assert.IsType<SocketException>(error.InnerException);
+    }
+
+    [Fact]
+    public async Task ReadAsync_SocketClosedUnderTheReader_ThrowsIOExceptionAroundObjectDisposed()
+    {
+        _accepted.Dispose();
+
+        IOException error = await Assert.ThrowsAsync<IOException>(() => Bounded(_reader.ReadAsync().AsTask()));
+        Assert.IsType<ObjectDisposedException>(error.InnerException);
     }
 
     [Fact]
@@ -191,7 +220,7 @@ public sealed class SocketPipeReaderTests : TestBase, IAsyncLifetime
     }
 
     [Fact]
-    public async Task Complete_WhileAReadIsPending_ClosesTheSocketSoThePeerSeesTheEnd()
+    public async Task Complete_WhileAReadIsPending_FailsTheReadAndClosesTheSocketSoThePeerSeesTheEnd()
     {
         Task<ReadResult> pending = _reader.ReadAsync().AsTask();
 
@@ -200,7 +229,7 @@ public sealed class SocketPipeReaderTests : TestBase, IAsyncLifetime
         byte[] buffer = new byte[1];
         Assert.Equal(0, await Bounded(_peer.ReceiveAsync(buffer, SocketFlags.None, TimeoutToken).AsTask()));
         Assert.Throws<InvalidOperationException>(StartRead);
-        Assert.False(pending.IsCompletedSuccessfully);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Bounded(pending));
     }
 
     /// <summary>Starts a read; the call itself throws when the reader refuses it.</summary>
