@@ -77,6 +77,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
         bool startReceive;
+        short version;
         lock (_sync)
         {
             ThrowIfCompleted();
@@ -92,6 +93,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
 
             cancellationToken.ThrowIfCancellationRequested();
             _read.Reset();
+            version = _read.Version;
             _readerWaiting = true;
             startReceive = !_receiveInFlight;
             if (startReceive)
@@ -122,7 +124,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
             Receive();
         }
 
-        return new ValueTask<ReadResult>(this, _read.Version);
+        return new ValueTask<ReadResult>(this, version);
     }
 
     public override bool TryRead(out ReadResult result)
