@@ -109,6 +109,56 @@ public sealed class SocketPipeReaderTests : TestBase, IAsyncLifetime
     }
 
     [Fact]
+    public async Task CancelPendingRead_HammeredWhileBytesStream_EveryByteArrivesOnceAndInOrder()
+    {
+        byte[] sent = GeneratedStream.Bytes(4 * 1024 * 1024);
+        Task send = Task.Run(async () =>
+        {
+            // Small sends, so that reads, compactions and cancellations interleave many times.
+            for (int offset = 0; offset < sent.Length; offset += 1500)
+            {
+                await SendAsync(sent.AsMemory(offset, Math.Min(1500, sent.Length - offset)));
+            }
+
+            _peer.Shutdown(SocketShutdown.Send);
+        });
+        using var stop = new CancellationTokenSource();
+        var cancel = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                _reader.CancelPendingRead();
+                Thread.SpinWait(20);
+            }
+        }) { IsBackground = true };
+        cancel.Start();
+
+        var received = new List<byte>(sent.Length);
+        int cancelled = 0;
+        while (true)
+        {
+            ReadResult result = await Bounded(_reader.ReadAsync().AsTask());
+            cancelled += result.IsCanceled ? 1 : 0;
+
+            // Consume all but the last byte seen (examining everything), so unread bytes stay behind and move.
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            long take = result.IsCompleted ? buffer.Length : Math.Max(0, buffer.Length - 1);
+            received.AddRange(buffer.Slice(0, take).ToArray());
+            _reader.AdvanceTo(buffer.GetPosition(take), buffer.End);
+            if (result.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        stop.Cancel();
+        cancel.Join();
+        await Bounded(send);
+        Assert.True(cancelled > 0, "no read was cancelled; the test did not exercise the race");
+        Assert.Equal(sent, received.ToArray());
+    }
+
+    [Fact]
     public async Task CancelPendingRead_WithNoReadWaiting_CancelsTheNextReadOnly()
     {
         await SendAsync("q"u8.ToArray());
@@ -238,12 +288,12 @@ public sealed class SocketPipeReaderTests : TestBase, IAsyncLifetime
     /// <summary>Starts a direct receive; the call itself throws when the reader refuses it.</summary>
     private void StartDirectReceive() => _ = _reader.ReceiveDirectAsync(new byte[8], TimeoutToken).AsTask();
 
-    private async Task SendAsync(byte[] bytes)
+    private async Task SendAsync(ReadOnlyMemory<byte> bytes)
     {
         int sent = 0;
         while (sent < bytes.Length)
         {
-            sent += await _peer.SendAsync(bytes.AsMemory(sent), SocketFlags.None, TimeoutToken);
+            sent += await _peer.SendAsync(bytes[sent..], SocketFlags.None, TimeoutToken);
         }
     }
 
