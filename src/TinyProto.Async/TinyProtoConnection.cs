@@ -173,7 +173,8 @@ public partial class TinyProtoConnection : IAsyncDisposable
         BeginClose(byUser: true, drain: false);
         if (Volatile.Read(ref _state) >= 1)
         {
-            _output.CancelPendingFlush();
+            // Null for a moment while the handshake starts: it is cancelled through its token then.
+            Volatile.Read(ref _output)?.CancelPendingFlush();
         }
 
         AbortTarget?.Dispose();
@@ -225,8 +226,9 @@ public partial class TinyProtoConnection : IAsyncDisposable
 
         if (Volatile.Read(ref _state) >= 1)
         {
-            _input.CancelPendingRead();
-            _directReadCancel?.Cancel();
+            // Null for a moment while the handshake starts: it is cancelled through its token then.
+            Volatile.Read(ref _input)?.CancelPendingRead();
+            Volatile.Read(ref _directReadCancel)?.Cancel();
         }
 
         // A receive loop blocked on a stream consumer that stopped reading must notice the close too.

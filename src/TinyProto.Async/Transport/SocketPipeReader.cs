@@ -49,6 +49,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
     private bool _readerWaiting;
     private bool _cancelNextRead;
     private bool _readerCompleted;
+    private bool _resultOut;      // a result was handed out and not yet advanced past
 
     /// <param name="stream">The stream over the socket to receive from; the reader disposes it when completed.</param>
     public SocketPipeReader(NetworkStream stream)
@@ -157,6 +158,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
 
             _start = consumedIndex;
             _unexamined = examinedIndex < _end;
+            _resultOut = false;
             if (_start == _end && !_receiveInFlight)
             {
                 _start = _end = 0;
@@ -177,6 +179,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
 
             _readerWaiting = false;
             _readCancellation.Unregister();
+            _resultOut = true;
             result = new ReadResult(Unread(), isCanceled: true, isCompleted: false);
         }
 
@@ -259,6 +262,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         if (_cancelNextRead)
         {
             _cancelNextRead = false;
+            _resultOut = true;
             result = new ReadResult(Unread(), isCanceled: true, isCompleted: false);
             return true;
         }
@@ -266,6 +270,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         if (_unexamined || _endOfStream)
         {
             _unexamined = false;
+            _resultOut = true;
             result = new ReadResult(Unread(), isCanceled: false, isCompleted: _endOfStream);
             return true;
         }
@@ -433,6 +438,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
             _readerWaiting = false;
             _readCancellation.Unregister();
             _unexamined = false;
+            _resultOut = true;
             result = new ReadResult(Unread(), isCanceled: false, isCompleted: _endOfStream);
         }
 
@@ -484,8 +490,19 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         _read.SetException(new OperationCanceledException(token));
     }
 
+    /// <summary>
+    /// Gives the buffer back to the pool. Once the reader is completed while a result over the buffer is still out
+    /// (a caller completing it in the middle of a read), the buffer is left to the collector instead, still behind
+    /// the segment, so that result never reads an array someone else has rented.
+    /// </summary>
     private void ReturnBuffer()
     {
+        if (_buffer is not null && _readerCompleted && _resultOut)
+        {
+            _buffer = null;
+            return;
+        }
+
         if (_buffer is not null)
         {
             ArrayPool<byte>.Shared.Return(_buffer);

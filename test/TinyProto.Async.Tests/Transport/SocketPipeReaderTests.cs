@@ -270,6 +270,26 @@ public sealed class SocketPipeReaderTests : TestBase, IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_WhileAResultIsStillOut_DoesNotHandItsBufferToTheNextRenter()
+    {
+        await SendAsync("abc"u8.ToArray());
+        ReadResult result = await ReadAtLeastAsync(3);
+
+        _reader.Complete();
+        byte[] rented = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        rented.AsSpan().Fill(0xDD);
+
+        try
+        {
+            Assert.Equal("abc"u8.ToArray(), result.Buffer.ToArray());
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    [Fact]
     public async Task Complete_WhileAReadIsPending_FailsTheReadAndClosesTheSocketSoThePeerSeesTheEnd()
     {
         Task<ReadResult> pending = _reader.ReadAsync().AsTask();
