@@ -18,8 +18,8 @@
 #   STREAM_SIZE     size of the one streamed message [0xF0FFFFFF]
 #   IDLE_CONNECTIONS IDLE_SECONDS   the idle row [10000 10]
 #   MULTI_CONNECTIONS MULTI_SECONDS the many-connections echo row [100 3]
-#   PLACEMENT_COUNT round trips of the 64 B echo runs with both processes pinned to one CPU and to two
-#                   (rows echo-same-cpu and echo-split-cpu; need taskset and 2 CPUs) [20000]
+#   PLACEMENT_COUNT round trips of the 64 B echo runs of the bare .NET peers (row floor) and of every peer with
+#                   both processes pinned to one CPU and to two (rows echo-same-cpu, echo-split-cpu; need taskset) [20000]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,6 +61,8 @@ RESULTS=$OUT/results.txt
 LOG=$OUT/measure.log               # every tool's full output, for when a row fails
 TOOL_DIR=$OUT/loadtest
 TOOL=$TOOL_DIR/TinyProto.Async.LoadTest
+BARE_DIR=$OUT/barepeer
+BARE=$BARE_DIR/TinyProto.Async.BarePeer
 RAWPEER=$OUT/rawpeer
 mkdir -p "$OUT"
 : > "$LOG"
@@ -88,6 +90,9 @@ fail() { say "error: $*"; say "see $LOG"; exit 1; }
 say "publishing the load tool (Release) to $TOOL_DIR"
 dotnet publish benchmarks/TinyProto.Async.LoadTest -c Release -o "$TOOL_DIR" --nologo -v quiet >>"$LOG" 2>&1 \
   || fail "dotnet publish failed"
+say "publishing the bare .NET peers (Release) to $BARE_DIR"
+dotnet publish benchmarks/TinyProto.Async.BarePeer -c Release -o "$BARE_DIR" --nologo -v quiet >>"$LOG" 2>&1 \
+  || fail "dotnet publish of the bare peers failed"
 
 HAVE_RAWPEER=0
 case "$RAWPEER_SRC" in /*) RAWPEER_PATH=$RAWPEER_SRC ;; *) RAWPEER_PATH=$ROOT/$RAWPEER_SRC ;; esac
@@ -174,8 +179,19 @@ ours_client() {
   echo "RESULT label=$label row=$row ${line#RESULT }"
 }
 
-# rawpeer_client LABEL ROW client|stream PORT N SIZE: runs rawpeer's client and converts its line
-# "client N x SIZE B in Xs: R msg/s, U us/msg, M MB/s" into a RESULT line with the same keys (no percentiles).
+# peer_result LABEL ROW MODE: converts a rawpeer-style line on stdin, "client N x SIZE B in Xs: R msg/s, U us/msg,
+# M MB/s", into a RESULT line with the same keys as the load tool's (no percentiles).
+peer_result() {
+  awk -v label="$1" -v row="$2" -v mode="$3" '
+    /^(client|stream) [0-9]+ x [0-9]+ B in / {
+      n = $2; size = $4; secs = $7; sub(/s:$/, "", secs); rate = $8; mb = $12
+      printf "RESULT label=%s row=%s mode=%s size=%s connections=1 pipelined=false messages=%s seconds=%.3f msg_per_s=%.1f mb_per_s=%.1f p50_us=nan p99_us=nan\n", label, row, mode, size, n, secs, rate, mb
+      found = 1
+    }
+    END { if (!found) exit 1 }'
+}
+
+# rawpeer_client LABEL ROW client|stream PORT N SIZE: runs rawpeer's client; prints its RESULT line.
 rawpeer_client() {
   local label=$1 row=$2 kind=$3 port=$4 n=$5 size=$6
   local output
@@ -184,13 +200,36 @@ rawpeer_client() {
   echo "$output" >>"$LOG"
   local mode=echo
   [[ $kind == stream ]] && mode=oneway
-  echo "$output" | awk -v label="$label" -v row="$row" -v mode="$mode" '
-    /^(client|stream) [0-9]+ x [0-9]+ B in / {
-      n = $2; size = $4; secs = $7; sub(/s:$/, "", secs); rate = $8; mb = $12
-      printf "RESULT label=%s row=%s mode=%s size=%s connections=1 pipelined=false messages=%s seconds=%.3f msg_per_s=%.1f mb_per_s=%.1f p50_us=nan p99_us=nan\n", label, row, mode, size, n, secs, rate, mb
-      found = 1
-    }
-    END { if (!found) exit 1 }' || fail "cannot parse rawpeer output: $output"
+  echo "$output" | peer_result "$label" "$row" "$mode" || fail "cannot parse rawpeer output: $output"
+}
+
+# start_bare_server blocking|async: starts a bare .NET peer's echo server; sets BARE_PID and BARE_PORT.
+start_bare_server() {
+  BARE_PORT=$(free_port)
+  "${SERVER_PREFIX[@]}" "$BARE" "$1" server "$BARE_PORT" >>"$LOG" 2>&1 &
+  BARE_PID=$!
+  PIDS+=("$BARE_PID")
+  local i
+  for i in $(seq 100); do
+    if command -v ss >/dev/null; then
+      ss -ltn 2>/dev/null | grep -q ":$BARE_PORT " && return 0
+    elif (( i > 10 )); then
+      return 0
+    fi
+    kill -0 "$BARE_PID" 2>/dev/null || fail "the bare $1 peer's server exited at startup"
+    sleep 0.1
+  done
+  fail "the bare $1 peer's server is not listening on $BARE_PORT"
+}
+
+# bare_client LABEL ROW blocking|async PORT N SIZE: runs a bare .NET peer's client; prints its RESULT line.
+bare_client() {
+  local label=$1 row=$2 model=$3 port=$4 n=$5 size=$6
+  local output
+  echo "## bare $model client $port $n $size" >>"$LOG"
+  output=$("${CLIENT_PREFIX[@]}" "$BARE" "$model" client "$port" "$n" "$size" 2>>"$LOG") || fail "the bare $model client failed"
+  echo "$output" >>"$LOG"
+  echo "$output" | peer_result "$label" "$row" echo || fail "cannot parse the bare $model client's output: $output"
 }
 
 field() { # field KEY LINE
@@ -260,9 +299,22 @@ for size in "${SIZES[@]}"; do
   fi
 done
 
+# ---- the floors of .NET's socket models: the protocol over bare blocking and bare async sockets, no library --------
+say "bare .NET peers (no library), 64 B lock-step echo, $REPEATS repeat(s)"
+for model in blocking async; do
+  start_bare_server "$model"
+  runs=()
+  for r in $(seq "$REPEATS"); do
+    line=$(bare_client "dotnet-$model" floor "$model" "$BARE_PORT" "$PLACEMENT_COUNT" 64) || exit 1
+    runs+=("$line")
+  done
+  record "$(printf '%s\n' "${runs[@]}" | median_line)"
+  stop_server "$BARE_PID"
+done
+
 # ---- placement: 64 B lock-step echo with both processes on one CPU, and on two ---------------------------
 # rawpeer's 64 B rate is bimodal on these VMs: its two blocked processes either share a CPU (each wake-up is a
-# direct switch) or sit on two (each wake-up wakes an idle CPU). These rows pin both cases, for both peers.
+# direct switch) or sit on two (each wake-up wakes an idle CPU). These rows pin both cases, for every peer.
 if [[ $HAVE_RAWPEER == 1 ]] && command -v taskset >/dev/null && (( $(nproc) >= 2 )); then
   say "placement: 64 B lock-step echo pinned to one CPU and to two, $REPEATS repeat(s), interleaved"
   for placement in same-cpu split-cpu; do
@@ -285,6 +337,16 @@ if [[ $HAVE_RAWPEER == 1 ]] && command -v taskset >/dev/null && (( $(nproc) >= 2
     stop_server "$pinned_pid"
     stop_server "$RAWPEER_PID"
     RAWPEER_PID=
+    for model in blocking async; do
+      start_bare_server "$model"
+      runs=()
+      for r in $(seq "$REPEATS"); do
+        line=$(bare_client "dotnet-$model" "echo-$placement" "$model" "$BARE_PORT" "$PLACEMENT_COUNT" 64) || exit 1
+        runs+=("$line")
+      done
+      record "$(printf '%s\n' "${runs[@]}" | median_line)"
+      stop_server "$BARE_PID"
+    done
   done
   SERVER_PREFIX=(); CLIENT_PREFIX=()
 fi
