@@ -277,22 +277,22 @@ internal sealed class ClientWorker : IDisposable
 
     private string DescribeBadEcho(long number, long received, PatternCheckStream check) =>
         received != _settings.Size
-            ? $"connection {_index}: the echo of message {number} has {received} bytes instead of {_settings.Size}"
-            : $"connection {_index}: the echo of message {number} differs: {check.DescribeMismatch()}";
+            ? $"the echo of message {number} has {received} bytes instead of {_settings.Size}"
+            : $"the echo of message {number} differs: {check.DescribeMismatch()}";
 
     private string DescribeBadEcho(long number, byte[] reply, byte[] sent)
     {
         if (reply.Length != sent.Length)
         {
-            return $"connection {_index}: the echo of message {number} has {reply.Length} bytes instead of {sent.Length}";
+            return $"the echo of message {number} has {reply.Length} bytes instead of {sent.Length}";
         }
 
         if (reply.Length >= 8 && BinaryPrimitives.ReadInt64LittleEndian(reply) is long got && got != number)
         {
-            return $"connection {_index}: message {got} came back where the echo of message {number} was expected (lost, duplicated or reordered)";
+            return $"message {got} came back where the echo of message {number} was expected (lost, duplicated or reordered)";
         }
 
         int same = reply.AsSpan().CommonPrefixLength(sent);
-        return $"connection {_index}: the echo of message {number} differs: byte {same} is 0x{reply[same]:X2} instead of 0x{sent[same]:X2}";
+        return $"the echo of message {number} differs: byte {same} is 0x{reply[same]:X2} instead of 0x{sent[same]:X2}";
     }
 }

@@ -1,0 +1,131 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace TinyProto.Async.Tests;
+
+/// <summary>
+/// One of the repository's console tools (under <c>benchmarks/</c>), started as a real process from its build output
+/// with the configuration and target framework this test assembly was built with; its output is collected by line.
+/// </summary>
+internal sealed class ToolProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _stdout = new();
+    private readonly ConcurrentQueue<string> _stderr = new();
+    private readonly SemaphoreSlim _outputLine = new(0);
+
+    private ToolProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public IReadOnlyCollection<string> Stdout => _stdout;
+
+    public string Stderr => string.Join('\n', _stderr);
+
+    public static ToolProcess Start(string project, params string[] arguments)
+    {
+        string assembly = PathOf(project);
+        if (!File.Exists(assembly))
+        {
+            throw new FileNotFoundException($"{project} is not built at {assembly}; build the solution first.", assembly);
+        }
+
+        // The dotnet host that runs the tests (the CLI passes it down), else the one on PATH.
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add("exec");
+        start.ArgumentList.Add(assembly);
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        var process = new Process { StartInfo = start };
+        var tool = new ToolProcess(process);
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                tool._stdout.Enqueue(e.Data);
+                tool._outputLine.Release();
+            }
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                tool._stderr.Enqueue(e.Data);
+            }
+        };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return tool;
+    }
+
+    /// <summary>Waits for the first stdout line that starts with <paramref name="prefix"/>.</summary>
+    public async Task<string> WaitForLineAsync(string prefix, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (_stdout.FirstOrDefault(line => line.StartsWith(prefix, StringComparison.Ordinal)) is { } found)
+            {
+                return found;
+            }
+
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The tool exited ({_process.ExitCode}) without printing '{prefix}'. stderr:\n{Stderr}");
+            }
+
+            await _outputLine.WaitAsync(TimeSpan.FromMilliseconds(100), cancellationToken);
+        }
+    }
+
+    /// <summary>Waits for the process to end and for its output to be read to the end; returns the exit code.</summary>
+    public async Task<int> WaitForExitAsync(CancellationToken cancellationToken)
+    {
+        await _process.WaitForExitAsync(cancellationToken);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        _outputLine.Dispose();
+    }
+
+    /// <summary>
+    /// <c>benchmarks/PROJECT/bin/CONFIGURATION/TFM/PROJECT.dll</c>, where this test assembly runs from
+    /// <c>test/TinyProto.Async.Tests/bin/CONFIGURATION/TFM/</c>.
+    /// </summary>
+    private static string PathOf(string project)
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string framework = output.Name;
+        string configuration = output.Parent!.Name;
+        DirectoryInfo? root = output;
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "TinyProto.Async.sln")))
+        {
+            root = root.Parent;
+        }
+
+        if (root is null)
+        {
+            throw new DirectoryNotFoundException($"No TinyProto.Async.sln above {output.FullName}.");
+        }
+
+        return Path.Combine(root.FullName, "benchmarks", project, "bin", configuration, framework, project + ".dll");
+    }
+}
