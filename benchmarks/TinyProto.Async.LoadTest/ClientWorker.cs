@@ -280,7 +280,7 @@ internal sealed class ClientWorker : IDisposable
             ? $"the echo of message {number} has {received} bytes instead of {_settings.Size}"
             : $"the echo of message {number} differs: {check.DescribeMismatch()}";
 
-    private string DescribeBadEcho(long number, byte[] reply, byte[] sent)
+    private static string DescribeBadEcho(long number, byte[] reply, byte[] sent)
     {
         if (reply.Length != sent.Length)
         {
