@@ -413,7 +413,6 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         ReadResult result;
         lock (_sync)
         {
-            _receiveInFlight = false;
             if (count == 0)
             {
                 _endOfStream = true;
@@ -424,19 +423,11 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
                 _unexamined = true;
             }
 
-            if (_readerCompleted)
-            {
-                ReturnBuffer();
-                return;
-            }
-
-            if (!_readerWaiting)
+            if (!EndReceive())
             {
                 return;
             }
 
-            _readerWaiting = false;
-            _readCancellation.Unregister();
             _unexamined = false;
             _resultOut = true;
             result = new ReadResult(Unread(), isCanceled: false, isCompleted: _endOfStream);
@@ -451,26 +442,39 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
     {
         lock (_sync)
         {
-            _receiveInFlight = false;
             _pendingIsZeroByte = false;
             _receiveError = exception;
-            if (_readerCompleted)
-            {
-                ReturnBuffer();
-                return;
-            }
-
-            if (!_readerWaiting)
+            if (!EndReceive())
             {
                 return;
             }
-
-            _readerWaiting = false;
-            _readCancellation.Unregister();
         }
 
         _read.RunContinuationsAsynchronously = false;
         _read.SetException(ReceiveFailure(exception));
+    }
+
+    /// <summary>
+    /// Ends the receive in flight (under the lock, its outcome recorded): true if a read waits for it and is now claimed
+    /// for completion; false if none does, giving a completed reader's buffer back.
+    /// </summary>
+    private bool EndReceive()
+    {
+        _receiveInFlight = false;
+        if (_readerCompleted)
+        {
+            ReturnBuffer();
+            return false;
+        }
+
+        if (!_readerWaiting)
+        {
+            return false;
+        }
+
+        _readerWaiting = false;
+        _readCancellation.Unregister();
+        return true;
     }
 
     private void CancelRead(CancellationToken token)
