@@ -150,17 +150,22 @@ ensure_rawpeer_server() {
   "${SERVER_PREFIX[@]}" "$RAWPEER" server "$RAWPEER_PORT" >>"$LOG" 2>&1 &
   RAWPEER_PID=$!
   PIDS+=("$RAWPEER_PID")
-  local i
-  for i in $(seq 50); do
+  wait_listening "$RAWPEER_PID" "$RAWPEER_PORT" "rawpeer's server"
+}
+
+# wait_listening PID PORT NAME: waits up to 10 s for PID to listen on PORT (with ss; without it, 1 s).
+wait_listening() {
+  local pid=$1 port=$2 name=$3 i
+  for i in $(seq 100); do
     if command -v ss >/dev/null; then
-      ss -ltn 2>/dev/null | grep -q ":$RAWPEER_PORT " && return 0
-    elif (( i > 3 )); then
+      ss -ltn 2>/dev/null | grep -q ":$port " && return 0
+    elif (( i > 10 )); then
       return 0
     fi
-    kill -0 "$RAWPEER_PID" 2>/dev/null || fail "rawpeer server exited at startup"
+    kill -0 "$pid" 2>/dev/null || fail "$name exited at startup"
     sleep 0.1
   done
-  fail "rawpeer server is not listening on $RAWPEER_PORT"
+  fail "$name is not listening on $port"
 }
 
 # ours_client LABEL ROW ARGS...: runs our client, prints its RESULT line with label and row added.
@@ -209,17 +214,7 @@ start_bare_server() {
   "${SERVER_PREFIX[@]}" "$BARE" "$1" server "$BARE_PORT" >>"$LOG" 2>&1 &
   BARE_PID=$!
   PIDS+=("$BARE_PID")
-  local i
-  for i in $(seq 100); do
-    if command -v ss >/dev/null; then
-      ss -ltn 2>/dev/null | grep -q ":$BARE_PORT " && return 0
-    elif (( i > 10 )); then
-      return 0
-    fi
-    kill -0 "$BARE_PID" 2>/dev/null || fail "the bare $1 peer's server exited at startup"
-    sleep 0.1
-  done
-  fail "the bare $1 peer's server is not listening on $BARE_PORT"
+  wait_listening "$BARE_PID" "$BARE_PORT" "the bare $1 peer's server"
 }
 
 # bare_client LABEL ROW blocking|async PORT N SIZE: runs a bare .NET peer's client; prints its RESULT line.

@@ -13,8 +13,7 @@ internal static class StreamTransport
     {
         ArgumentNullException.ThrowIfNull(stream);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: BufferSize, minimumReadSize: 4096, leaveOpen: false));
-        var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: false));
-        return new StreamDuplexPipe(reader, writer, stream);
+        return new StreamDuplexPipe(reader, CreateWriter(stream), stream);
     }
 
     public static StreamDuplexPipe Create(Socket socket)
@@ -25,7 +24,9 @@ internal static class StreamTransport
         // The reader receives from the socket itself, allocation-free and holding no buffer while idle
         // (zero-byte receives), which is what lets ten thousand idle connections fit in a few tens of megabytes.
         var stream = new NetworkStream(socket, ownsSocket: true);
-        var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: false));
-        return new StreamDuplexPipe(new SocketPipeReader(stream), writer, stream);
+        return new StreamDuplexPipe(new SocketPipeReader(stream), CreateWriter(stream), stream);
     }
+
+    private static PipeWriter CreateWriter(Stream stream) =>
+        PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: false));
 }
