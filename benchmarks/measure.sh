@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the load tool (ours) and the C reference peer rawpeer side by side on this machine and appends the
-# results to artifacts/perf/results.txt, one "RESULT label=... row=... key=value ..." line per row.
+# Runs the load tool (ours), the C reference peer rawpeer and the bare .NET peers (BarePeer) side by side on this
+# machine and appends the results to artifacts/perf/results.txt, one "RESULT label=... row=... key=value ..." line
+# per row.
 # benchmarks/chart.py turns that file into docs/perf-chart.svg and a Markdown table.
 #
 # Usage: benchmarks/measure.sh [--quick]
@@ -8,7 +9,7 @@
 #
 # Environment knobs (defaults in brackets; --quick lowers the counts):
 #   RAWPEER_SRC     rawpeer.c, relative to the repo root or absolute [../shared/tools/rawpeer.c];
-#                   missing -> rawpeer and interop rows are skipped
+#                   missing -> the rawpeer, interop and placement rows are skipped
 #   REPEATS         runs per lock-step pair (interleaved ours/rawpeer) and per one-way row; the median (by msg/s) is kept [3]
 #   COUNT_0 COUNT_64 COUNT_4096 COUNT_65536 COUNT_1048576
 #                   lock-step echo round trips per run, by payload size [30000 30000 20000 5000 1500]
@@ -29,7 +30,7 @@ QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "measure.sh: unknown argument '$arg' (only --quick)" >&2; exit 2 ;;
   esac
 done
