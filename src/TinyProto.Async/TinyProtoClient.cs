@@ -42,7 +42,7 @@ public class TinyProtoClient : IAsyncDisposable
     /// How long connecting, the opening handshake and each wait for a status may take (the same as
     /// <c>ConnectionOptions.Timeout</c>). Idle time is not limited. Default: 5 seconds.
     /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException">The value is not positive (nor <see cref="Timeout.InfiniteTimeSpan"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive (nor <see cref="Timeout.InfiniteTimeSpan"/>), or above 49.7 days (the longest timer).</exception>
     public TimeSpan Timeout
     {
         get => _factory.Options.Timeout;
@@ -50,13 +50,11 @@ public class TinyProtoClient : IAsyncDisposable
     }
 
     /// <summary>How often the client's <see cref="LoopPassAsync"/> runs in <see cref="RunAsync"/>, if overridden. Default: 30 ms.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive, or above 49.7 days (the longest timer).</exception>
     public TimeSpan LoopPassInterval
     {
         get => _loopPassInterval;
-        set => _loopPassInterval = value > TimeSpan.Zero
-            ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "LoopPassInterval must be positive.");
+        set => _loopPassInterval = TimeSpanOption.Positive(value, nameof(LoopPassInterval), infiniteAllowed: false);
     }
 
     /// <summary>The connections that are open, by id. Safe to enumerate while connections come and go.</summary>

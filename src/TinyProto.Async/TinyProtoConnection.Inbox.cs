@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using TinyProto.Async.Framing;
 
 namespace TinyProto.Async;
 
@@ -263,7 +264,7 @@ public partial class TinyProtoConnection
     {
         while (_awaitingStatus.TryDequeue(out StatusWaiter? waiter))
         {
-            waiter.Fail(ClosedError("transmit"));
+            waiter.Fail(waiter.Refusal == Signal.Ok ? ClosedError("transmit") : RefusedInBatchThenClosed(waiter));
         }
 
         _statusTimer?.Dispose();

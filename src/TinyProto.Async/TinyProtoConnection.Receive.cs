@@ -109,7 +109,9 @@ public partial class TinyProtoConnection
             if (!(ex is OperationCanceledException && IsClosing()))
             {
                 Log.ConnectionFailed(_logger, Id, ex);
-                Fail(ex);
+                Fail(ex is IOException or System.Net.Sockets.SocketException or ObjectDisposedException
+                    ? new TinyProtoException(TinyProtoError.ConnectionClosed, $"The connection was lost: {ex.Message}", ex)
+                    : ex);
             }
         }
         finally

@@ -99,6 +99,12 @@ public partial class TinyProtoConnection
     private static TinyProtoException RefusedInBatch(byte status, int index, int count) =>
         new(TinyProtoError.MessageRefused, $"The peer refused message {index} of a batch of {count} with {Signal.Describe(status)}; the {index} message(s) before it were accepted.");
 
+    /// <summary>A batch that had a refusal when the connection ended: the refusal is what the caller needs to hear.</summary>
+    private TinyProtoException RefusedInBatchThenClosed(StatusWaiter waiter) =>
+        new(TinyProtoError.MessageRefused,
+            $"The peer refused message {waiter.RefusedIndex} of a batch of {waiter.Count} with {Signal.Describe(waiter.Refusal)}, then the connection ended before the rest were answered; the {waiter.RefusedIndex} message(s) before it were accepted.",
+            ClosedError("transmit"));
+
     /// <summary>Starts the connection's one status timer unless it runs already; the caller holds <see cref="_gate"/>.</summary>
     private void ArmStatusTimer()
     {

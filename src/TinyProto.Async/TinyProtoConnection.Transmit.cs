@@ -266,7 +266,21 @@ public partial class TinyProtoConnection
                 memory = memory[..(int)remaining];
             }
 
-            int read = await source.ReadAsync(memory).ConfigureAwait(false);
+            int read;
+            try
+            {
+                read = await source.ReadAsync(memory).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Whatever the stream throws, a cancellation included: the header is out, and the peer counts the rest
+                // of the announced bytes as this payload. Nothing can follow on this connection.
+                var error = new TinyProtoException(TinyProtoError.ConnectionClosed,
+                    $"Reading the payload stream failed after {length - remaining} of the announced {length} bytes ({ex.GetType().Name}: {ex.Message}); the connection was closed because the peer expects the rest.", ex);
+                Fail(error);
+                throw error;
+            }
+
             if (read == 0)
             {
                 var error = new TinyProtoException(TinyProtoError.ConnectionClosed,

@@ -61,9 +61,7 @@ public sealed class TinyProtoConnectionOptions
     public TimeSpan LoopPassInterval
     {
         get => _loopPassInterval;
-        set => _loopPassInterval = value > TimeSpan.Zero || value == System.Threading.Timeout.InfiniteTimeSpan
-            ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "LoopPassInterval must be positive or Timeout.InfiniteTimeSpan.");
+        set => _loopPassInterval = TimeSpanOption.Positive(value, nameof(LoopPassInterval), infiniteAllowed: true);
     }
 
     /// <summary>
@@ -73,9 +71,7 @@ public sealed class TinyProtoConnectionOptions
     public TimeSpan Timeout
     {
         get => _timeout;
-        set => _timeout = value > TimeSpan.Zero || value == System.Threading.Timeout.InfiniteTimeSpan
-            ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "Timeout must be positive or Timeout.InfiniteTimeSpan.");
+        set => _timeout = TimeSpanOption.Positive(value, nameof(Timeout), infiniteAllowed: true);
     }
 
     /// <summary>

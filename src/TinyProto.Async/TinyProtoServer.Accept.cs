@@ -46,6 +46,7 @@ public partial class TinyProtoServer
     private async Task AcceptLoopAsync(Socket listener)
     {
         CancellationToken stopping = _stopping.Token;
+        int backoffMilliseconds = 0;
         while (!stopping.IsCancellationRequested)
         {
             Socket socket;
@@ -57,14 +58,25 @@ public partial class TinyProtoServer
             {
                 return;
             }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+            catch (Exception ex)
             {
-                // One client's failed accept (or a momentary lack of descriptors) must not stop the server.
+                // One client's failed accept, a momentary lack of descriptors or a network error must not stop the
+                // server: log it and try again, backing off from 10 ms to 1 s while the failures go on.
+                backoffMilliseconds = Math.Clamp(backoffMilliseconds * 2, 10, 1000);
                 Log.AcceptFailed(_logger, listener.LocalEndPoint?.ToString() ?? "?", ex);
-                await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    await Task.Delay(backoffMilliseconds, stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
                 continue;
             }
 
+            backoffMilliseconds = 0;
             Track(ServeAsync(socket));
         }
     }

@@ -64,23 +64,19 @@ public partial class TinyProtoServer : IAsyncDisposable
     }
 
     /// <summary>How long <see cref="StopAsync"/> waits for connections to end before aborting them. Default: 5 s.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative or above 49.7 days (the longest timer).</exception>
     public TimeSpan StopTimeout
     {
         get => _stopTimeout;
-        set => _stopTimeout = value >= TimeSpan.Zero
-            ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "StopTimeout must not be negative.");
+        set => _stopTimeout = TimeSpanOption.NonNegative(value, nameof(StopTimeout));
     }
 
     /// <summary>How often the server's <see cref="LoopPassAsync"/> runs, if overridden. Default: 30 ms.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive, or above 49.7 days (the longest timer).</exception>
     public TimeSpan LoopPassInterval
     {
         get => _loopPassInterval;
-        set => _loopPassInterval = value > TimeSpan.Zero
-            ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "LoopPassInterval must be positive.");
+        set => _loopPassInterval = TimeSpanOption.Positive(value, nameof(LoopPassInterval), infiniteAllowed: false);
     }
 
     /// <summary>The connections that completed their handshake and have not ended, by id. Safe to enumerate while connections come and go.</summary>

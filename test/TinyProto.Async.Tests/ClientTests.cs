@@ -45,6 +45,37 @@ public sealed class ClientTests : ConnectionTestBase
     }
 
     [Fact]
+    public async Task Completion_PeerResetsTheConnection_FaultsWithConnectionClosedAroundTheSocketError()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var handshakeDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task rawServer = Task.Run(async () =>
+        {
+            Socket accepted = await listener.AcceptAsync(TimeoutToken);
+            var raw = new RawPeer(accepted, TimeoutToken);
+            await raw.OpenAsServerAsync();
+            await handshakeDone.Task.WaitAsync(TimeoutToken);
+
+            // Closing with a zero linger time sends a reset instead of a FIN.
+            accepted.LingerState = new LingerOption(true, 0);
+            accepted.Close();
+        });
+
+        await using var client = new TinyProtoClient();
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
+        handshakeDone.SetResult();
+        await Bounded(rawServer);
+
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(connection.Completion));
+        Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+        Assert.IsType<IOException>(ex.InnerException, exactMatch: false);
+        Assert.StartsWith("The connection was lost: ", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ActiveConnections_ConnectionClosed_Removed()
     {
         await using var server = new TinyProtoServer();

@@ -190,3 +190,51 @@ internal sealed class UnreadableStream : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
+
+/// <summary>A readable stream that gives <c>bytesBeforeFailure</c> bytes of 0x41, then throws what <c>failure</c> makes.</summary>
+internal sealed class FailingStream(int bytesBeforeFailure, Func<Exception> failure) : Stream
+{
+    private int _left = bytesBeforeFailure;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => 0;
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (_left == 0)
+        {
+            throw failure();
+        }
+
+        int count = Math.Min(_left, buffer.Length);
+        buffer[..count].Fill(0x41);
+        _left -= count;
+        return count;
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(Read(buffer.Span));
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}

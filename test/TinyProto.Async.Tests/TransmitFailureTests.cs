@@ -114,4 +114,36 @@ public sealed class TransmitFailureTests : ConnectionTestBase
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(queued));
         Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TransmitAsync_SourceStreamThrowsCancellationMidPayload_ClosesTheConnectionSoNothingFollowsTheHalfPayload(bool pipelined)
+    {
+        // The header announced 100 bytes and 50 went out: whatever follows would be read as the other 50, so the
+        // connection must close, even though the stream's exception is a cancellation.
+        var client = new TinyProtoConnection();
+        client.Options.RequestPipelining = pipelined;
+        RawPeer raw = await StartWithRawServerAsync(client);
+
+        var source = new FailingStream(50, () => new TaskCanceledException("the source gave up"));
+        Task transmit = client.TransmitAsync(source, 100, TimeoutToken).AsTask();
+        Assert.Equal(RawPeer.Header(100), await Bounded(raw.ReadExactlyAsync(4)));
+        if (!pipelined)
+        {
+            await Bounded(raw.WriteAsync(0xFF));
+        }
+
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
+        Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+        Assert.IsType<TaskCanceledException>(ex.InnerException);
+        Assert.Contains("after 50 of the announced 100 bytes", ex.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.Completion));
+        await Assert.ThrowsAsync<TinyProtoException>(() => client.TransmitAsync("next"u8.ToArray(), TimeoutToken).AsTask());
+
+        // The peer sees at most the 50 bytes, then the end: never a following header taken as payload.
+        byte[] rest = await Bounded(raw.ReadToEndAsync());
+        Assert.True(rest.Length <= 50, $"{rest.Length} bytes followed the header");
+        Assert.All(rest, b => Assert.Equal(0x41, b));
+    }
 }
