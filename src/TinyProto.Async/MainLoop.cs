@@ -12,7 +12,8 @@ internal sealed class MainLoop : IDisposable
     private readonly Func<CancellationToken, ValueTask> _loopPass;
     private readonly Func<CancellationToken, ValueTask> _postLoop;
     private readonly CancellationTokenSource _stop = new();
-    private Task _running = Task.CompletedTask;
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _started;
 
     public MainLoop(Func<CancellationToken, ValueTask> preLoop, Func<CancellationToken, ValueTask> loopPass, Func<CancellationToken, ValueTask> postLoop)
     {
@@ -21,61 +22,93 @@ internal sealed class MainLoop : IDisposable
         _postLoop = postLoop;
     }
 
-    /// <summary>Runs <c>pre_loop</c> (an exception is logged), then starts the passes in the background.</summary>
-    public async Task StartAsync(TimeSpan interval, bool runPasses, ILogger logger)
+    /// <summary>
+    /// Runs <c>pre_loop</c> (an exception is logged) and returns when it is done; the passes and then <c>post_loop</c>
+    /// follow in the background. A loop stopped before it started never runs: neither <c>pre_loop</c> nor <c>post_loop</c>.
+    /// </summary>
+    public Task StartAsync(TimeSpan interval, bool runPasses, ILogger logger)
     {
-        try
+        // Started is published before the stop is checked, and StopAsync cancels before it reads it: either this sees
+        // the stop, or StopAsync sees the start and waits for the whole loop, post_loop included.
+        Volatile.Write(ref _started, 1);
+        if (_stop.IsCancellationRequested)
         {
-            await _preLoop(_stop.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            Log.ServerHookFailed(logger, "PreLoopAsync", ex);
+            _finished.TrySetResult();
+            return Task.CompletedTask;
         }
 
-        _running = Task.Run(() => RunAsync(interval, runPasses, logger));
+        var preLoopDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = RunAsync(interval, runPasses, logger, preLoopDone);
+        return preLoopDone.Task;
     }
 
+    /// <summary>Stops the passes and waits until <c>post_loop</c> has returned, even when the stop comes during <c>pre_loop</c>.</summary>
     public async Task StopAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        await _running.ConfigureAwait(false);
+        if (Volatile.Read(ref _started) == 1)
+        {
+            await _finished.Task.ConfigureAwait(false);
+        }
     }
+
+    /// <summary>Whether <see cref="StopAsync"/> was called.</summary>
+    public bool IsStopped => _stop.IsCancellationRequested;
 
     public void Dispose() => _stop.Dispose();
 
-    private async Task RunAsync(TimeSpan interval, bool runPasses, ILogger logger)
+    private async Task RunAsync(TimeSpan interval, bool runPasses, ILogger logger, TaskCompletionSource preLoopDone)
     {
         CancellationToken token = _stop.Token;
         try
         {
-            while (runPasses && !token.IsCancellationRequested)
-            {
-                await Task.Delay(interval, token).ConfigureAwait(false);
-                await _loopPass(token).ConfigureAwait(false);
-            }
-
-            await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
-        {
-            // Stopped.
-        }
-        catch (Exception ex)
-        {
-            Log.ServerHookFailed(logger, "LoopPassAsync", ex);
-            await WaitForStopAsync(token).ConfigureAwait(false);
-        }
-        finally
-        {
             try
             {
-                await _postLoop(CancellationToken.None).ConfigureAwait(false);
+                await _preLoop(token).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
-                Log.ServerHookFailed(logger, "PostLoopAsync", ex);
+                Log.ServerHookFailed(logger, "PreLoopAsync", ex);
             }
+            finally
+            {
+                preLoopDone.TrySetResult();
+            }
+
+            try
+            {
+                while (runPasses && !token.IsCancellationRequested)
+                {
+                    await Task.Delay(interval, token).ConfigureAwait(false);
+                    await _loopPass(token).ConfigureAwait(false);
+                }
+
+                await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                // Stopped.
+            }
+            catch (Exception ex)
+            {
+                Log.ServerHookFailed(logger, "LoopPassAsync", ex);
+                await WaitForStopAsync(token).ConfigureAwait(false);
+            }
+            finally
+            {
+                try
+                {
+                    await _postLoop(CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    Log.ServerHookFailed(logger, "PostLoopAsync", ex);
+                }
+            }
+        }
+        finally
+        {
+            _finished.TrySetResult();
         }
     }
 

@@ -90,6 +90,7 @@ public class TinyProtoClient : IAsyncDisposable
     /// <see cref="TinyProtoError.Timeout"/> when connecting or the handshake took longer than <see cref="Timeout"/>;
     /// <see cref="TinyProtoError.ConnectionLimitReached"/> or <see cref="TinyProtoError.HandshakeFailed"/> from the handshake.
     /// </exception>
+    /// <exception cref="InvalidOperationException">The client was stopped, before or while connecting.</exception>
     public async Task<Guid> ConnectToAsync(string host, int port, CancellationToken cancellationToken = default) =>
         (await ConnectAsync(host, port, cancellationToken).ConfigureAwait(false)).Id;
 
@@ -102,6 +103,7 @@ public class TinyProtoClient : IAsyncDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is outside 1..65535.</exception>
     /// <exception cref="SocketException">No address of the host accepted the connection.</exception>
     /// <exception cref="TinyProtoException">As for <see cref="ConnectToAsync"/>.</exception>
+    /// <exception cref="InvalidOperationException">The client was stopped, before or while connecting.</exception>
     public async Task<TinyProtoConnection> ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(host);
@@ -140,6 +142,15 @@ public class TinyProtoClient : IAsyncDisposable
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
+
+        // StopAsync sets the state before it looks at the connections: a stop that came during the handshake either
+        // saw this connection and closes it, or is seen here.
+        if (Volatile.Read(ref _running) == 2)
+        {
+            await connection.CloseAsync(CancellationToken.None).ConfigureAwait(false);
+            throw new InvalidOperationException("The client was stopped while connecting; the new connection was closed.");
+        }
+
         return connection;
     }
 

@@ -22,7 +22,11 @@ public partial class TinyProtoConnection
     /// no call is pending go to the hook if it is overridden, and otherwise wait here for the next call.
     /// Messages received before the peer closed can still be taken after it closed.
     /// </summary>
-    /// <param name="cancellationToken">Cancels the wait; a message is never lost to a cancelled call.</param>
+    /// <param name="cancellationToken">
+    /// Cancels the wait; a message is never lost to a call cancelled while it waits. A message above
+    /// <see cref="TinyProtoConnectionOptions.MaxBufferedMessageSize"/> is read off the wire after the call has taken it,
+    /// so cancelling during that read loses it, as with <see cref="ReceiveAsync(Stream, CancellationToken)"/>.
+    /// </param>
     /// <returns>The message, after receive plugins.</returns>
     /// <exception cref="TinyProtoException">The connection ended (<see cref="TinyProtoError.ConnectionClosed"/>), or the next message is larger than an array can hold (<see cref="TinyProtoError.MessageTooLarge"/>; take it with <see cref="ReceiveAsync(Stream, CancellationToken)"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -90,7 +94,7 @@ public partial class TinyProtoConnection
             _receiveWaiters.Enqueue(waiter);
         }
 
-        waiter.Registration = CancelOnRequest(waiter, cancellationToken);
+        waiter.CancelOnRequest(cancellationToken);
         return waiter.Task;
     }
 
@@ -147,7 +151,7 @@ public partial class TinyProtoConnection
             _receiveWaiters.Enqueue(waiter);
         }
 
-        waiter.Registration = CancelOnRequest(waiter, cancellationToken);
+        waiter.CancelOnRequest(cancellationToken);
         return waiter.Task;
     }
 

@@ -22,9 +22,17 @@ public partial class TinyProtoConnection
     /// What both kinds of receive waiter share: the caller's cancellation, and going back to the connection's pool once
     /// the caller has taken a result (a waiter that got one was dequeued by the receive loop, so it can be reused).
     /// </summary>
-    private abstract class ReceiveWaiter<T> : ReusableSource<T>, IReceiveWaiter
+    private abstract class ReceiveWaiter<T>(TinyProtoConnection owner) : ReusableSource<T>, IReceiveWaiter
     {
-        public CancellationTokenRegistration Registration { get; set; }
+        private CancellationTokenRegistration _registration;
+
+        protected TinyProtoConnection Owner => owner;
+
+        /// <summary>Lets <paramref name="cancellationToken"/> end this wait; called once the waiter is queued.</summary>
+        public void CancelOnRequest(CancellationToken cancellationToken) =>
+            _registration = cancellationToken.CanBeCanceled
+                ? cancellationToken.UnsafeRegister(static (state, token) => ((ReceiveWaiter<T>)state!).Cancel(token), this)
+                : default;
 
         public abstract bool TryTake(InboundMessage message);
 
@@ -32,18 +40,44 @@ public partial class TinyProtoConnection
 
         public override T GetResult(short token)
         {
-            Registration.Dispose();
-            Registration = default;
+            _registration.Dispose();
+            _registration = default;
             T result = base.GetResult(token);
             ReturnToPool();
             return result;
         }
 
         protected abstract void ReturnToPool();
+
+        /// <summary>
+        /// Ends the wait and takes the waiter out of the queue at once: a caller that polls with short-lived tokens must
+        /// not leave one waiter (and, for a memory waiter, its buffer) behind per call until a message comes.
+        /// </summary>
+        private void Cancel(CancellationToken token)
+        {
+            lock (owner._gate)
+            {
+                Fail(new OperationCanceledException(token));
+                owner.RemoveReceiveWaiter(this);
+            }
+        }
+    }
+
+    /// <summary>Takes <paramref name="waiter"/> out of the queue if it is still there; the caller holds <see cref="_gate"/>.</summary>
+    private void RemoveReceiveWaiter(IReceiveWaiter waiter)
+    {
+        for (int i = _receiveWaiters.Count; i > 0; i--)
+        {
+            IReceiveWaiter queued = _receiveWaiters.Dequeue();
+            if (!ReferenceEquals(queued, waiter))
+            {
+                _receiveWaiters.Enqueue(queued);
+            }
+        }
     }
 
     /// <summary>A <c>ReceiveAsync</c> call that takes the message object itself (an array or a stream is made from it afterwards).</summary>
-    private sealed class MessageWaiter(TinyProtoConnection owner) : ReceiveWaiter<InboundMessage>
+    private sealed class MessageWaiter(TinyProtoConnection owner) : ReceiveWaiter<InboundMessage>(owner)
     {
         private bool _arrayOnly;
 
@@ -64,14 +98,14 @@ public partial class TinyProtoConnection
             return TrySetResult(message);
         }
 
-        protected override void ReturnToPool() => owner.ReturnToPool(owner._freeMessageWaiters, this);
+        protected override void ReturnToPool() => Owner.ReturnToPool(Owner._freeMessageWaiters, this);
     }
 
     /// <summary>
     /// A <c>ReceiveAsync(Memory)</c> call: the receive loop copies the message into the caller's memory and frees it
     /// at once, so the whole receive allocates nothing. Copying bytes is the library's own short step, not user code.
     /// </summary>
-    private sealed class MemoryWaiter(TinyProtoConnection owner) : ReceiveWaiter<int>
+    private sealed class MemoryWaiter(TinyProtoConnection owner) : ReceiveWaiter<int>(owner)
     {
         private Memory<byte> _destination;
 
@@ -118,6 +152,6 @@ public partial class TinyProtoConnection
             }
         }
 
-        protected override void ReturnToPool() => owner.ReturnToPool(owner._freeMemoryWaiters, this);
+        protected override void ReturnToPool() => Owner.ReturnToPool(Owner._freeMemoryWaiters, this);
     }
 }

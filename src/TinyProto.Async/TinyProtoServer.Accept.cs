@@ -33,12 +33,21 @@ public partial class TinyProtoServer
                 throw;
             }
 
-            _listeners.Add(listener);
             var bound = (IPEndPoint)listener.LocalEndPoint!;
             chosenPort = bound.Port;
-            lock (_boundEndPoints)
+            lock (_listeners)
             {
-                _boundEndPoints.Add(bound);
+                _listeners.Add(listener);
+                lock (_boundEndPoints)
+                {
+                    _boundEndPoints.Add(bound);
+                }
+
+                if (_stopping.IsCancellationRequested)
+                {
+                    // Stopped meanwhile: StopAsync closed the listeners it saw; this one it did not.
+                    listener.Dispose();
+                }
             }
         }
     }
@@ -244,9 +253,12 @@ public partial class TinyProtoServer
 
     private void CloseListeners()
     {
-        foreach (Socket listener in _listeners)
+        lock (_listeners)
         {
-            listener.Dispose();
+            foreach (Socket listener in _listeners)
+            {
+                listener.Dispose();
+            }
         }
     }
 }

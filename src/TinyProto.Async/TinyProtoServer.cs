@@ -140,7 +140,7 @@ public partial class TinyProtoServer : IAsyncDisposable
 
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
         {
-            throw new InvalidOperationException("The server was already started; create a new server to start again.");
+            throw new InvalidOperationException("The server was already started or stopped; create a new server to start again.");
         }
 
         _factory.DefaultLogger = _logger;
@@ -161,10 +161,20 @@ public partial class TinyProtoServer : IAsyncDisposable
 
         // The original's pre_loop runs before anyone is accepted.
         await _mainLoop.StartAsync(_loopPassInterval, HookOverrides.IsOverridden(this, typeof(TinyProtoServer), nameof(LoopPassAsync)), _logger).ConfigureAwait(false);
-        foreach (Socket listener in _listeners)
+        lock (_listeners)
         {
-            Log.Listening(_logger, listener.LocalEndPoint!.ToString()!);
-            Track(AcceptLoopAsync(listener));
+            if (_stopping.IsCancellationRequested)
+            {
+                // Stopped while binding or during PreLoopAsync: accept no one, and close what was bound after the stop.
+                CloseListeners();
+                return;
+            }
+
+            for (int i = 0; i < _listeners.Count; i++)
+            {
+                Log.Listening(_logger, _boundEndPoints[i].ToString()!);
+                Track(AcceptLoopAsync(_listeners[i]));
+            }
         }
     }
 

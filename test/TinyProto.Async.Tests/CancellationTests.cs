@@ -21,6 +21,44 @@ public sealed class CancellationTests : ConnectionTestBase
     }
 
     [Fact]
+    public async Task ReceiveAsync_CancelledPollsIntoBuffers_KeepNoBufferAliveAndTheNextMessageIsReceived()
+    {
+        // A caller polling with short-lived tokens on a quiet connection: each cancelled call must let go of its
+        // buffer at once, not when the next message finally comes.
+        var client = new TinyProtoConnection();
+        var server = new TinyProtoConnection();
+        await StartPairAsync(client, server);
+
+        WeakReference[] buffers = await PollAndCancelAsync(server, 50);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.All(buffers, buffer => Assert.False(buffer.IsAlive, "a cancelled ReceiveAsync still holds its buffer"));
+
+        await Bounded(client.TransmitAsync("after the polls"u8.ToArray(), TimeoutToken).AsTask());
+        byte[] destination = new byte[64];
+        int length = await Bounded(server.ReceiveAsync(destination.AsMemory(), TimeoutToken).AsTask());
+        Assert.Equal("after the polls"u8.ToArray(), destination[..length]);
+    }
+
+    /// <summary>Starts <paramref name="count"/> receives into new buffers, cancels each, and returns weak references to the buffers.</summary>
+    private async Task<WeakReference[]> PollAndCancelAsync(TinyProtoConnection connection, int count)
+    {
+        var buffers = new WeakReference[count];
+        for (int i = 0; i < count; i++)
+        {
+            byte[] buffer = new byte[4096];
+            buffers[i] = new WeakReference(buffer);
+            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(TimeoutToken);
+            Task<int> poll = connection.ReceiveAsync(buffer.AsMemory(), cancel.Token).AsTask();
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Bounded(poll));
+        }
+
+        return buffers;
+    }
+
+    [Fact]
     public async Task ReceiveAsync_AlreadyCancelledToken_DoesNotTakeQueuedMessage()
     {
         var client = new TinyProtoConnection();

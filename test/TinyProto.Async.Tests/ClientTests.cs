@@ -76,6 +76,38 @@ public sealed class ClientTests : ConnectionTestBase
     }
 
     [Fact]
+    public async Task ConnectAsync_StopAsyncDuringTheHandshake_ThrowsAndClosesTheNewConnection()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var opened = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<byte[]> rawServer = Task.Run(async () =>
+        {
+            Socket accepted = await listener.AcceptAsync(TimeoutToken);
+            await using var raw = new RawPeer(accepted, TimeoutToken);
+            Assert.Equal(0xFF, await raw.ReadByteAsync());
+            opened.SetResult();
+            await answer.Task.WaitAsync(TimeoutToken);
+            await raw.WriteAsync(0xFF);
+            return await raw.ReadToEndAsync();
+        });
+
+        var client = new TinyProtoClient();
+        Task<TinyProtoConnection> connect = client.ConnectAsync("127.0.0.1", port, TimeoutToken);
+        await Bounded(opened.Task);
+        await Bounded(client.StopAsync(TimeoutToken));
+        answer.SetResult();
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => Bounded(connect));
+        Assert.Contains("stopped while connecting", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(await Bounded(rawServer));
+        Assert.Empty(client.ActiveConnections);
+    }
+
+    [Fact]
     public async Task ActiveConnections_ConnectionClosed_Removed()
     {
         await using var server = new TinyProtoServer();
