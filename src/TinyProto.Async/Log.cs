@@ -34,4 +34,7 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Warning, "Connection {ConnectionId} did not end within the stop deadline and was aborted.")]
     public static partial void Aborted(ILogger logger, Guid connectionId);
+
+    [LoggerMessage(11, LogLevel.Warning, "Connection {ConnectionId} did not finish closing within {TimeoutMilliseconds} ms (the peer stopped reading); its transport was cut.")]
+    public static partial void CloseStalled(ILogger logger, Guid connectionId, double timeoutMilliseconds);
 }

@@ -10,7 +10,8 @@ public partial class TinyProtoConnection
 
     // Set once in the handshake when the transport is a StreamDuplexPipe of ours.
     private Transport.StreamDuplexPipe? _directPipe;
-    private CancellationTokenSource? _directReadCancel;
+    // Cancelled when the connection closes: ends direct reads and writes that wait on the transport.
+    private CancellationTokenSource? _directCancel;
 
     /// <summary>
     /// Whether the rest of the payload being received can be read from the stream straight into the message's
@@ -32,7 +33,7 @@ public partial class TinyProtoConnection
             int read;
             try
             {
-                read = await _directPipe!.ReadDirectAsync(memory, _directReadCancel!.Token).ConfigureAwait(false);
+                read = await _directPipe!.ReadDirectAsync(memory, _directCancel!.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException && _directPipe!.Input is Transport.SocketPipeReader)
             {
@@ -62,9 +63,17 @@ public partial class TinyProtoConnection
         }
 
         await FlushOutputAsync().ConfigureAwait(false);
-        foreach (ReadOnlyMemory<byte> memory in body)
+        CancellationToken closing = _directCancel!.Token;
+        try
         {
-            await _directPipe.Stream.WriteAsync(memory).ConfigureAwait(false);
+            foreach (ReadOnlyMemory<byte> memory in body)
+            {
+                await _directPipe.Stream.WriteAsync(memory, closing).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (closing.IsCancellationRequested)
+        {
+            throw ClosedError("transmit");
         }
 
         return true;

@@ -28,7 +28,7 @@ public partial class TinyProtoConnection
         if (transport is Transport.StreamDuplexPipe direct)
         {
             _directPipe = direct;
-            _directReadCancel = new CancellationTokenSource();
+            _directCancel = new CancellationTokenSource();
         }
         Role = role;
         _logger = _options.Logger ?? NullLogger.Instance;

@@ -171,13 +171,46 @@ public partial class TinyProtoConnection : IAsyncDisposable
     internal void Abort()
     {
         BeginClose(byUser: true, drain: false);
+        CutTransport();
+    }
+
+    /// <summary>Ends every write that waits on the transport and, for a socket, the socket itself.</summary>
+    private void CutTransport()
+    {
         if (Volatile.Read(ref _state) >= 1)
         {
             // Null for a moment while the handshake starts: it is cancelled through its token then.
             Volatile.Read(ref _output)?.CancelPendingFlush();
+            Volatile.Read(ref _directCancel)?.Cancel();
         }
 
         AbortTarget?.Dispose();
+    }
+
+    /// <summary>
+    /// A close is bounded by <see cref="TinyProtoConnectionOptions.Timeout"/>: a peer that stops reading while we still
+    /// write (statuses we owe, the rest of a payload) cannot hold the connection, and CloseAsync, open for ever.
+    /// </summary>
+    private async Task CutTransportIfCloseStallsAsync()
+    {
+        if (_options.Timeout == Timeout.InfiniteTimeSpan)
+        {
+            return;
+        }
+
+        try
+        {
+            await Completion.WaitAsync(_options.Timeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Log.CloseStalled(_logger, Id, _options.Timeout.TotalMilliseconds);
+            CutTransport();
+        }
+        catch (Exception) when (Completion.IsCompleted)
+        {
+            // Ended, with an error Completion reports.
+        }
     }
 
     /// <summary>What <see cref="Abort"/> disposes to cut the transport (the socket, for connections a server or client made).</summary>
@@ -216,6 +249,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
             {
                 _closing = true;
                 WakeAll();
+                _ = CutTransportIfCloseStallsAsync();
             }
         }
 
@@ -228,7 +262,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
         {
             // Null for a moment while the handshake starts: it is cancelled through its token then.
             Volatile.Read(ref _input)?.CancelPendingRead();
-            Volatile.Read(ref _directReadCancel)?.Cancel();
+            Volatile.Read(ref _directCancel)?.Cancel();
         }
 
         // A receive loop blocked on a stream consumer that stopped reading must notice the close too.
@@ -265,11 +299,18 @@ public partial class TinyProtoConnection : IAsyncDisposable
 
     private async Task CloseAfterDrainAsync()
     {
-        await WaitForDrainAsync().ConfigureAwait(false);
+        bool drained = await WaitForDrainAsync().ConfigureAwait(false);
         BeginClose(byUser: true, drain: false);
+        if (!drained)
+        {
+            // Our exchange did not finish in time: the peer is not taking it, so writing the rest cannot hold the close.
+            Log.CloseStalled(_logger, Id, _options.Timeout.TotalMilliseconds);
+            CutTransport();
+        }
     }
 
-    private async Task WaitForDrainAsync()
+    /// <summary>Waits for our exchange in flight to end, up to the timeout; false if it did not.</summary>
+    private async Task<bool> WaitForDrainAsync()
     {
         Task? drained;
         lock (_gate)
@@ -277,13 +318,25 @@ public partial class TinyProtoConnection : IAsyncDisposable
             drained = _drained?.Task;
         }
 
-        if (drained is not null && _options.Timeout != Timeout.InfiniteTimeSpan)
+        if (drained is null)
         {
-            await Task.WhenAny(drained, Task.Delay(_options.Timeout)).ConfigureAwait(false);
+            return true;
         }
-        else if (drained is not null)
+
+        if (_options.Timeout == Timeout.InfiniteTimeSpan)
         {
             await drained.ConfigureAwait(false);
+            return true;
+        }
+
+        try
+        {
+            await drained.WaitAsync(_options.Timeout).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
         }
     }
 

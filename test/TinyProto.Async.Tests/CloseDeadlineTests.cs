@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace TinyProto.Async.Tests;
+
+/// <summary>
+/// A close is bounded by the connection's Timeout: a peer that accepts our message and then stops reading while we
+/// write its payload cannot keep CloseAsync waiting for ever. The transmission fails; the close completes.
+/// </summary>
+public sealed class CloseDeadlineTests : ConnectionTestBase
+{
+    private static readonly TimeSpan ShortTimeout = TimeSpan.FromMilliseconds(500);
+
+    [Fact]
+    public async Task CloseAsync_PeerStopsReadingDuringOurPayloadOverLoopback_CompletesWithinTheTimeoutAndTheTransmitFails()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task rawServer = Task.Run(async () =>
+        {
+            using Socket accepted = await listener.AcceptAsync(TimeoutToken);
+            var raw = new RawPeer(accepted, TimeoutToken);
+            await raw.OpenAsServerAsync();
+            await raw.ReadExactlyAsync(4);
+            await raw.WriteAsync(0xFF);
+
+            // Accepted, and then nothing more is read.
+            await release.Task.WaitAsync(TimeoutToken);
+        });
+
+        await using var client = new TinyProtoClient { Timeout = ShortTimeout };
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
+        Task transmit = connection.TransmitAsync(new byte[64 * 1024 * 1024], TimeoutToken).AsTask();
+        await Task.Delay(200, TimeoutToken);
+        Assert.False(transmit.IsCompleted, "64 MiB fit in the socket buffers; the test needs a write that waits");
+
+        var clock = Stopwatch.StartNew();
+        await Bounded(connection.CloseAsync(TimeoutToken).AsTask());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), $"CloseAsync took {clock.Elapsed}");
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
+        Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+        release.SetResult();
+        await Bounded(rawServer);
+    }
+
+    [Fact]
+    public async Task CloseAsync_PeerStopsReadingDuringOurPayloadOverAPipe_CompletesWithinTheTimeoutAndTheTransmitFails()
+    {
+        var client = new TinyProtoConnection();
+        client.Options.Timeout = ShortTimeout;
+        RawPeer raw = await StartWithRawServerAsync(client, pauseThreshold: 64 * 1024);
+
+        Task transmit = client.TransmitAsync(new byte[4 * 1024 * 1024], TimeoutToken).AsTask();
+        Assert.Equal(RawPeer.Header(4 * 1024 * 1024), await Bounded(raw.ReadExactlyAsync(4)));
+        await Bounded(raw.WriteAsync(0xFF));
+        await Task.Delay(200, TimeoutToken);
+        Assert.False(transmit.IsCompleted, "the pipe took the whole payload; the test needs a write that waits");
+
+        var clock = Stopwatch.StartNew();
+        await Bounded(client.CloseAsync(TimeoutToken).AsTask());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), $"CloseAsync took {clock.Elapsed}");
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
+        Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+    }
+}
