@@ -48,6 +48,7 @@ public partial class TinyProtoConnection
 
             _payloadBody.Advance(read);
             _payloadRemaining -= read;
+            Volatile.Write(ref _payloadBytesReceived, _payloadBytesReceived + read);
         }
 
         CompletePayload();

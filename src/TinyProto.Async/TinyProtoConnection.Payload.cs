@@ -38,6 +38,7 @@ public partial class TinyProtoConnection
         ReadOnlySequence<byte> chunk = buffer.Slice(0, Math.Min(buffer.Length, _payloadRemaining));
         buffer = buffer.Slice(chunk.End);
         _payloadRemaining -= chunk.Length;
+        Volatile.Write(ref _payloadBytesReceived, _payloadBytesReceived + chunk.Length);
 
         if (_payloadBody is not null)
         {

@@ -17,6 +17,12 @@ public partial class TinyProtoConnection
     private Timer? _statusTimer;
     private bool _statusTimerArmed;
     private long _lastStatusAt;
+    private long _payloadProgressSeen;   // _payloadBytesReceived when the status timer last looked
+    private long _payloadProgressAt;     // when the status timer last saw it grow
+
+    // Written by the receive loop only; the status timer reads it. Payload bytes coming in mean the peer is alive and
+    // busy: it may rightly hold its answer until its own payload is out (rule 5), or until its output is free (rule 6).
+    private long _payloadBytesReceived;
 
     /// <summary>
     /// Registers <paramref name="count"/> of our messages as awaiting statuses, before their headers are written;
@@ -114,13 +120,15 @@ public partial class TinyProtoConnection
         }
 
         _statusTimer ??= new Timer(static state => ((TinyProtoConnection)state!).OnStatusTimer(), this, Timeout.Infinite, Timeout.Infinite);
+        _payloadProgressSeen = Volatile.Read(ref _payloadBytesReceived);
         _statusTimer.Change(_options.Timeout, Timeout.InfiniteTimeSpan);
         _statusTimerArmed = true;
     }
 
     /// <summary>
-    /// Fails the oldest wait for a status once no status has come for <see cref="TinyProtoConnectionOptions.Timeout"/>
-    /// since it began; otherwise re-arms for the time left. One timer per connection serves every wait.
+    /// Fails the oldest wait for a status once, for <see cref="TinyProtoConnectionOptions.Timeout"/> since it began,
+    /// neither a status nor payload bytes have come; otherwise re-arms for the time left. One timer per connection
+    /// serves every wait.
     /// </summary>
     private void OnStatusTimer()
     {
@@ -134,7 +142,14 @@ public partial class TinyProtoConnection
                 return;
             }
 
-            TimeSpan waited = Stopwatch.GetElapsedTime(Math.Max(head.StartedAt, _lastStatusAt));
+            long progress = Volatile.Read(ref _payloadBytesReceived);
+            if (progress != _payloadProgressSeen)
+            {
+                _payloadProgressSeen = progress;
+                _payloadProgressAt = Stopwatch.GetTimestamp();
+            }
+
+            TimeSpan waited = Stopwatch.GetElapsedTime(Math.Max(Math.Max(head.StartedAt, _lastStatusAt), _payloadProgressAt));
             if (waited < timeout)
             {
                 _statusTimer!.Change(timeout - waited, Timeout.InfiniteTimeSpan);
@@ -143,8 +158,8 @@ public partial class TinyProtoConnection
             }
 
             error = new TinyProtoException(TinyProtoError.Timeout, head.Count == 1
-                ? $"The peer did not answer the header of a {head.Length}-byte message within {timeout.TotalSeconds:0.###} s; the connection was closed."
-                : $"The peer did not answer the headers of a batch of {head.Count} messages within {timeout.TotalSeconds:0.###} s; the connection was closed.");
+                ? $"The peer did not answer the header of a {head.Length}-byte message within {timeout.TotalSeconds:0.###} s (nor sent anything meanwhile); the connection was closed."
+                : $"The peer did not answer the headers of a batch of {head.Count} messages within {timeout.TotalSeconds:0.###} s (nor sent anything meanwhile); the connection was closed.");
 
             // Completed under the gate, while it is still queued, so the receive loop cannot have taken it.
             head.Fail(error);

@@ -65,7 +65,9 @@ public sealed class TinyProtoConnectionOptions
     }
 
     /// <summary>
-    /// How long the opening handshake and each wait for a status may take; connecting too, for a client.
+    /// How long the opening handshake and each wait for a status may take; connecting too, for a client. A wait for a
+    /// status lasts as long as the peer keeps sending payload bytes (it may hold its answer until its own payload is
+    /// out), and times out after this long with neither a status nor payload. Closing is bounded by it too.
     /// Idle time between messages is not limited. Default: 5 seconds; <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> disables it.
     /// </summary>
     public TimeSpan Timeout

@@ -45,6 +45,20 @@ public abstract class ConnectionTestBase : TestBase
         return raw;
     }
 
+    /// <summary>
+    /// The server's one connection, once the server lists it: a client can see the end of the handshake a moment
+    /// before the server has registered the connection.
+    /// </summary>
+    protected async Task<TinyProtoConnection> SingleServerConnectionAsync(TinyProtoServer server)
+    {
+        while (server.ActiveConnections.IsEmpty())
+        {
+            await Task.Delay(2, TimeoutToken);
+        }
+
+        return Assert.Single(server.ActiveConnections.Values);
+    }
+
     /// <summary>Binds <paramref name="server"/> to 127.0.0.1 port 0, starts it and returns the chosen port.</summary>
     protected async Task<int> StartLoopbackAsync(TinyProtoServer server)
     {

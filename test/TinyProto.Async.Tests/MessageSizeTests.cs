@@ -118,7 +118,7 @@ public sealed class MessageSizeTests : ConnectionTestBase
         await socket.ConnectAsync(System.Net.IPAddress.Loopback, port, TimeoutToken);
         var raw = new RawPeer(socket, TimeoutToken);
         Assert.Equal(0xFF, await Bounded(raw.OpenAsClientAsync()));
-        TinyProtoConnection connection = Assert.Single(server.ActiveConnections.Values);
+        TinyProtoConnection connection = await SingleServerConnectionAsync(server);
 
         await Bounded(raw.WriteAsync(RawPeer.Header(1024 * 1024)));
         Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));

@@ -54,7 +54,7 @@ public sealed class PipelinedTests : ConnectionTestBase
         TinyProtoConnection connection = client.ActiveConnections[await Bounded(client.ConnectToAsync("127.0.0.1", port, TimeoutToken))];
 
         Assert.Equal(expected, connection.IsPipelined);
-        Assert.Equal(expected, Assert.Single(server.ActiveConnections.Values).IsPipelined);
+        Assert.Equal(expected, (await SingleServerConnectionAsync(server)).IsPipelined);
         for (int i = 0; i < 50; i++)
         {
             byte[] payload = RandomBytes(i * 101, i);

@@ -79,6 +79,52 @@ public sealed class TransmitFailureTests : ConnectionTestBase
     }
 
     [Fact]
+    public async Task TransmitAsync_ServerHoldsItsAnswerWhileItsOwnPayloadTricklesPastTheTimeout_NoTimeout()
+    {
+        // Both ends transmit at once. By rule 5 the server answers our header only after its own payload is out,
+        // and on a slow link that payload takes longer than Timeout: the bytes coming in show the peer is alive.
+        var client = new TinyProtoConnection();
+        client.Options.Timeout = TimeSpan.FromSeconds(1);
+        RawPeer raw = await StartWithRawServerAsync(client);
+
+        Task transmit = client.TransmitAsync("ten bytes!"u8.ToArray(), TimeoutToken).AsTask();
+        Assert.Equal(RawPeer.Header(10), await Bounded(raw.ReadExactlyAsync(4)));
+        const int size = 24 * 5_000;
+        await Bounded(raw.WriteAsync(RawPeer.Header(size)));
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        for (int i = 0; i < 24; i++)
+        {
+            // 24 x 125 ms: three times the timeout in all, never a gap near it.
+            await Bounded(raw.WriteAsync(new byte[5_000]));
+            await Task.Delay(125, TimeoutToken);
+        }
+
+        Assert.False(transmit.IsCompleted, transmit.Exception?.Message);
+        await Bounded(raw.WriteAsync(0xFF));
+        Assert.Equal("ten bytes!"u8.ToArray(), await Bounded(raw.ReadExactlyAsync(10)));
+        await Bounded(transmit);
+        Assert.Equal(size, (await Bounded(client.ReceiveAsync(TimeoutToken).AsTask())).Length);
+    }
+
+    [Fact]
+    public async Task TransmitAsync_ServerHoldsItsAnswerAndItsPayloadStalls_TimesOut()
+    {
+        // The other side of the rule above: a held answer with no payload bytes coming is a dead peer.
+        var client = new TinyProtoConnection();
+        client.Options.Timeout = ShortTimeout;
+        RawPeer raw = await StartWithRawServerAsync(client);
+
+        Task transmit = client.TransmitAsync("ten bytes!"u8.ToArray(), TimeoutToken).AsTask();
+        await Bounded(raw.ReadExactlyAsync(4));
+        await Bounded(raw.WriteAsync(RawPeer.Header(100_000)));
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        await Bounded(raw.WriteAsync(new byte[5_000]));
+
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
+        Assert.Equal(TinyProtoError.Timeout, ex.Error);
+    }
+
+    [Fact]
     public async Task TransmitAsync_PeerRefusesAndStaysOpen_NextTransmitGoesThrough()
     {
         // A refusal ends only that exchange: a peer that keeps the connection open gets the next message.
