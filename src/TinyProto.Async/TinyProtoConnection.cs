@@ -198,18 +198,12 @@ public partial class TinyProtoConnection : IAsyncDisposable
             return;
         }
 
-        try
-        {
-            await Completion.WaitAsync(_options.Timeout).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
+        // Whatever ended the connection, Completion reports it; here only the deadline matters, so nothing is thrown.
+        await Completion.WaitAsync(_options.Timeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (!Completion.IsCompleted)
         {
             Log.CloseStalled(_logger, Id, _options.Timeout.TotalMilliseconds);
             CutTransport();
-        }
-        catch (Exception) when (Completion.IsCompleted)
-        {
-            // Ended, with an error Completion reports.
         }
     }
 
@@ -329,15 +323,8 @@ public partial class TinyProtoConnection : IAsyncDisposable
             return true;
         }
 
-        try
-        {
-            await drained.WaitAsync(_options.Timeout).ConfigureAwait(false);
-            return true;
-        }
-        catch (TimeoutException)
-        {
-            return false;
-        }
+        await drained.WaitAsync(_options.Timeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        return drained.IsCompleted;
     }
 
     /// <summary>Completes a drain once nothing of ours is in flight; the caller holds <see cref="_gate"/>.</summary>
