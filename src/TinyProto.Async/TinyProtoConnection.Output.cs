@@ -6,6 +6,20 @@ namespace TinyProto.Async;
 
 public partial class TinyProtoConnection
 {
+    // Guarded by _gate. Set when one of our payloads ended before its announced length: nothing may follow it.
+    private bool _payloadCutShort;
+
+    /// <summary>Fails the connection after a payload of ours ended early, so that no byte ever follows the partial payload.</summary>
+    private void FailWithPayloadCutShort(TinyProtoException error)
+    {
+        lock (_gate)
+        {
+            _payloadCutShort = true;
+        }
+
+        Fail(error);
+    }
+
     /// <summary>Sends answers queued by the receive loop, unless a transmitter holds the output (it sends them itself).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendPendingStatusesAsync()
@@ -84,12 +98,15 @@ public partial class TinyProtoConnection
         }
     }
 
-    /// <summary>Writes queued answers into the output, unless our payload is due first; the caller holds the output.</summary>
+    /// <summary>
+    /// Writes queued answers into the output, unless our payload is due first or was cut short (the peer would read the
+    /// answers as the rest of that payload); the caller holds the output.
+    /// </summary>
     private void WritePendingStatuses()
     {
         lock (_gate)
         {
-            if (_payloadDue)
+            if (_payloadDue || _payloadCutShort)
             {
                 return;
             }

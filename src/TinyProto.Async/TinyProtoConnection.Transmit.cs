@@ -277,7 +277,7 @@ public partial class TinyProtoConnection
                 // of the announced bytes as this payload. Nothing can follow on this connection.
                 var error = new TinyProtoException(TinyProtoError.ConnectionClosed,
                     $"Reading the payload stream failed after {length - remaining} of the announced {length} bytes ({ex.GetType().Name}: {ex.Message}); the connection was closed because the peer expects the rest.", ex);
-                Fail(error);
+                FailWithPayloadCutShort(error);
                 throw error;
             }
 
@@ -285,7 +285,7 @@ public partial class TinyProtoConnection
             {
                 var error = new TinyProtoException(TinyProtoError.ConnectionClosed,
                     $"The payload stream ended after {length - remaining} of the announced {length} bytes; the connection was closed because the peer expects the rest.");
-                Fail(error);
+                FailWithPayloadCutShort(error);
                 throw error;
             }
 

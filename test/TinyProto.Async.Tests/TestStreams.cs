@@ -191,8 +191,11 @@ internal sealed class UnreadableStream : Stream
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
-/// <summary>A readable stream that gives <c>bytesBeforeFailure</c> bytes of 0x41, then throws what <c>failure</c> makes.</summary>
-internal sealed class FailingStream(int bytesBeforeFailure, Func<Exception> failure) : Stream
+/// <summary>
+/// A readable stream that gives <c>bytesBeforeFailure</c> bytes of 0x41, then throws what <c>failure</c> makes (once
+/// <c>failWhen</c> has completed, if given, so a test can act while the payload is half written).
+/// </summary>
+internal sealed class FailingStream(int bytesBeforeFailure, Func<Exception> failure, Task? failWhen = null) : Stream
 {
     private int _left = bytesBeforeFailure;
 
@@ -225,8 +228,15 @@ internal sealed class FailingStream(int bytesBeforeFailure, Func<Exception> fail
         return count;
     }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        ValueTask.FromResult(Read(buffer.Span));
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_left == 0 && failWhen is not null)
+        {
+            await failWhen.WaitAsync(cancellationToken);
+        }
+
+        return Read(buffer.Span);
+    }
 
     public override void Flush()
     {

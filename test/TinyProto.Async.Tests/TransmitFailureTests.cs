@@ -9,6 +9,31 @@ public sealed class TransmitFailureTests : ConnectionTestBase
     private static readonly TimeSpan ShortTimeout = TimeSpan.FromMilliseconds(300);
 
     [Fact]
+    public async Task TransmitAsync_SourceFailsOneByteShortWhileAnAnswerIsQueued_TheAnswerNeverFollowsThePartialPayload()
+    {
+        // The peer's header arrives while our payload is being written, so its OK waits behind our payload. If that
+        // payload then ends one byte short, the OK must not go out: the peer would take it as the missing last byte.
+        var client = new TinyProtoConnection();
+        RawPeer raw = await StartWithRawServerAsync(client);
+        var fail = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var source = new FailingStream(99, () => new IOException("the source broke"), fail.Task);
+        Task transmit = client.TransmitAsync(source, 100, TimeoutToken).AsTask();
+        Assert.Equal(RawPeer.Header(100), await Bounded(raw.ReadExactlyAsync(4)));
+        await Bounded(raw.WriteAsync(0xFF));
+        await Task.Delay(50, TimeoutToken);
+        await Bounded(raw.WriteAsync(RawPeer.Header(5)));
+        await Task.Delay(100, TimeoutToken);
+        fail.SetResult();
+
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
+        Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+        byte[] rest = await Bounded(raw.ReadToEndAsync());
+        Assert.Equal(99, rest.Length);
+        Assert.All(rest, b => Assert.Equal(0x41, b));
+    }
+
+    [Fact]
     public async Task TransmitAsync_LockStepNoStatusWithinTimeout_ThrowsTimeoutAndQueuedTransmitFailsToo()
     {
         var client = new TinyProtoConnection();
