@@ -28,17 +28,27 @@ internal sealed class MainLoop : IDisposable
     /// </summary>
     public Task StartAsync(TimeSpan interval, bool runPasses, ILogger logger)
     {
-        // Started is published before the stop is checked, and StopAsync cancels before it reads it: either this sees
-        // the stop, or StopAsync sees the start and waits for the whole loop, post_loop included.
-        Volatile.Write(ref _started, 1);
-        if (_stop.IsCancellationRequested)
+        // Started is published (a full fence) before the stop is checked, and StopAsync cancels before it reads it:
+        // either this sees the stop, or StopAsync sees the start and waits for the whole loop, post_loop included.
+        Interlocked.Exchange(ref _started, 1);
+        CancellationToken token;
+        try
+        {
+            token = _stop.Token;
+        }
+        catch (ObjectDisposedException)
+        {
+            token = new CancellationToken(canceled: true);
+        }
+
+        if (token.IsCancellationRequested)
         {
             _finished.TrySetResult();
             return Task.CompletedTask;
         }
 
         var preLoopDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _ = RunAsync(interval, runPasses, logger, preLoopDone);
+        _ = RunAsync(interval, runPasses, logger, preLoopDone, token);
         return preLoopDone.Task;
     }
 
@@ -46,7 +56,7 @@ internal sealed class MainLoop : IDisposable
     public async Task StopAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        if (Volatile.Read(ref _started) == 1)
+        if (Interlocked.CompareExchange(ref _started, 0, 0) == 1)
         {
             await _finished.Task.ConfigureAwait(false);
         }
@@ -57,9 +67,8 @@ internal sealed class MainLoop : IDisposable
 
     public void Dispose() => _stop.Dispose();
 
-    private async Task RunAsync(TimeSpan interval, bool runPasses, ILogger logger, TaskCompletionSource preLoopDone)
+    private async Task RunAsync(TimeSpan interval, bool runPasses, ILogger logger, TaskCompletionSource preLoopDone, CancellationToken token)
     {
-        CancellationToken token = _stop.Token;
         try
         {
             try

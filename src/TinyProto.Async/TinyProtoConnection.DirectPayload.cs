@@ -8,9 +8,12 @@ public partial class TinyProtoConnection
     /// <summary>Payloads from this size on skip the pipes' buffers when the transport allows it.</summary>
     private const int DirectPayloadThreshold = 64 * 1024;
 
+    /// <summary>The largest single write of a direct payload.</summary>
+    private const int DirectWriteChunk = 1024 * 1024;
+
     // Set once in the handshake when the transport is a StreamDuplexPipe of ours.
     private Transport.StreamDuplexPipe? _directPipe;
-    // Cancelled when the connection closes: ends direct reads and writes that wait on the transport.
+    // Cancelled when the connection closes: ends a direct read that waits on the transport.
     private CancellationTokenSource? _directCancel;
 
     /// <summary>
@@ -64,17 +67,18 @@ public partial class TinyProtoConnection
         }
 
         await FlushOutputAsync().ConfigureAwait(false);
-        CancellationToken closing = _directCancel!.Token;
-        try
+
+        // No cancellation token: a stream that gave up waiting could still be reading the caller's memory. A close
+        // that stalls on this write cuts it by closing the socket (CutTransport). Written in pieces of at most
+        // DirectWriteChunk, so that a slow peer that keeps reading shows progress (see WaitWhileProgressingAsync).
+        foreach (ReadOnlyMemory<byte> memory in body)
         {
-            foreach (ReadOnlyMemory<byte> memory in body)
+            for (int offset = 0; offset < memory.Length; offset += DirectWriteChunk)
             {
-                await _directPipe.Stream.WriteAsync(memory, closing).ConfigureAwait(false);
+                int count = Math.Min(DirectWriteChunk, memory.Length - offset);
+                await _directPipe.Stream.WriteAsync(memory.Slice(offset, count)).ConfigureAwait(false);
+                Volatile.Write(ref _payloadBytesSent, _payloadBytesSent + count);
             }
-        }
-        catch (OperationCanceledException) when (closing.IsCancellationRequested)
-        {
-            throw ClosedError("transmit");
         }
 
         return true;

@@ -24,6 +24,12 @@ public partial class TinyProtoConnection
     // busy: it may rightly hold its answer until its own payload is out (rule 5), or until its output is free (rule 6).
     private long _payloadBytesReceived;
 
+    // Written by whoever holds the output. Payload bytes leaving mean the peer is still reading.
+    private long _payloadBytesSent;
+
+    /// <summary>Payload bytes in and out so far; a wait that sees this grow knows the transport is moving.</summary>
+    private long TransportProgress => Volatile.Read(ref _payloadBytesReceived) + Volatile.Read(ref _payloadBytesSent);
+
     /// <summary>
     /// Registers <paramref name="count"/> of our messages as awaiting statuses, before their headers are written;
     /// wakes a reader held back by the inbox.
@@ -40,6 +46,13 @@ public partial class TinyProtoConnection
             StatusWaiter waiter = _freeWaiters.TryPop(out StatusWaiter? free) ? free : new StatusWaiter();
             waiter.Arm(count, length);
             _ownExchangeActive |= lockStep;
+            if (_awaitingStatus.Count == 0)
+            {
+                // Payload bytes that came before this wait are no sign of life for it.
+                _payloadProgressSeen = Volatile.Read(ref _payloadBytesReceived);
+                _payloadProgressAt = 0;
+            }
+
             _awaitingStatus.Enqueue(waiter);
             ArmStatusTimer();
             _readerSignal?.TrySetResult();

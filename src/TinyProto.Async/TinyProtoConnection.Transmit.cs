@@ -248,6 +248,7 @@ public partial class TinyProtoConnection
                     if (unflushed >= FlushThreshold)
                     {
                         await FlushOutputAsync().ConfigureAwait(false);
+                        Volatile.Write(ref _payloadBytesSent, _payloadBytesSent + unflushed);
                         unflushed = 0;
                     }
                 }
@@ -295,6 +296,7 @@ public partial class TinyProtoConnection
             if (pending >= FlushThreshold)
             {
                 await FlushOutputAsync().ConfigureAwait(false);
+                Volatile.Write(ref _payloadBytesSent, _payloadBytesSent + pending);
                 pending = 0;
             }
         }

@@ -198,12 +198,42 @@ public partial class TinyProtoConnection : IAsyncDisposable
             return;
         }
 
-        // Whatever ended the connection, Completion reports it; here only the deadline matters, so nothing is thrown.
-        await Completion.WaitAsync(_options.Timeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        if (!Completion.IsCompleted)
+        // Slow hooks or PostLoopAsync are not a stall, nor is a slow peer that keeps taking our bytes: only a write
+        // that makes no progress for a whole Timeout is cut.
+        while (!await WaitWhileProgressingAsync(Completion).ConfigureAwait(false))
         {
-            Log.CloseStalled(_logger, Id, _options.Timeout.TotalMilliseconds);
-            CutTransport();
+            if (_outputLock.CurrentCount == 0)
+            {
+                Log.CloseStalled(_logger, Id, _options.Timeout.TotalMilliseconds);
+                CutTransport();
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits for <paramref name="task"/> as long as payload bytes keep moving: true once it completed, false after a
+    /// whole <see cref="TinyProtoConnectionOptions.Timeout"/> with neither completion nor progress. Never throws.
+    /// </summary>
+    private async Task<bool> WaitWhileProgressingAsync(Task task)
+    {
+        long seen = TransportProgress;
+        while (true)
+        {
+            // Whatever the task ended with is reported elsewhere; here only the deadline matters, so nothing is thrown.
+            await task.WaitAsync(_options.Timeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (task.IsCompleted)
+            {
+                return true;
+            }
+
+            long now = TransportProgress;
+            if (now == seen)
+            {
+                return false;
+            }
+
+            seen = now;
         }
     }
 
@@ -303,7 +333,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits for our exchange in flight to end, up to the timeout; false if it did not.</summary>
+    /// <summary>Waits for our exchange in flight to end while it makes progress; false once it stalled for a whole Timeout.</summary>
     private async Task<bool> WaitForDrainAsync()
     {
         Task? drained;
@@ -323,8 +353,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
             return true;
         }
 
-        await drained.WaitAsync(_options.Timeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        return drained.IsCompleted;
+        return await WaitWhileProgressingAsync(drained).ConfigureAwait(false);
     }
 
     /// <summary>Completes a drain once nothing of ours is in flight; the caller holds <see cref="_gate"/>.</summary>

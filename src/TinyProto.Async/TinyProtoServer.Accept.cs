@@ -54,6 +54,8 @@ public partial class TinyProtoServer
 
     private async Task AcceptLoopAsync(Socket listener)
     {
+        // Accepts that complete at once (a backlog of waiting clients) must not run on StartAsync's thread.
+        await Task.Yield();
         CancellationToken stopping = _stopping.Token;
         int backoffMilliseconds = 0;
         while (!stopping.IsCancellationRequested)

@@ -161,20 +161,25 @@ public partial class TinyProtoServer : IAsyncDisposable
 
         // The original's pre_loop runs before anyone is accepted.
         await _mainLoop.StartAsync(_loopPassInterval, HookOverrides.IsOverridden(this, typeof(TinyProtoServer), nameof(LoopPassAsync)), _logger).ConfigureAwait(false);
+        Socket[] listeners;
+        EndPoint[] endPoints;
         lock (_listeners)
         {
-            if (_stopping.IsCancellationRequested)
-            {
-                // Stopped while binding or during PreLoopAsync: accept no one, and close what was bound after the stop.
-                CloseListeners();
-                return;
-            }
+            listeners = [.. _listeners];
+            endPoints = [.. _boundEndPoints];
+        }
 
-            for (int i = 0; i < _listeners.Count; i++)
-            {
-                Log.Listening(_logger, _boundEndPoints[i].ToString()!);
-                Track(AcceptLoopAsync(_listeners[i]));
-            }
+        if (_stopping.IsCancellationRequested)
+        {
+            // Stopped while binding or during PreLoopAsync: accept no one, and close what was bound after the stop.
+            CloseListeners();
+            return;
+        }
+
+        for (int i = 0; i < listeners.Length; i++)
+        {
+            Log.Listening(_logger, endPoints[i].ToString()!);
+            Track(AcceptLoopAsync(listeners[i]));
         }
     }
 

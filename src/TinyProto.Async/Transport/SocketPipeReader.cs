@@ -346,20 +346,6 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
     {
         ValueTask<int> receive = _pendingReceive;
         _pendingReceive = default;
-        if (!receive.IsCompletedSuccessfully)
-        {
-            lock (_sync)
-            {
-                if (_readerCompleted)
-                {
-                    // Completing the reader closed the socket under this receive: its failure is expected, so it is not
-                    // taken (which would throw it for nothing on every close); the buffer goes back.
-                    EndReceive();
-                    return;
-                }
-            }
-        }
-
         int received;
         try
         {
