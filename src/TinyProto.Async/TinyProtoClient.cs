@@ -147,6 +147,7 @@ public class TinyProtoClient : IAsyncDisposable
         // saw this connection and closes it, or is seen here.
         if (Volatile.Read(ref _running) == 2)
         {
+            _active.TryRemove(connection.Id, out _);
             await connection.CloseAsync(CancellationToken.None).ConfigureAwait(false);
             throw new InvalidOperationException("The client was stopped while connecting; the new connection was closed.");
         }
