@@ -63,43 +63,50 @@ public sealed class MainLoopTests : ConnectionTestBase
         Assert.Equal(["pre", "post"], log.Snapshot());
     }
 
-    private sealed class GatedServer(EventLog log) : TinyProtoServer
+    /// <summary>A PreLoopAsync that waits to be released, and hooks that log "pre" and "post".</summary>
+    private sealed class PreLoopGate(EventLog log)
     {
-        public TaskCompletionSource PreLoopEntered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public TaskCompletionSource ReleasePreLoop { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        protected override async ValueTask PreLoopAsync(CancellationToken cancellationToken)
+        public async ValueTask PreLoopAsync()
         {
-            PreLoopEntered.TrySetResult();
-            await ReleasePreLoop.Task;
+            Entered.TrySetResult();
+            await Release.Task;
             log.Add("pre");
         }
 
-        protected override ValueTask PostLoopAsync(CancellationToken cancellationToken)
+        public ValueTask PostLoopAsync()
         {
             log.Add("post");
             return default;
         }
     }
 
+    private sealed class GatedServer(EventLog log) : TinyProtoServer
+    {
+        private readonly PreLoopGate _gate = new(log);
+
+        public TaskCompletionSource PreLoopEntered => _gate.Entered;
+
+        public TaskCompletionSource ReleasePreLoop => _gate.Release;
+
+        protected override ValueTask PreLoopAsync(CancellationToken cancellationToken) => _gate.PreLoopAsync();
+
+        protected override ValueTask PostLoopAsync(CancellationToken cancellationToken) => _gate.PostLoopAsync();
+    }
+
     private sealed class GatedClient(EventLog log) : TinyProtoClient
     {
-        public TaskCompletionSource PreLoopEntered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly PreLoopGate _gate = new(log);
 
-        public TaskCompletionSource ReleasePreLoop { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource PreLoopEntered => _gate.Entered;
 
-        protected override async ValueTask PreLoopAsync(CancellationToken cancellationToken)
-        {
-            PreLoopEntered.TrySetResult();
-            await ReleasePreLoop.Task;
-            log.Add("pre");
-        }
+        public TaskCompletionSource ReleasePreLoop => _gate.Release;
 
-        protected override ValueTask PostLoopAsync(CancellationToken cancellationToken)
-        {
-            log.Add("post");
-            return default;
-        }
+        protected override ValueTask PreLoopAsync(CancellationToken cancellationToken) => _gate.PreLoopAsync();
+
+        protected override ValueTask PostLoopAsync(CancellationToken cancellationToken) => _gate.PostLoopAsync();
     }
 }

@@ -161,8 +161,8 @@ internal sealed class HashingStream : Stream
     }
 }
 
-/// <summary>A readable stream that fails the test if anything reads it.</summary>
-internal sealed class UnreadableStream : Stream
+/// <summary>What the read-only, unseekable test streams below share: everything but reading.</summary>
+internal abstract class ReadOnlyTestStream : Stream
 {
     public override bool CanRead => true;
 
@@ -177,8 +177,6 @@ internal sealed class UnreadableStream : Stream
         get => 0;
         set => throw new NotSupportedException();
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new InvalidOperationException("The stream must not be read.");
 
     public override void Flush()
     {
@@ -191,27 +189,19 @@ internal sealed class UnreadableStream : Stream
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
+/// <summary>A readable stream that fails the test if anything reads it.</summary>
+internal sealed class UnreadableStream : ReadOnlyTestStream
+{
+    public override int Read(byte[] buffer, int offset, int count) => throw new InvalidOperationException("The stream must not be read.");
+}
+
 /// <summary>
 /// A readable stream that gives <c>bytesBeforeFailure</c> bytes of 0x41, then throws what <c>failure</c> makes (once
 /// <c>failWhen</c> has completed, if given, so a test can act while the payload is half written).
 /// </summary>
-internal sealed class FailingStream(int bytesBeforeFailure, Func<Exception> failure, Task? failWhen = null) : Stream
+internal sealed class FailingStream(int bytesBeforeFailure, Func<Exception> failure, Task? failWhen = null) : ReadOnlyTestStream
 {
     private int _left = bytesBeforeFailure;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => 0;
-        set => throw new NotSupportedException();
-    }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -237,14 +227,4 @@ internal sealed class FailingStream(int bytesBeforeFailure, Func<Exception> fail
 
         return Read(buffer.Span);
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
