@@ -10,10 +10,7 @@ public sealed class ClientTests : ConnectionTestBase
     [InlineData(0xFE, TinyProtoError.ConnectionLimitReached)]
     public async Task ConnectToAsync_RawServerAnswersUnexpectedByte_ThrowsAndKeepsNoConnection(byte answer, TinyProtoError expected)
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        using Socket listener = ListenOnLoopback(out int port);
         Task<byte> rawServer = Task.Run(async () =>
         {
             Socket accepted = await listener.AcceptAsync(TimeoutToken);
@@ -34,10 +31,7 @@ public sealed class ClientTests : ConnectionTestBase
     [Fact]
     public async Task ConnectToAsync_ServerAnswersNothing_ThrowsTimeout()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        using Socket listener = ListenOnLoopback(out int port);
 
         await using var client = new TinyProtoClient { Timeout = TimeSpan.FromMilliseconds(300) };
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.ConnectToAsync("127.0.0.1", port, TimeoutToken)));
@@ -47,10 +41,7 @@ public sealed class ClientTests : ConnectionTestBase
     [Fact]
     public async Task Completion_PeerResetsTheConnection_FaultsWithConnectionClosedAroundTheSocketError()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        using Socket listener = ListenOnLoopback(out int port);
         var handshakeDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task rawServer = Task.Run(async () =>
         {
@@ -78,10 +69,7 @@ public sealed class ClientTests : ConnectionTestBase
     [Fact]
     public async Task ConnectAsync_StopAsyncDuringTheHandshake_ThrowsAndClosesTheNewConnection()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        using Socket listener = ListenOnLoopback(out int port);
         var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var opened = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task<byte[]> rawServer = Task.Run(async () =>

@@ -15,10 +15,7 @@ public sealed class CloseDeadlineTests : ConnectionTestBase
     [Fact]
     public async Task CloseAsync_PeerStopsReadingDuringOurPayloadOverLoopback_CompletesWithinTheTimeoutAndTheTransmitFails()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        using Socket listener = ListenOnLoopback(out int port);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task rawServer = Task.Run(async () =>
         {

@@ -67,6 +67,16 @@ public abstract class ConnectionTestBase : TestBase
         return ((IPEndPoint)server.BoundEndPoints[0]).Port;
     }
 
+    /// <summary>A raw listening socket on 127.0.0.1 and a free port, for tests that play the server by hand.</summary>
+    protected static Socket ListenOnLoopback(out int port)
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        return listener;
+    }
+
     /// <summary>Connects a raw socket to the loopback port.</summary>
     internal async Task<RawPeer> ConnectRawAsync(int port)
     {
