@@ -194,22 +194,9 @@ public partial class TinyProtoConnection
         }
 
         Exception? error = null;
-        bool exchangeEnded = false;
         try
         {
-            await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
-            try
-            {
-                await WritePayloadAsync(waiter.Body, null, waiter.Length).ConfigureAwait(false);
-                EndOwnExchange();
-                exchangeEnded = true;
-                WritePendingStatuses();
-                await FlushOutputAsync().ConfigureAwait(false);
-            }
-            finally
-            {
-                await ReleaseOutputAsync().ConfigureAwait(false);
-            }
+            await WritePayloadThenEndExchangeAsync(waiter.Body, null, waiter.Length).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -217,10 +204,6 @@ public partial class TinyProtoConnection
                 ? ex
                 : new TinyProtoException(TinyProtoError.ConnectionClosed, $"The transmission failed and the connection was closed: {ex.Message}", ex);
             Fail(error);
-        }
-
-        if (!exchangeEnded)
-        {
             EndOwnExchange();
         }
 

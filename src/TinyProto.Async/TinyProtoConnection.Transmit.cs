@@ -153,19 +153,8 @@ public partial class TinyProtoConnection
 
                     await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
 
-                    await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
-                    try
-                    {
-                        await WritePayloadAsync(body, source, length).ConfigureAwait(false);
-                        EndOwnExchange();
-                        exchangeEnded = true;
-                        WritePendingStatuses();
-                        await FlushOutputAsync().ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        await ReleaseOutputAsync().ConfigureAwait(false);
-                    }
+                    await WritePayloadThenEndExchangeAsync(body, source, length).ConfigureAwait(false);
+                    exchangeEnded = true;
                 }
                 finally
                 {
@@ -220,6 +209,27 @@ public partial class TinyProtoConnection
         }
 
         await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The last step of a lock-step exchange, once its OK came: the payload, then the end of the exchange, with the
+    /// answers held behind the payload (rule 5) in the same flush. Ending the exchange again after a failure is harmless.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WritePayloadThenEndExchangeAsync(ReadOnlySequence<byte> body, Stream? source, long length)
+    {
+        await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await WritePayloadAsync(body, source, length).ConfigureAwait(false);
+            EndOwnExchange();
+            WritePendingStatuses();
+            await FlushOutputAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await ReleaseOutputAsync().ConfigureAwait(false);
+        }
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
