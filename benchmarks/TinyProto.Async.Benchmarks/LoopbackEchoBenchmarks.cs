@@ -19,9 +19,7 @@ public class LoopbackEchoBenchmarks
     // invocation, and 32 round trips of 1 MiB still finish in tens of milliseconds.
     private const int N = 32;
 
-    private TinyProtoServer _server = null!;
-    private TinyProtoClient _client = null!;
-    private TinyProtoConnection _connection = null!;
+    private LoopbackPair _pair = null!;
     private byte[] _payload = null!;
     private byte[] _echo = null!;
 
@@ -34,19 +32,15 @@ public class LoopbackEchoBenchmarks
         _payload = new byte[PayloadSize];
         _echo = new byte[PayloadSize];
         Random.Shared.NextBytes(_payload);
-        _server = new TinyProtoServer();
-        _server.SetConnectionHandler<EchoConnection>();
-        int port = await LoopbackServer.StartAsync(_server);
-        _client = new TinyProtoClient();
-        _connection = await _client.ConnectAsync(LoopbackServer.Host, port);
+        var server = new TinyProtoServer();
+        server.SetConnectionHandler<EchoConnection>();
+        _pair = await LoopbackPair.StartAsync(server, new TinyProtoClient());
     }
 
     [GlobalCleanup]
     public async Task CleanupAsync()
     {
-        await _connection.DisposeAsync();
-        await _client.DisposeAsync();
-        await _server.DisposeAsync();
+        await _pair.DisposeAsync();
     }
 
     /// <summary>One operation = one round trip, the echo received into a reused buffer; MB/s is the payload rate in one direction.</summary>
@@ -58,8 +52,8 @@ public class LoopbackEchoBenchmarks
         long received = 0;
         for (int i = 0; i < count; i++)
         {
-            await _connection.TransmitAsync(_payload);
-            int length = await _connection.ReceiveAsync(_echo.AsMemory());
+            await _pair.Connection.TransmitAsync(_payload);
+            int length = await _pair.Connection.ReceiveAsync(_echo.AsMemory());
             if (length != PayloadSize)
             {
                 throw new InvalidOperationException($"The echo had {length} bytes instead of {PayloadSize}.");
@@ -80,8 +74,8 @@ public class LoopbackEchoBenchmarks
         long received = 0;
         for (int i = 0; i < count; i++)
         {
-            await _connection.TransmitAsync(_payload);
-            byte[] echo = await _connection.ReceiveAsync();
+            await _pair.Connection.TransmitAsync(_payload);
+            byte[] echo = await _pair.Connection.ReceiveAsync();
             if (echo.Length != PayloadSize)
             {
                 throw new InvalidOperationException($"The echo had {echo.Length} bytes instead of {PayloadSize}.");

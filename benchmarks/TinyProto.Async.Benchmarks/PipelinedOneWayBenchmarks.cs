@@ -20,20 +20,17 @@ public class PipelinedOneWayBenchmarks
 
     private readonly byte[] _payload = new byte[PayloadSize];
     private readonly ReadOnlyMemory<byte>[] _batch = [.. Enumerable.Repeat<ReadOnlyMemory<byte>>(new byte[PayloadSize], Batch)];
-    private TinyProtoServer _server = null!;
-    private TinyProtoClient _client = null!;
-    private TinyProtoConnection _connection = null!;
+    private LoopbackPair _pair = null!;
 
     [GlobalSetup]
     public async Task SetupAsync()
     {
-        _server = new TinyProtoServer();
-        _server.SetConnectionHandler<SinkConnection>();
-        int port = await LoopbackServer.StartAsync(_server);
-        _client = new TinyProtoClient();
-        _client.ConnectionOptions.RequestPipelining = true;
-        _connection = await _client.ConnectAsync(LoopbackServer.Host, port);
-        if (!_connection.IsPipelined)
+        var server = new TinyProtoServer();
+        server.SetConnectionHandler<SinkConnection>();
+        var client = new TinyProtoClient();
+        client.ConnectionOptions.RequestPipelining = true;
+        _pair = await LoopbackPair.StartAsync(server, client);
+        if (!_pair.Connection.IsPipelined)
         {
             throw new InvalidOperationException("The server did not grant pipelined mode.");
         }
@@ -42,9 +39,7 @@ public class PipelinedOneWayBenchmarks
     [GlobalCleanup]
     public async Task CleanupAsync()
     {
-        await _connection.DisposeAsync();
-        await _client.DisposeAsync();
-        await _server.DisposeAsync();
+        await _pair.DisposeAsync();
     }
 
     [Benchmark(OperationsPerInvoke = N)]
@@ -53,7 +48,7 @@ public class PipelinedOneWayBenchmarks
         int count = SmokeScale.Operations(N);
         for (int i = 0; i < count; i++)
         {
-            await _connection.TransmitAsync(_payload);
+            await _pair.Connection.TransmitAsync(_payload);
         }
     }
 
@@ -63,7 +58,7 @@ public class PipelinedOneWayBenchmarks
         int count = SmokeScale.Operations(Batches);
         for (int i = 0; i < count; i++)
         {
-            await _connection.TransmitManyAsync(_batch);
+            await _pair.Connection.TransmitManyAsync(_batch);
         }
     }
 }

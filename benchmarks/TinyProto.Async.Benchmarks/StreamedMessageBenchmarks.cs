@@ -17,38 +17,32 @@ public class StreamedMessageBenchmarks
     private const long MessageLength = 256L * 1024 * 1024;
 
     private readonly RepeatingStream _source = new();
-    private TinyProtoServer _server = null!;
-    private TinyProtoClient _client = null!;
-    private TinyProtoConnection _connection = null!;
+    private LoopbackPair _pair = null!;
     private StreamSinkConnection _sink = null!;
 
     [GlobalSetup]
     public async Task SetupAsync()
     {
         var sink = new TaskCompletionSource<StreamSinkConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _server = new TinyProtoServer();
+        var server = new TinyProtoServer();
 
         // Far below the default 64 MiB, so that the smoke test's 1 MiB message takes the same streamed path;
         // a 256 MiB message is streamed either way.
-        _server.ConnectionOptions.MaxBufferedMessageSize = 64 * 1024;
-        _server.SetConnectionHandler(() =>
+        server.ConnectionOptions.MaxBufferedMessageSize = 64 * 1024;
+        server.SetConnectionHandler(() =>
         {
             var connection = new StreamSinkConnection();
             sink.TrySetResult(connection);
             return connection;
         });
-        int port = await LoopbackServer.StartAsync(_server);
-        _client = new TinyProtoClient();
-        _connection = await _client.ConnectAsync(LoopbackServer.Host, port);
+        _pair = await LoopbackPair.StartAsync(server, new TinyProtoClient());
         _sink = await sink.Task;
     }
 
     [GlobalCleanup]
     public async Task CleanupAsync()
     {
-        await _connection.DisposeAsync();
-        await _client.DisposeAsync();
-        await _server.DisposeAsync();
+        await _pair.DisposeAsync();
         _source.Dispose();
     }
 
@@ -58,7 +52,7 @@ public class StreamedMessageBenchmarks
     {
         long length = SmokeScale.Bytes(MessageLength);
         _source.Restart(length);
-        await _connection.TransmitAsync(_source, length);
+        await _pair.Connection.TransmitAsync(_source, length);
         long received = await _sink.WaitForMessageAsync();
         if (received != length)
         {
