@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 using System.IO.Pipelines;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async.Benchmarks;
 

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Threading.Tasks.Sources;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 

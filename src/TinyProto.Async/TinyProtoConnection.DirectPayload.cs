@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 
@@ -23,16 +24,16 @@ public partial class TinyProtoConnection
     /// Protocol-safe: nothing but payload bytes can come until the payload ends (rules 5 and 6).
     /// </summary>
     private bool CanReadPayloadDirectly(in ReadOnlySequence<byte> unread) =>
-        _directPipe is not null && unread.IsEmpty && _receiveState == ReceiveState.Payload &&
-        _payloadBody is not null && _payloadRemaining >= DirectPayloadThreshold;
+        _directPipe is not null && unread.IsEmpty && _conversation.Phase == IncomingPhase.Payload &&
+        _payloadBody is not null && _conversation.IncomingRemaining >= DirectPayloadThreshold;
 
     /// <summary>Reads the rest of the current payload from the stream into its buffer, then completes the message.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReadPayloadDirectAsync()
     {
-        while (_payloadRemaining > 0)
+        while (_conversation.IncomingRemaining > 0)
         {
-            Memory<byte> memory = _payloadBody!.GetAppendMemory(_payloadRemaining);
+            Memory<byte> memory = _payloadBody!.GetAppendMemory(_conversation.IncomingRemaining);
             int read;
             try
             {
@@ -50,7 +51,7 @@ public partial class TinyProtoConnection
             }
 
             _payloadBody.Advance(read);
-            _payloadRemaining -= read;
+            _conversation.OnPayload(read);
             Volatile.Write(ref _payloadBytesReceived, _payloadBytesReceived + read);
         }
 

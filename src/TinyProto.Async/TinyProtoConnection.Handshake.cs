@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using Microsoft.Extensions.Logging.Abstractions;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 
@@ -39,30 +39,31 @@ public partial class TinyProtoConnection
         timeout.CancelAfter(_options.Timeout);
         try
         {
+            HandshakeOutcome outcome;
             if (role == TinyProtoRole.Client)
             {
-                byte opening = _options.RequestPipelining ? Signal.Pipeline : Signal.Ok;
-                await WriteHandshakeByteAsync(opening, timeout.Token).ConfigureAwait(false);
+                await WriteHandshakeByteAsync(Handshake.ClientOpening(_options.RequestPipelining), timeout.Token).ConfigureAwait(false);
                 byte answer = await ReadHandshakeByteAsync(timeout.Token).ConfigureAwait(false);
-                IsPipelined = answer switch
+                outcome = Handshake.ClientReadsAnswer(answer, _options.RequestPipelining);
+                if (!outcome.IsEstablished)
                 {
-                    Signal.Ok => false,
-                    Signal.Pipeline when _options.RequestPipelining => true,
-                    Signal.ConnectionLimit => throw new TinyProtoException(TinyProtoError.ConnectionLimitReached, "The server is at its connection limit (it answered the opening with 0xFE)."),
-                    _ => throw new TinyProtoException(TinyProtoError.HandshakeFailed, $"The server answered the opening with {Signal.Describe(answer)} instead of 0xFF."),
-                };
+                    throw outcome.Error!;
+                }
             }
             else
             {
                 byte opening = await ReadHandshakeByteAsync(timeout.Token).ConfigureAwait(false);
-                IsPipelined = opening switch
+                outcome = Handshake.ServerReadsOpening(opening, _options.AcceptPipelining);
+                if (!outcome.IsEstablished)
                 {
-                    Signal.Ok => false,
-                    Signal.Pipeline => _options.AcceptPipelining,
-                    _ => throw new TinyProtoException(TinyProtoError.HandshakeFailed, $"The client opened with {Signal.Describe(opening)}; expected 0xFF (or 0xFB for pipelined mode)."),
-                };
-                await WriteHandshakeByteAsync(IsPipelined ? Signal.Pipeline : Signal.Ok, timeout.Token).ConfigureAwait(false);
+                    throw outcome.Error!;
+                }
+
+                await WriteHandshakeByteAsync(outcome.Answer, timeout.Token).ConfigureAwait(false);
             }
+
+            IsPipelined = outcome.IsPipelined;
+            _conversation = new Conversation(role, IsPipelined, _options.MaxMessageSize);
         }
         catch (Exception ex)
         {
@@ -105,7 +106,7 @@ public partial class TinyProtoConnection
         FlushResult flush = await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
         if (flush.IsCompleted)
         {
-            throw new TinyProtoException(TinyProtoError.HandshakeFailed, "The peer closed the connection during the opening handshake.");
+            throw Handshake.PeerClosed();
         }
 
         cancellationToken.ThrowIfCancellationRequested();
@@ -126,7 +127,7 @@ public partial class TinyProtoConnection
             _input.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted)
             {
-                throw new TinyProtoException(TinyProtoError.HandshakeFailed, "The peer closed the connection during the opening handshake.");
+                throw Handshake.PeerClosed();
             }
 
             cancellationToken.ThrowIfCancellationRequested();

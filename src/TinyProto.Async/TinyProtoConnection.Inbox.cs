@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 
@@ -193,7 +193,7 @@ public partial class TinyProtoConnection
         _closing || _inbox.Count == 0 || _inboxBytes + size <= InboxBudget || OwnMessageInFlight;
 
     /// <summary>Whether one of our own messages awaits its status or its payload; the caller holds <see cref="_gate"/>.</summary>
-    private bool OwnMessageInFlight => _ownExchangeActive || _awaitingStatus.Count > 0;
+    private bool OwnMessageInFlight => _conversation.OwnMessageInFlight;
 
     private bool MustWaitForRoom(uint size)
     {

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.IO.Pipelines;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 
@@ -23,7 +23,7 @@ public partial class TinyProtoConnection
         StatusWaiter waiter;
         try
         {
-            waiter = AwaitNextStatus(lockStep: true, count: 1, length);
+            waiter = AwaitNextStatus(count: 1, length);
         }
         catch (Exception ex)
         {

@@ -1,20 +1,17 @@
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 
 public partial class TinyProtoConnection
 {
-    // Guarded by _gate. Set when one of our payloads ended before its announced length: nothing may follow it.
-    private bool _payloadCutShort;
-
     /// <summary>Fails the connection after a payload of ours ended early, so that no byte ever follows the partial payload.</summary>
     private void FailWithPayloadCutShort(TinyProtoException error)
     {
         lock (_gate)
         {
-            _payloadCutShort = true;
+            _conversation.CutShort();
         }
 
         Fail(error);
@@ -70,7 +67,7 @@ public partial class TinyProtoConnection
             _outputLock.Release();
             lock (_gate)
             {
-                if (_pendingStatuses.Count == 0 || _payloadDue || _closing)
+                if (!_conversation.HasAnswersToWrite || _closing)
                 {
                     return;
                 }
@@ -106,15 +103,7 @@ public partial class TinyProtoConnection
     {
         lock (_gate)
         {
-            if (_payloadDue || _payloadCutShort)
-            {
-                return;
-            }
-
-            while (_pendingStatuses.TryDequeue(out byte status))
-            {
-                FrameCodec.WriteByte(_output, status);
-            }
+            _conversation.WriteAnswers(_output);
         }
     }
 

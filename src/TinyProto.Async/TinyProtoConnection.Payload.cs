@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using TinyProto.Async.Buffers;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 
@@ -8,9 +9,6 @@ public partial class TinyProtoConnection
 {
     private void BeginPayload(uint size)
     {
-        _receiveState = ReceiveState.Payload;
-        _payloadLength = size;
-        _payloadRemaining = size;
         if (size > _options.MaxBufferedMessageSize)
         {
             _payloadStream = InboundMessage.Streamed(size);
@@ -25,7 +23,8 @@ public partial class TinyProtoConnection
 
     private ReceiveStep ReadPayload(ref ReadOnlySequence<byte> buffer)
     {
-        if (_payloadRemaining == 0)
+        long remaining = _conversation.IncomingRemaining;
+        if (remaining == 0)
         {
             return CompletePayload();
         }
@@ -35,15 +34,15 @@ public partial class TinyProtoConnection
             return ReceiveStep.NeedMoreData;
         }
 
-        ReadOnlySequence<byte> chunk = buffer.Slice(0, Math.Min(buffer.Length, _payloadRemaining));
+        ReadOnlySequence<byte> chunk = buffer.Slice(0, Math.Min(buffer.Length, remaining));
         buffer = buffer.Slice(chunk.End);
-        _payloadRemaining -= chunk.Length;
+        _conversation.OnPayload(chunk.Length);
         Volatile.Write(ref _payloadBytesReceived, _payloadBytesReceived + chunk.Length);
 
         if (_payloadBody is not null)
         {
             _payloadBody.Append(chunk);
-            return _payloadRemaining == 0 ? CompletePayload() : ReceiveStep.NeedMoreData;
+            return _conversation.IncomingRemaining == 0 ? CompletePayload() : ReceiveStep.NeedMoreData;
         }
 
         if (!_streamConsumerGone)
@@ -56,12 +55,12 @@ public partial class TinyProtoConnection
             return ReceiveStep.StreamChunkWritten;
         }
 
-        return _payloadRemaining == 0 ? CompletePayload() : ReceiveStep.NeedMoreData;
+        return _conversation.IncomingRemaining == 0 ? CompletePayload() : ReceiveStep.NeedMoreData;
     }
 
     private ReceiveStep CompletePayload()
     {
-        _receiveState = ReceiveState.Boundary;
+        _conversation.CompleteMessage();
         if (_payloadStream is not null)
         {
             _payloadStream.StreamWriter.Complete();
@@ -100,9 +99,9 @@ public partial class TinyProtoConnection
             _streamConsumerGone = true;
         }
 
-        if (_payloadRemaining == 0)
+        if (_conversation.IncomingRemaining == 0)
         {
-            _receiveState = ReceiveState.Boundary;
+            _conversation.CompleteMessage();
             await _payloadStream.StreamWriter.CompleteAsync().ConfigureAwait(false);
             _payloadStream = null;
         }
@@ -115,7 +114,7 @@ public partial class TinyProtoConnection
         if (_payloadStream is not null)
         {
             _payloadStream.StreamWriter.Complete(new TinyProtoException(TinyProtoError.ConnectionClosed,
-                $"The connection ended after {_payloadLength - _payloadRemaining} of the message's {_payloadLength} bytes."));
+                $"The connection ended after {_conversation.IncomingLength - _conversation.IncomingRemaining} of the message's {_conversation.IncomingLength} bytes."));
             _payloadStream = null;
         }
     }

@@ -1,27 +1,20 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using TinyProto.Async.Buffers;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 
 public partial class TinyProtoConnection
 {
+    // The protocol state of rules 4-6 (see its remarks for who may touch what); set by the handshake.
+    private Conversation _conversation = null!;
+
     // Receive-loop state; touched only by the receive loop.
-    private ReceiveState _receiveState;
-    private long _payloadRemaining;
-    private long _payloadLength;
     private PooledBuffer? _payloadBody;
     private InboundMessage? _payloadStream;
     private bool _streamConsumerGone;
     private readonly MessagePool _messagePool = new();
-
-    private enum ReceiveState
-    {
-        Boundary,
-        HeldBoundary, // server, lock-step: a header's answer is held until our own exchange is done (rule 5)
-        Payload,
-    }
 
     /// <summary>What <see cref="Parse"/> needs the receive loop to do before it parses on.</summary>
     private enum ReceiveStep
@@ -63,7 +56,7 @@ public partial class TinyProtoConnection
                         case ReceiveStep.Refuse:
                             await SendPendingStatusesAsync().ConfigureAwait(false);
                             _input.AdvanceTo(buffer.Start);
-                            throw _refusal!;
+                            throw _conversation.Violation!;
                         case ReceiveStep.WaitForRoom:
                             await SendStatusesIfAnyAsync().ConfigureAwait(false);
                             await WaitForInboxRoomAsync(_waitingHeaderSize).ConfigureAwait(false);
@@ -121,7 +114,6 @@ public partial class TinyProtoConnection
         }
     }
 
-    private TinyProtoException? _refusal;
     private uint _waitingHeaderSize;
 
     /// <summary>Parses as far as it can without awaiting; returns what the loop must do next.</summary>
@@ -129,7 +121,7 @@ public partial class TinyProtoConnection
     {
         while (true)
         {
-            if (_receiveState == ReceiveState.Payload)
+            if (_conversation.Phase == IncomingPhase.Payload)
             {
                 ReceiveStep payloadStep = ReadPayload(ref buffer);
                 if (payloadStep == ReceiveStep.Continue)
@@ -146,16 +138,9 @@ public partial class TinyProtoConnection
                 case BoundaryUnit.Incomplete:
                     return ReceiveStep.NeedMoreData;
                 case BoundaryUnit.Status:
-                    if (!TakeStatus(status))
+                    if (!TakeStatus(status, buffer))
                     {
-                        RefuseUnexpected(status, buffer);
                         return ReceiveStep.Refuse;
-                    }
-
-                    if (_receiveState == ReceiveState.HeldBoundary)
-                    {
-                        // Our own exchange is answered; the held header's payload comes once our transmitter releases the answer.
-                        _receiveState = ReceiveState.Payload;
                     }
 
                     if (_ownPayloadDue is not null)
@@ -190,18 +175,26 @@ public partial class TinyProtoConnection
         }
     }
 
-    /// <summary>Hands a status to the oldest own message awaiting one; false if none awaits.</summary>
-    private bool TakeStatus(byte status)
+    /// <summary>
+    /// Hands a status to the oldest own message awaiting one; false if none awaits (rule 4: a violation, answered with
+    /// a refusal). A status for a message whose wait the close already ended is dropped.
+    /// </summary>
+    private bool TakeStatus(byte status, in ReadOnlySequence<byte> rest)
     {
         StatusWaiter? waiter;
         lock (_gate)
         {
-            if (!_awaitingStatus.TryPeek(out waiter))
+            if (_conversation.OnStatus(status, rest) == StatusOutcome.Unexpected)
             {
                 return false;
             }
 
             _lastStatusAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (!_awaitingStatus.TryPeek(out waiter))
+            {
+                return true;
+            }
+
             if (!waiter.Take(status))
             {
                 // More statuses of the same pipelined batch are still to come.
@@ -209,12 +202,6 @@ public partial class TinyProtoConnection
             }
 
             _awaitingStatus.Dequeue();
-            if (!IsPipelined && status == Signal.Ok)
-            {
-                // Rule 5: the payload goes out as soon as its OK is read, so no answer may overtake it.
-                _payloadDue = true;
-            }
-
             SignalDrainedIfIdle();
         }
 
@@ -249,102 +236,39 @@ public partial class TinyProtoConnection
         return true;
     }
 
-    /// <summary>
-    /// A byte 0xF1..0xFF at a boundary while none of our messages awaits a status is either a stray status or the
-    /// first byte of a header above the protocol maximum (what a Python sender writes for an oversize message).
-    /// Either way the answer is 0xFC and the connection closes (rules 2, 4 and 7).
-    /// </summary>
-    private void RefuseUnexpected(byte first, ReadOnlySequence<byte> rest)
-    {
-        lock (_gate)
-        {
-            _pendingStatuses.Enqueue(Signal.TooLarge);
-        }
-
-        if (rest.Length >= FrameCodec.HeaderLength - 1)
-        {
-            Span<byte> tail = stackalloc byte[FrameCodec.HeaderLength - 1];
-            rest.Slice(0, tail.Length).CopyTo(tail);
-            uint size = ((uint)first << 24) | ((uint)tail[0] << 16) | ((uint)tail[1] << 8) | tail[2];
-            _refusal = new TinyProtoException(TinyProtoError.MessageTooLarge,
-                $"The peer announced a message of {size} bytes (0x{size:X8}), above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); it was refused with 0xFC and the connection closed.");
-        }
-        else
-        {
-            _refusal = new TinyProtoException(TinyProtoError.ProtocolViolation,
-                $"The peer sent {Signal.Describe(first)} at a message boundary while none of this end's messages awaited a status: a stray status, or a header above the protocol maximum. It was answered with 0xFC and the connection closed.");
-        }
-    }
-
-    /// <summary>Answers, holds or refuses an incoming size header (rules 1, 2 and 5).</summary>
+    /// <summary>Answers, holds or refuses an incoming size header (rules 1, 2 and 5), then starts taking its payload.</summary>
     private ReceiveStep TakeHeader(uint size)
     {
-        if (_receiveState == ReceiveState.HeldBoundary)
-        {
-            throw new TinyProtoException(TinyProtoError.ProtocolViolation, $"The peer sent a second size header ({size} bytes) before the first one was answered.");
-        }
-
-        if (size > _options.MaxMessageSize)
-        {
-            lock (_gate)
-            {
-                _pendingStatuses.Enqueue(Signal.TooLarge);
-            }
-
-            string limit = _options.MaxMessageSize == TinyProtoConnectionOptions.ProtocolMaxMessageSize
-                ? $"the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF)"
-                : $"this end's limit of {_options.MaxMessageSize} bytes";
-            _refusal = new TinyProtoException(TinyProtoError.MessageTooLarge, $"The peer announced a message of {size} bytes (0x{size:X8}), above {limit}; it was refused with 0xFC and the connection closed.");
-            return ReceiveStep.Refuse;
-        }
-
-        bool hold;
-        bool statusStillAwaited;
+        HeaderOutcome outcome;
         lock (_gate)
         {
-            if (OwnMessageInFlight && _inbox.Count > 0 && size <= _options.MaxBufferedMessageSize && _inboxBytes + size > _options.MaxReadAheadBytes)
+            outcome = _conversation.OnHeader(size);
+            if (outcome is HeaderOutcome.Answered or HeaderOutcome.Held && _conversation.OwnMessageInFlight && _inbox.Count > 0 &&
+                size <= _options.MaxBufferedMessageSize && _inboxBytes + size > _options.MaxReadAheadBytes)
             {
                 throw new TinyProtoException(TinyProtoError.MessageTooLarge,
                     $"While waiting for the status of its own message, this end had to read past {_inbox.Count} message(s) ({_inboxBytes} bytes) that no hook or ReceiveAsync had taken yet; the next one ({size} bytes) would exceed MaxReadAheadBytes ({_options.MaxReadAheadBytes}).");
             }
-
-            // A lock-step server holds its answer until its own payload is in the output (rule 5).
-            hold = Role == TinyProtoRole.Server && !IsPipelined && _ownExchangeActive;
-            statusStillAwaited = _awaitingStatus.Count > 0;
-            if (hold)
-            {
-                _answerHeld = true;
-            }
-            else
-            {
-                _pendingStatuses.Enqueue(Signal.Ok);
-            }
         }
 
-        BeginPayload(size);
-        if (hold)
+        switch (outcome)
         {
-            // Until our status arrives the next unit is that status; after it, the held header's payload.
-            _receiveState = statusStillAwaited ? ReceiveState.HeldBoundary : ReceiveState.Payload;
+            case HeaderOutcome.Violation:
+                throw _conversation.Violation!;
+            case HeaderOutcome.Refused:
+                return ReceiveStep.Refuse;
         }
 
-        // The answer is queued; the loop sends it once this read is parsed (the payload cannot come before it).
+        // An answer owed is sent once this read is parsed (the payload cannot come before it).
+        BeginPayload(size);
         return ReceiveStep.Continue;
     }
 
     private void EndOfInput(long unparsed)
     {
-        string? broken = _receiveState switch
+        if (_conversation.OnEndOfInput(unparsed) is { } broken)
         {
-            ReceiveState.Payload => $"The peer closed the connection inside a payload, after {_payloadLength - _payloadRemaining} of {_payloadLength} bytes; the partial message was dropped.",
-            ReceiveState.HeldBoundary => $"The peer closed the connection before the payload of its {_payloadLength}-byte message.",
-            _ when unparsed > 0 => $"The peer closed the connection inside a size header, after {unparsed} of 4 bytes.",
-            _ => null,
-        };
-
-        if (broken is not null)
-        {
-            throw new TinyProtoException(TinyProtoError.ProtocolViolation, broken);
+            throw broken;
         }
 
         Log.PeerClosed(_logger, Id);
@@ -354,7 +278,7 @@ public partial class TinyProtoConnection
     {
         lock (_gate)
         {
-            if (_pendingStatuses.Count == 0)
+            if (!_conversation.HasAnswersToWrite)
             {
                 return default;
             }

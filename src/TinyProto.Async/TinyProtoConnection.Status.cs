@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 
@@ -34,7 +34,7 @@ public partial class TinyProtoConnection
     /// Registers <paramref name="count"/> of our messages as awaiting statuses, before their headers are written;
     /// wakes a reader held back by the inbox.
     /// </summary>
-    private StatusWaiter AwaitNextStatus(bool lockStep, int count, long length)
+    private StatusWaiter AwaitNextStatus(int count, long length)
     {
         lock (_gate)
         {
@@ -45,14 +45,14 @@ public partial class TinyProtoConnection
 
             StatusWaiter waiter = _freeWaiters.TryPop(out StatusWaiter? free) ? free : new StatusWaiter();
             waiter.Arm(count, length);
-            _ownExchangeActive |= lockStep;
-            if (_awaitingStatus.Count == 0)
+            if (_conversation.AwaitingStatuses == 0)
             {
                 // Payload bytes that came before this wait are no sign of life for it.
                 _payloadProgressSeen = Volatile.Read(ref _payloadBytesReceived);
                 _payloadProgressAt = 0;
             }
 
+            _conversation.BeginOwnMessages(count);
             _awaitingStatus.Enqueue(waiter);
             ArmStatusTimer();
             _readerSignal?.TrySetResult();
@@ -186,14 +186,7 @@ public partial class TinyProtoConnection
     {
         lock (_gate)
         {
-            _ownExchangeActive = false;
-            _payloadDue = false;
-            if (_answerHeld)
-            {
-                _answerHeld = false;
-                _pendingStatuses.Enqueue(Signal.Ok);
-            }
-
+            _conversation.EndOwnExchange();
             SignalDrainedIfIdle();
         }
     }

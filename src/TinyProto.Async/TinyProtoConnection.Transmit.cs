@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 
@@ -16,12 +16,8 @@ public partial class TinyProtoConnection
     private readonly SemaphoreSlim _outputLock = new(1, 1);
     private readonly SemaphoreSlim _transmitLock = new(1, 1);
 
-    // Guarded by _gate.
+    // Guarded by _gate: our messages awaiting statuses, oldest first (the conversation counts them for the protocol).
     private readonly Queue<StatusWaiter> _awaitingStatus = new();
-    private readonly Queue<byte> _pendingStatuses = new();
-    private bool _ownExchangeActive;
-    private bool _answerHeld;
-    private bool _payloadDue;
 
     /// <summary>
     /// Transmits one message and completes once the peer has accepted it: in lock-step mode when the payload
@@ -135,7 +131,7 @@ public partial class TinyProtoConnection
 
             try
             {
-                StatusWaiter waiter = AwaitNextStatus(lockStep: true, count: 1, length);
+                StatusWaiter waiter = AwaitNextStatus(count: 1, length);
                 bool exchangeEnded = false;
                 try
                 {
@@ -196,7 +192,7 @@ public partial class TinyProtoConnection
         try
         {
             // Statuses come back in the order of the headers, so register in output order.
-            waiter = AwaitNextStatus(lockStep: false, count: 1, length);
+            waiter = AwaitNextStatus(count: 1, length);
 
             WritePendingStatuses();
             await WritePayloadAsync(body, source, length, withHeader: true).ConfigureAwait(false);

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 
@@ -99,7 +99,7 @@ public partial class TinyProtoConnection
         try
         {
             long firstLength = transformed is null ? messages[0].Length : transformed[0].Length;
-            waiter = AwaitNextStatus(lockStep: false, count: messages.Count, length: firstLength);
+            waiter = AwaitNextStatus(count: messages.Count, length: firstLength);
             WritePendingStatuses();
             long unflushed = 0;
             for (int i = 0; i < messages.Count; i++)

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 using TinyProto.Async.Transport;
 
 namespace TinyProto.Async;

@@ -1,4 +1,4 @@
-namespace TinyProto.Async.Framing;
+namespace TinyProto.Async.Protocol;
 
 /// <summary>What a side finds at a message boundary (PROTOCOL.md rule 4).</summary>
 internal enum BoundaryUnit

@@ -1,7 +1,7 @@
 using System.Buffers;
-using TinyProto.Async.Framing;
+using TinyProto.Async.Protocol;
 
-namespace TinyProto.Async.Tests.Framing;
+namespace TinyProto.Async.Tests.Protocol;
 
 /// <summary>
 /// The pure codec over <see cref="ReadOnlySequence{T}"/>: every input is parsed contiguous, split at every

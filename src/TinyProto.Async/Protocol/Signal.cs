@@ -1,4 +1,4 @@
-namespace TinyProto.Async.Framing;
+namespace TinyProto.Async.Protocol;
 
 /// <summary>The single-byte values of the protocol: handshake answers and statuses.</summary>
 /// <remarks>

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 
-namespace TinyProto.Async.Framing;
+namespace TinyProto.Async.Protocol;
 
 /// <summary>
 /// The pure wire codec: synchronous reads and writes of protocol units over byte buffers.
