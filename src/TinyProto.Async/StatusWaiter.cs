@@ -19,7 +19,7 @@ namespace TinyProto.Async;
 /// </remarks>
 internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
 {
-    /// <summary>When the wait started (<see cref="System.Diagnostics.Stopwatch"/> ticks), for the status timeout.</summary>
+    /// <summary>When the wait started (a timestamp of the connection's clock), for the status timeout.</summary>
     public long StartedAt { get; private set; }
 
     /// <summary>The message size (of a single message), for error messages.</summary>
@@ -38,7 +38,7 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
     public int RefusedIndex { get; private set; }
 
     /// <summary>Prepares the waiter for a new wait on <paramref name="count"/> statuses.</summary>
-    public void Arm(int count, long length)
+    public void Arm(int count, long length, long startedAt)
     {
         Transmitter = null;
         Body = default;
@@ -47,7 +47,7 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
         Count = Remaining = count;
         Refusal = Signal.Ok;
         RefusedIndex = -1;
-        StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        StartedAt = startedAt;
     }
 
     /// <summary>For a buffered lock-step transmission: the connection that sent the header, which owns the rest of the exchange.</summary>

@@ -52,7 +52,7 @@ public partial class TinyProtoConnection
 
             _payloadBody.Advance(read);
             _conversation.OnPayload(read);
-            Volatile.Write(ref _payloadBytesReceived, _payloadBytesReceived + read);
+            _deadline.PayloadReceived(read);
         }
 
         CompletePayload();
@@ -71,14 +71,14 @@ public partial class TinyProtoConnection
 
         // No cancellation token: a stream that gave up waiting could still be reading the caller's memory. A close
         // that stalls on this write cuts it by closing the socket (CutTransport). Written in pieces of at most
-        // DirectWriteChunk, so that a slow peer that keeps reading shows progress (see WaitWhileProgressingAsync).
+        // DirectWriteChunk, so that a slow peer that keeps reading shows progress (see Deadline.WaitWhileProgressingAsync).
         foreach (ReadOnlyMemory<byte> memory in body)
         {
             for (int offset = 0; offset < memory.Length; offset += DirectWriteChunk)
             {
                 int count = Math.Min(DirectWriteChunk, memory.Length - offset);
                 await _directPipe.Stream.WriteAsync(memory.Slice(offset, count)).ConfigureAwait(false);
-                Volatile.Write(ref _payloadBytesSent, _payloadBytesSent + count);
+                _deadline.PayloadSent(count);
             }
         }
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using Microsoft.Extensions.Logging.Abstractions;
+using TinyProto.Async.Connection;
 using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
@@ -35,8 +36,9 @@ public partial class TinyProtoConnection
         _loopPassOverridden = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(LoopPassAsync));
         _hooksTakeMessages = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionReceivedAsync), typeof(ReadOnlySequence<byte>), typeof(CancellationToken)) || HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionStreamReceivedAsync), typeof(Stream), typeof(CancellationToken));
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
-        timeout.CancelAfter(_options.Timeout);
+        Volatile.Write(ref _deadline, new Deadline(_options.TimeProvider, _options.Timeout, OnStatusTimer));
+        using CancellationTokenSource timer = _deadline.StartHandshakeTimer();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token, timer.Token);
         try
         {
             HandshakeOutcome outcome;

@@ -212,7 +212,7 @@ public partial class TinyProtoConnection
     private async Task<bool> WakeOrIntervalAsync(ValueTask<bool> wake, TimeSpan interval)
     {
         Task woken = wake.AsTask();
-        Task done = await Task.WhenAny(woken, Task.Delay(interval)).ConfigureAwait(false);
+        Task done = await Task.WhenAny(woken, _deadline.DelayAsync(interval)).ConfigureAwait(false);
         if (done == woken)
         {
             return true;

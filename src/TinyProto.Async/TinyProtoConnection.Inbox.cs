@@ -271,8 +271,7 @@ public partial class TinyProtoConnection
             waiter.Fail(waiter.Refusal == Signal.Ok ? ClosedError("transmit") : RefusedInBatchThenClosed(waiter));
         }
 
-        _statusTimer?.Dispose();
-        _statusTimerArmed = true;
+        _deadline.StopStatusWaits();
     }
 
     private ReadOnlySequence<byte> ApplyReceivePlugins(ReadOnlySequence<byte> message)

@@ -37,7 +37,7 @@ public partial class TinyProtoConnection
         ReadOnlySequence<byte> chunk = buffer.Slice(0, Math.Min(buffer.Length, remaining));
         buffer = buffer.Slice(chunk.End);
         _conversation.OnPayload(chunk.Length);
-        Volatile.Write(ref _payloadBytesReceived, _payloadBytesReceived + chunk.Length);
+        _deadline.PayloadReceived(chunk.Length);
 
         if (_payloadBody is not null)
         {

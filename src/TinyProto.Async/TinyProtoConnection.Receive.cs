@@ -189,7 +189,7 @@ public partial class TinyProtoConnection
                 return false;
             }
 
-            _lastStatusAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            _deadline.StatusArrived();
             if (!_awaitingStatus.TryPeek(out waiter))
             {
                 return true;

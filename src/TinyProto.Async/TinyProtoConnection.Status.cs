@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using TinyProto.Async.Connection;
 using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
@@ -14,21 +14,9 @@ public partial class TinyProtoConnection
 
     // Guarded by _gate.
     private readonly Stack<StatusWaiter> _freeWaiters = new();
-    private Timer? _statusTimer;
-    private bool _statusTimerArmed;
-    private long _lastStatusAt;
-    private long _payloadProgressSeen;   // _payloadBytesReceived when the status timer last looked
-    private long _payloadProgressAt;     // when the status timer last saw it grow
 
-    // Written by the receive loop only; the status timer reads it. Payload bytes coming in mean the peer is alive and
-    // busy: it may rightly hold its answer until its own payload is out (rule 5), or until its output is free (rule 6).
-    private long _payloadBytesReceived;
-
-    // Written by whoever holds the output. Payload bytes leaving mean the peer is still reading.
-    private long _payloadBytesSent;
-
-    /// <summary>Payload bytes in and out so far; a wait that sees this grow knows the transport is moving.</summary>
-    private long TransportProgress => Volatile.Read(ref _payloadBytesReceived) + Volatile.Read(ref _payloadBytesSent);
+    // Every timed wait of the connection; set by the handshake.
+    private Deadline _deadline = null!;
 
     /// <summary>
     /// Registers <paramref name="count"/> of our messages as awaiting statuses, before their headers are written;
@@ -44,17 +32,10 @@ public partial class TinyProtoConnection
             }
 
             StatusWaiter waiter = _freeWaiters.TryPop(out StatusWaiter? free) ? free : new StatusWaiter();
-            waiter.Arm(count, length);
-            if (_conversation.AwaitingStatuses == 0)
-            {
-                // Payload bytes that came before this wait are no sign of life for it.
-                _payloadProgressSeen = Volatile.Read(ref _payloadBytesReceived);
-                _payloadProgressAt = 0;
-            }
-
+            waiter.Arm(count, length, _deadline.Now);
+            _deadline.StatusWaitBegan(first: _conversation.AwaitingStatuses == 0);
             _conversation.BeginOwnMessages(count);
             _awaitingStatus.Enqueue(waiter);
-            ArmStatusTimer();
             _readerSignal?.TrySetResult();
             return waiter;
         }
@@ -124,20 +105,6 @@ public partial class TinyProtoConnection
             $"The peer refused message {waiter.RefusedIndex} of a batch of {waiter.Count} with {Signal.Describe(waiter.Refusal)}, then the connection ended before the rest were answered; the {waiter.RefusedIndex} message(s) before it were accepted.",
             ClosedError("transmit"));
 
-    /// <summary>Starts the connection's one status timer unless it runs already; the caller holds <see cref="_gate"/>.</summary>
-    private void ArmStatusTimer()
-    {
-        if (_statusTimerArmed || _options.Timeout == Timeout.InfiniteTimeSpan)
-        {
-            return;
-        }
-
-        _statusTimer ??= new Timer(static state => ((TinyProtoConnection)state!).OnStatusTimer(), this, Timeout.Infinite, Timeout.Infinite);
-        _payloadProgressSeen = Volatile.Read(ref _payloadBytesReceived);
-        _statusTimer.Change(_options.Timeout, Timeout.InfiniteTimeSpan);
-        _statusTimerArmed = true;
-    }
-
     /// <summary>
     /// Fails the oldest wait for a status once, for <see cref="TinyProtoConnectionOptions.Timeout"/> since it began,
     /// neither a status nor payload bytes have come; otherwise re-arms for the time left. One timer per connection
@@ -146,27 +113,17 @@ public partial class TinyProtoConnection
     private void OnStatusTimer()
     {
         TinyProtoException? error = null;
-        TimeSpan timeout = _options.Timeout;
+        TimeSpan timeout = _deadline.Timeout;
         lock (_gate)
         {
-            _statusTimerArmed = false;
             if (_inputEnded || _closing || !_awaitingStatus.TryPeek(out StatusWaiter? head))
             {
+                _deadline.StatusTimerIdle();
                 return;
             }
 
-            long progress = Volatile.Read(ref _payloadBytesReceived);
-            if (progress != _payloadProgressSeen)
+            if (!_deadline.StatusWaitExpired(head.StartedAt))
             {
-                _payloadProgressSeen = progress;
-                _payloadProgressAt = Stopwatch.GetTimestamp();
-            }
-
-            TimeSpan waited = Stopwatch.GetElapsedTime(Math.Max(Math.Max(head.StartedAt, _lastStatusAt), _payloadProgressAt));
-            if (waited < timeout)
-            {
-                _statusTimer!.Change(timeout - waited, Timeout.InfiniteTimeSpan);
-                _statusTimerArmed = true;
                 return;
             }
 

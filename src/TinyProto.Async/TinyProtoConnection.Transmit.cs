@@ -254,7 +254,7 @@ public partial class TinyProtoConnection
                     if (unflushed >= FlushThreshold)
                     {
                         await FlushOutputAsync().ConfigureAwait(false);
-                        Volatile.Write(ref _payloadBytesSent, _payloadBytesSent + unflushed);
+                        _deadline.PayloadSent(unflushed);
                         unflushed = 0;
                     }
                 }
@@ -302,7 +302,7 @@ public partial class TinyProtoConnection
             if (pending >= FlushThreshold)
             {
                 await FlushOutputAsync().ConfigureAwait(false);
-                Volatile.Write(ref _payloadBytesSent, _payloadBytesSent + pending);
+                _deadline.PayloadSent(pending);
                 pending = 0;
             }
         }

@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using TinyProto.Async.Connection;
 
 namespace TinyProto.Async;
 
@@ -193,14 +194,16 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// </summary>
     private async Task CutTransportIfCloseStallsAsync()
     {
-        if (_options.Timeout == Timeout.InfiniteTimeSpan)
+        // Null before the handshake began: there is no transport to cut.
+        Deadline? deadline = Volatile.Read(ref _deadline);
+        if (deadline is null || deadline.IsInfinite)
         {
             return;
         }
 
         // Slow hooks or PostLoopAsync are not a stall, nor is a slow peer that keeps taking our bytes: only a write
         // that makes no progress for a whole Timeout is cut.
-        while (!await WaitWhileProgressingAsync(Completion).ConfigureAwait(false))
+        while (!await deadline.WaitWhileProgressingAsync(Completion).ConfigureAwait(false))
         {
             if (_outputLock.CurrentCount == 0)
             {
@@ -208,32 +211,6 @@ public partial class TinyProtoConnection : IAsyncDisposable
                 CutTransport();
                 return;
             }
-        }
-    }
-
-    /// <summary>
-    /// Waits for <paramref name="task"/> as long as payload bytes keep moving: true once it completed, false after a
-    /// whole <see cref="TinyProtoConnectionOptions.Timeout"/> with neither completion nor progress. Never throws.
-    /// </summary>
-    private async Task<bool> WaitWhileProgressingAsync(Task task)
-    {
-        long seen = TransportProgress;
-        while (true)
-        {
-            // Whatever the task ended with is reported elsewhere; here only the deadline matters, so nothing is thrown.
-            await task.WaitAsync(_options.Timeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            if (task.IsCompleted)
-            {
-                return true;
-            }
-
-            long now = TransportProgress;
-            if (now == seen)
-            {
-                return false;
-            }
-
-            seen = now;
         }
     }
 
@@ -347,13 +324,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
             return true;
         }
 
-        if (_options.Timeout == Timeout.InfiniteTimeSpan)
-        {
-            await drained.ConfigureAwait(false);
-            return true;
-        }
-
-        return await WaitWhileProgressingAsync(drained).ConfigureAwait(false);
+        return await _deadline.WaitWhileProgressingAsync(drained).ConfigureAwait(false);
     }
 
     /// <summary>Completes a drain once nothing of ours is in flight; the caller holds <see cref="_gate"/>.</summary>

@@ -89,6 +89,9 @@ public sealed class TinyProtoConnectionOptions
     /// <summary>Where the connection logs what ended it. Default: no logging.</summary>
     public ILogger? Logger { get; set; }
 
+    /// <summary>The clock and timers of every timed wait; tests give a fake one.</summary>
+    internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>Returns a copy of these options.</summary>
     public TinyProtoConnectionOptions Clone() => (TinyProtoConnectionOptions)MemberwiseClone();
 }
