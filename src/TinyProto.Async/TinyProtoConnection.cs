@@ -214,6 +214,9 @@ public partial class TinyProtoConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Payload bytes that crossed the transport either way so far (what timed waits take as a sign of life).</summary>
+    internal long PayloadBytesMoved => Volatile.Read(ref _deadline)?.Progress ?? 0;
+
     /// <summary>What <see cref="Abort"/> disposes to cut the transport (the socket, for connections a server or client made).</summary>
     internal IDisposable? AbortTarget { get; set; }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Time.Testing;
 
 namespace TinyProto.Async.Tests;
 
@@ -48,7 +49,7 @@ public sealed class CloseDeadlineTests : ConnectionTestBase
     public async Task CloseAsync_PeerStopsReadingDuringOurPayloadOverAPipe_CompletesWithinTheTimeoutAndTheTransmitFails()
     {
         var client = new TinyProtoConnection();
-        client.Options.Timeout = ShortTimeout;
+        FakeTimeProvider time = UseFakeTime(client, ShortTimeout);
         RawPeer raw = await StartWithRawServerAsync(client, pauseThreshold: 64 * 1024);
 
         Task transmit = client.TransmitAsync(new byte[4 * 1024 * 1024], TimeoutToken).AsTask();
@@ -57,9 +58,9 @@ public sealed class CloseDeadlineTests : ConnectionTestBase
         await Task.Delay(200, TimeoutToken);
         Assert.False(transmit.IsCompleted, "the pipe took the whole payload; the test needs a write that waits");
 
-        var clock = Stopwatch.StartNew();
-        await Bounded(client.CloseAsync(TimeoutToken).AsTask());
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), $"CloseAsync took {clock.Elapsed}");
+        Task close = client.CloseAsync(TimeoutToken).AsTask();
+        TimeSpan waited = await AdvanceUntilAsync(time, close, ShortTimeout / 5);
+        Assert.True(waited < TimeSpan.FromSeconds(4), $"CloseAsync took {waited} of fake time");
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
         Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
     }

@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Time.Testing;
 
 namespace TinyProto.Async.Tests;
 
@@ -10,6 +11,42 @@ public abstract class ConnectionTestBase : TestBase
     protected ConnectionTestBase(TimeSpan? timeout = null)
         : base(timeout ?? TimeSpan.FromSeconds(20))
     {
+    }
+
+    /// <summary>Gives <paramref name="connection"/> a fake clock and <paramref name="timeout"/>; time passes only when the test advances it.</summary>
+    protected static FakeTimeProvider UseFakeTime(TinyProtoConnection connection, TimeSpan timeout)
+    {
+        var time = new FakeTimeProvider();
+        connection.Options.TimeProvider = time;
+        connection.Options.Timeout = timeout;
+        return time;
+    }
+
+    /// <summary>
+    /// Advances <paramref name="time"/> by <paramref name="step"/> until <paramref name="task"/> completes, giving the
+    /// connection's loops a moment between steps; returns how much fake time passed. Bounded by the test's timeout.
+    /// </summary>
+    protected async Task<TimeSpan> AdvanceUntilAsync(FakeTimeProvider time, Task task, TimeSpan step)
+    {
+        TimeSpan passed = TimeSpan.Zero;
+        while (!task.IsCompleted)
+        {
+            TimeoutToken.ThrowIfCancellationRequested();
+            time.Advance(step);
+            passed += step;
+            await Task.WhenAny(task, Task.Delay(5, TimeoutToken));
+        }
+
+        return passed;
+    }
+
+    /// <summary>Polls until <paramref name="condition"/> holds, bounded by the test's timeout: for a state the test cannot await.</summary>
+    protected async Task WaitUntilAsync(Func<bool> condition)
+    {
+        while (!condition())
+        {
+            await Task.Delay(1, TimeoutToken);
+        }
     }
 
     /// <summary>Starts both connections over an in-memory pipe pair; each handshake waits for the other, so both start at once.</summary>

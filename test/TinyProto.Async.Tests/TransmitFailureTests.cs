@@ -1,8 +1,10 @@
+using Microsoft.Extensions.Time.Testing;
+
 namespace TinyProto.Async.Tests;
 
 /// <summary>
 /// How a transmission ends when it does not succeed: status timeout, refusal, cancellation. Each must end the
-/// exchange so that transmissions queued behind it are released, never left waiting.
+/// exchange so that transmissions queued behind it are released, never left waiting. Time passes on a fake clock.
 /// </summary>
 public sealed class TransmitFailureTests : ConnectionTestBase
 {
@@ -37,12 +39,15 @@ public sealed class TransmitFailureTests : ConnectionTestBase
     public async Task TransmitAsync_LockStepNoStatusWithinTimeout_ThrowsTimeoutAndQueuedTransmitFailsToo()
     {
         var client = new TinyProtoConnection();
-        client.Options.Timeout = ShortTimeout;
+        FakeTimeProvider time = UseFakeTime(client, ShortTimeout);
         RawPeer raw = await StartWithRawServerAsync(client);
 
         Task first = client.TransmitAsync("one"u8.ToArray(), TimeoutToken).AsTask();
         Assert.Equal(RawPeer.Header(3), await Bounded(raw.ReadExactlyAsync(4)));
         Task queued = client.TransmitAsync("two"u8.ToArray(), TimeoutToken).AsTask();
+        time.Advance(ShortTimeout - TimeSpan.FromMilliseconds(1));
+        Assert.False(first.IsCompleted, "timed out before the Timeout");
+        time.Advance(TimeSpan.FromMilliseconds(1));
 
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(first));
         Assert.Equal(TinyProtoError.Timeout, ex.Error);
@@ -57,12 +62,13 @@ public sealed class TransmitFailureTests : ConnectionTestBase
     public async Task TransmitAsync_PipelinedNoStatusWithinTimeout_ThrowsTimeout()
     {
         var client = new TinyProtoConnection();
-        client.Options.Timeout = ShortTimeout;
+        FakeTimeProvider time = UseFakeTime(client, ShortTimeout);
         client.Options.RequestPipelining = true;
         RawPeer raw = await StartWithRawServerAsync(client);
 
         Task transmit = client.TransmitAsync("one"u8.ToArray(), TimeoutToken).AsTask();
         await Bounded(raw.ReadExactlyAsync(7));
+        time.Advance(ShortTimeout);
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
         Assert.Equal(TinyProtoError.Timeout, ex.Error);
     }
@@ -71,7 +77,7 @@ public sealed class TransmitFailureTests : ConnectionTestBase
     public async Task TransmitManyAsync_StatusesStopHalfway_ThrowsTimeoutNamingTheBatch()
     {
         var client = new TinyProtoConnection();
-        client.Options.Timeout = ShortTimeout;
+        FakeTimeProvider time = UseFakeTime(client, ShortTimeout);
         client.Options.RequestPipelining = true;
         RawPeer raw = await StartWithRawServerAsync(client);
 
@@ -79,6 +85,7 @@ public sealed class TransmitFailureTests : ConnectionTestBase
         Task transmit = client.TransmitManyAsync(batch, TimeoutToken).AsTask();
         await Bounded(raw.ReadExactlyAsync(3 * 5));
         await Bounded(raw.WriteAsync(0xFF));
+        await AdvanceUntilAsync(time, transmit, ShortTimeout / 5);
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
         Assert.Equal(TinyProtoError.Timeout, ex.Error);
         Assert.Contains("batch of 3", ex.Message, StringComparison.Ordinal);
@@ -88,15 +95,15 @@ public sealed class TransmitFailureTests : ConnectionTestBase
     public async Task TransmitAsync_StatusesKeepComingWithinTimeout_NoTimeoutEvenIfTheWholeRunIsLonger()
     {
         var client = new TinyProtoConnection();
-        client.Options.Timeout = TimeSpan.FromSeconds(1);
+        FakeTimeProvider time = UseFakeTime(client, TimeSpan.FromSeconds(1));
         RawPeer raw = await StartWithRawServerAsync(client);
 
-        // Eight exchanges spread over more than the timeout: each answered well within it.
+        // Eight exchanges spread over more than the timeout: each answered within it.
         for (int i = 0; i < 8; i++)
         {
             Task transmit = client.TransmitAsync(new[] { (byte)i }, TimeoutToken).AsTask();
             await Bounded(raw.ReadExactlyAsync(4));
-            await Task.Delay(TimeSpan.FromMilliseconds(150));
+            time.Advance(TimeSpan.FromMilliseconds(900));
             await Bounded(raw.WriteAsync(0xFF));
             Assert.Equal(new[] { (byte)i }, await Bounded(raw.ReadExactlyAsync(1)));
             await Bounded(transmit);
@@ -109,7 +116,7 @@ public sealed class TransmitFailureTests : ConnectionTestBase
         // Both ends transmit at once. By rule 5 the server answers our header only after its own payload is out,
         // and on a slow link that payload takes longer than Timeout: the bytes coming in show the peer is alive.
         var client = new TinyProtoConnection();
-        client.Options.Timeout = TimeSpan.FromSeconds(1);
+        FakeTimeProvider time = UseFakeTime(client, TimeSpan.FromSeconds(1));
         RawPeer raw = await StartWithRawServerAsync(client);
 
         Task transmit = client.TransmitAsync("ten bytes!"u8.ToArray(), TimeoutToken).AsTask();
@@ -121,7 +128,8 @@ public sealed class TransmitFailureTests : ConnectionTestBase
         {
             // 24 x 125 ms: three times the timeout in all, never a gap near it.
             await Bounded(raw.WriteAsync(new byte[5_000]));
-            await Task.Delay(125, TimeoutToken);
+            await WaitUntilAsync(() => client.PayloadBytesMoved == (i + 1) * 5_000L);
+            time.Advance(TimeSpan.FromMilliseconds(125));
         }
 
         Assert.False(transmit.IsCompleted, transmit.Exception?.Message);
@@ -136,7 +144,7 @@ public sealed class TransmitFailureTests : ConnectionTestBase
     {
         // The other side of the rule above: a held answer with no payload bytes coming is a dead peer.
         var client = new TinyProtoConnection();
-        client.Options.Timeout = ShortTimeout;
+        FakeTimeProvider time = UseFakeTime(client, ShortTimeout);
         RawPeer raw = await StartWithRawServerAsync(client);
 
         Task transmit = client.TransmitAsync("ten bytes!"u8.ToArray(), TimeoutToken).AsTask();
@@ -144,6 +152,9 @@ public sealed class TransmitFailureTests : ConnectionTestBase
         await Bounded(raw.WriteAsync(RawPeer.Header(100_000)));
         Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
         await Bounded(raw.WriteAsync(new byte[5_000]));
+        await WaitUntilAsync(() => client.PayloadBytesMoved == 5_000);
+        TimeSpan waited = await AdvanceUntilAsync(time, transmit, ShortTimeout / 5);
+        Assert.True(waited <= ShortTimeout * 2, $"timed out only after {waited} of fake time");
 
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(transmit));
         Assert.Equal(TinyProtoError.Timeout, ex.Error);
