@@ -188,7 +188,7 @@ public partial class TinyProtoConnection
             // Messages received in full before the peer closed, or before an error, are still delivered.
             if (_hooksTakeMessages && _inbox.Count > 0)
             {
-                message = DequeueInbox();
+                message = _inbox.Take();
                 return true;
             }
 

@@ -244,10 +244,10 @@ public partial class TinyProtoConnection
         {
             outcome = _conversation.OnHeader(size);
             if (outcome is HeaderOutcome.Answered or HeaderOutcome.Held && _conversation.OwnMessageInFlight && _inbox.Count > 0 &&
-                size <= _options.MaxBufferedMessageSize && _inboxBytes + size > _options.MaxReadAheadBytes)
+                size <= _options.MaxBufferedMessageSize && _inbox.Bytes + size > _options.MaxReadAheadBytes)
             {
                 throw new TinyProtoException(TinyProtoError.MessageTooLarge,
-                    $"While waiting for the status of its own message, this end had to read past {_inbox.Count} message(s) ({_inboxBytes} bytes) that no hook or ReceiveAsync had taken yet; the next one ({size} bytes) would exceed MaxReadAheadBytes ({_options.MaxReadAheadBytes}).");
+                    $"While waiting for the status of its own message, this end had to read past {_inbox.Count} message(s) ({_inbox.Bytes} bytes) that no hook or ReceiveAsync had taken yet; the next one ({size} bytes) would exceed MaxReadAheadBytes ({_options.MaxReadAheadBytes}).");
             }
         }
 

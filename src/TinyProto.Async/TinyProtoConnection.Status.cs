@@ -36,7 +36,7 @@ public partial class TinyProtoConnection
             _deadline.StatusWaitBegan(first: _conversation.AwaitingStatuses == 0);
             _conversation.BeginOwnMessages(count);
             _awaitingStatus.Enqueue(waiter);
-            _readerSignal?.TrySetResult();
+            _inbox.SignalRoom();
             return waiter;
         }
     }

@@ -23,6 +23,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     private static readonly AsyncLocal<TinyProtoConnection?> s_hookLoopOwner = new();
 
     private readonly object _gate = new();
+    private readonly Inbox _inbox;
     private readonly List<ITinyProtoPlugin> _plugins = [];
     private readonly CancellationTokenSource _lifetime = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -39,6 +40,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <summary>Creates a connection that is not yet started.</summary>
     public TinyProtoConnection()
     {
+        _inbox = new Inbox(_gate, SignalHooks);
     }
 
     /// <summary>The connection's identity, unique per connection object.</summary>

@@ -1,20 +1,14 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using TinyProto.Async.Connection;
 using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
 
 public partial class TinyProtoConnection
 {
-    /// <summary>How many bytes of untaken messages the inbox holds before the next header waits.</summary>
-    private const long InboxBudget = 1024 * 1024;
-
-    // All guarded by _gate.
-    private readonly Queue<InboundMessage> _inbox = new();
-    private readonly Queue<IReceiveWaiter> _receiveWaiters = new();
-    private long _inboxBytes;
+    // Guarded by _gate: the receive loop has ended, and no more messages will arrive.
     private bool _inputEnded;
-    private TaskCompletionSource? _readerSignal;
 
     /// <summary>
     /// Receives the next message as a new array that the caller owns. A pending call takes the next
@@ -64,7 +58,6 @@ public partial class TinyProtoConnection
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public ValueTask<int> ReceiveAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
     {
-        MemoryWaiter waiter;
         lock (_gate)
         {
             if (Volatile.Read(ref _state) != 2 && !_inputEnded)
@@ -74,12 +67,12 @@ public partial class TinyProtoConnection
 
             if (_inbox.TryPeek(out InboundMessage? head))
             {
-                if (MemoryWaiter.Refusal(head, destination.Length) is { } refusal)
+                if (Inbox.RefusalFor(head!, destination.Length) is { } refusal)
                 {
                     return ValueTask.FromException<int>(refusal);
                 }
 
-                using InboundMessage message = DequeueInbox();
+                using InboundMessage message = _inbox.Take();
                 message.Sequence.CopyTo(destination.Span);
                 return new ValueTask<int>((int)message.Length);
             }
@@ -89,13 +82,8 @@ public partial class TinyProtoConnection
                 return ValueTask.FromException<int>(ClosedError("receive"));
             }
 
-            waiter = _freeMemoryWaiters.TryPop(out MemoryWaiter? free) ? free : new MemoryWaiter(this);
-            waiter.Arm(destination);
-            _receiveWaiters.Enqueue(waiter);
+            return _inbox.WaitForMessage(destination, cancellationToken);
         }
-
-        waiter.CancelOnRequest(cancellationToken);
-        return waiter.Task;
     }
 
     /// <summary>
@@ -123,7 +111,6 @@ public partial class TinyProtoConnection
     /// <summary>Takes the inbox head, or queues a waiter for the next message (which the waiter gives back to the pool itself).</summary>
     private ValueTask<InboundMessage> TakeMessageAsync(bool arrayOnly, CancellationToken cancellationToken)
     {
-        MessageWaiter waiter;
         lock (_gate)
         {
             if (Volatile.Read(ref _state) != 2 && !_inputEnded)
@@ -133,12 +120,12 @@ public partial class TinyProtoConnection
 
             if (_inbox.TryPeek(out InboundMessage? head))
             {
-                if (arrayOnly && head.Length > Array.MaxLength)
+                if (arrayOnly && head!.Length > Array.MaxLength)
                 {
-                    throw TooLargeForArray(head.Length);
+                    throw Inbox.TooLargeForArray(head.Length);
                 }
 
-                return new ValueTask<InboundMessage>(DequeueInbox());
+                return new ValueTask<InboundMessage>(_inbox.Take());
             }
 
             if (_inputEnded || _closing)
@@ -146,13 +133,8 @@ public partial class TinyProtoConnection
                 throw ClosedError("receive");
             }
 
-            waiter = _freeMessageWaiters.TryPop(out MessageWaiter? free) ? free : new MessageWaiter(this);
-            waiter.Arm(arrayOnly);
-            _receiveWaiters.Enqueue(waiter);
+            return _inbox.WaitForMessage(arrayOnly, cancellationToken);
         }
-
-        waiter.CancelOnRequest(cancellationToken);
-        return waiter.Task;
     }
 
     /// <summary>Called by the receive loop for each message: to a waiting receiver, or into the inbox.</summary>
@@ -160,37 +142,12 @@ public partial class TinyProtoConnection
     {
         lock (_gate)
         {
-            while (_receiveWaiters.TryDequeue(out IReceiveWaiter? waiter))
-            {
-                if (waiter.TryTake(message))
-                {
-                    return;
-                }
-            }
-
-            _inbox.Enqueue(message);
-            _inboxBytes += message.IsStreamed ? 0 : message.Length;
-            SignalHooks();
+            _inbox.Deliver(message);
         }
     }
 
-    /// <summary>Dequeues the inbox head; the caller holds <see cref="_gate"/>.</summary>
-    private InboundMessage DequeueInbox()
-    {
-        InboundMessage message = _inbox.Dequeue();
-        _inboxBytes -= message.IsStreamed ? 0 : message.Length;
-        _readerSignal?.TrySetResult();
-        return message;
-    }
-
-    /// <summary>
-    /// Back-pressure: the receive loop answers the next header only when the inbox has room for it
-    /// (<see cref="InboxBudget"/> bytes, and always one message), unless one of our own messages is in flight,
-    /// whose status may lie behind the next message: then it reads ahead, bounded by
-    /// <see cref="TinyProtoConnectionOptions.MaxReadAheadBytes"/>. The caller holds <see cref="_gate"/>.
-    /// </summary>
-    private bool HasInboxRoom(uint size) =>
-        _closing || _inbox.Count == 0 || _inboxBytes + size <= InboxBudget || OwnMessageInFlight;
+    /// <summary>Whether the receive loop may answer a header of <paramref name="size"/> bytes now; the caller holds <see cref="_gate"/>.</summary>
+    private bool HasInboxRoom(uint size) => _inbox.HasRoom(size, mustReadOn: _closing || OwnMessageInFlight);
 
     /// <summary>Whether one of our own messages awaits its status or its payload; the caller holds <see cref="_gate"/>.</summary>
     private bool OwnMessageInFlight => _conversation.OwnMessageInFlight;
@@ -203,24 +160,7 @@ public partial class TinyProtoConnection
         }
     }
 
-    private async ValueTask WaitForInboxRoomAsync(uint size)
-    {
-        while (true)
-        {
-            TaskCompletionSource signal;
-            lock (_gate)
-            {
-                if (HasInboxRoom(size))
-                {
-                    return;
-                }
-
-                signal = _readerSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-
-            await signal.Task.ConfigureAwait(false);
-        }
-    }
+    private ValueTask WaitForInboxRoomAsync(uint size) => _inbox.WaitForRoomAsync(() => HasInboxRoom(size));
 
     private bool InputHasEnded()
     {
@@ -238,10 +178,7 @@ public partial class TinyProtoConnection
             _inputEnded = true;
             if (_inbox.Count == 0 || _closing)
             {
-                while (_receiveWaiters.TryDequeue(out IReceiveWaiter? waiter))
-                {
-                    waiter.Fail(ClosedError("receive"));
-                }
+                _inbox.FailWaiters(() => ClosedError("receive"));
             }
 
             FailStatusWaiters();
@@ -253,12 +190,9 @@ public partial class TinyProtoConnection
     /// <summary>Wakes every loop and waiter so they notice the connection is closing; the caller holds <see cref="_gate"/>.</summary>
     private void WakeAll()
     {
-        _readerSignal?.TrySetResult();
+        _inbox.SignalRoom();
         SignalHooks();
-        while (_receiveWaiters.TryDequeue(out IReceiveWaiter? waiter))
-        {
-            waiter.Fail(ClosedError("receive"));
-        }
+        _inbox.FailWaiters(() => ClosedError("receive"));
 
         FailStatusWaiters();
     }
@@ -283,7 +217,4 @@ public partial class TinyProtoConnection
 
         return message;
     }
-
-    internal static TinyProtoException TooLargeForArray(long length) =>
-        new(TinyProtoError.MessageTooLarge, $"The next message has {length} bytes, more than an array can hold; take it with ReceiveAsync(Stream).");
 }

@@ -1,17 +1,13 @@
 using System.Buffers;
 
-namespace TinyProto.Async;
+namespace TinyProto.Async.Connection;
 
-public partial class TinyProtoConnection
+internal sealed partial class Inbox
 {
-    // Guarded by _gate.
-    private readonly Stack<MessageWaiter> _freeMessageWaiters = new();
-    private readonly Stack<MemoryWaiter> _freeMemoryWaiters = new();
-
     /// <summary>A pending <c>ReceiveAsync</c> call, offered each arriving message in turn by the receive loop.</summary>
     private interface IReceiveWaiter
     {
-        /// <summary>Takes <paramref name="message"/> (true), or declines it, ending its own wait with the reason (false). Called under <see cref="_gate"/>.</summary>
+        /// <summary>Takes <paramref name="message"/> (true), or declines it, ending its own wait with the reason (false). Called under the gate.</summary>
         bool TryTake(InboundMessage message);
 
         /// <summary>Ends the wait with <paramref name="error"/>, unless it has ended.</summary>
@@ -19,14 +15,14 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>
-    /// What both kinds of receive waiter share: the caller's cancellation, and going back to the connection's pool once
+    /// What both kinds of receive waiter share: the caller's cancellation, and going back to the inbox's pool once
     /// the caller has taken a result (a waiter that got one was dequeued by the receive loop, so it can be reused).
     /// </summary>
-    private abstract class ReceiveWaiter<T>(TinyProtoConnection owner) : ReusableSource<T>, IReceiveWaiter
+    private abstract class ReceiveWaiter<T>(Inbox owner) : ReusableSource<T>, IReceiveWaiter
     {
         private CancellationTokenRegistration _registration;
 
-        protected TinyProtoConnection Owner => owner;
+        protected Inbox Owner => owner;
 
         /// <summary>Lets <paramref name="cancellationToken"/> end this wait; called once the waiter is queued.</summary>
         public void CancelOnRequest(CancellationToken cancellationToken) =>
@@ -58,26 +54,13 @@ public partial class TinyProtoConnection
             lock (owner._gate)
             {
                 Fail(new OperationCanceledException(token));
-                owner.RemoveReceiveWaiter(this);
-            }
-        }
-    }
-
-    /// <summary>Takes <paramref name="waiter"/> out of the queue if it is still there; the caller holds <see cref="_gate"/>.</summary>
-    private void RemoveReceiveWaiter(IReceiveWaiter waiter)
-    {
-        for (int i = _receiveWaiters.Count; i > 0; i--)
-        {
-            IReceiveWaiter queued = _receiveWaiters.Dequeue();
-            if (!ReferenceEquals(queued, waiter))
-            {
-                _receiveWaiters.Enqueue(queued);
+                owner.Remove(this);
             }
         }
     }
 
     /// <summary>A <c>ReceiveAsync</c> call that takes the message object itself (an array or a stream is made from it afterwards).</summary>
-    private sealed class MessageWaiter(TinyProtoConnection owner) : ReceiveWaiter<InboundMessage>(owner)
+    private sealed class MessageWaiter(Inbox owner) : ReceiveWaiter<InboundMessage>(owner)
     {
         private bool _arrayOnly;
 
@@ -105,7 +88,7 @@ public partial class TinyProtoConnection
     /// A <c>ReceiveAsync(Memory)</c> call: the receive loop copies the message into the caller's memory and frees it
     /// at once, so the whole receive allocates nothing. Copying bytes is the library's own short step, not user code.
     /// </summary>
-    private sealed class MemoryWaiter(TinyProtoConnection owner) : ReceiveWaiter<int>(owner)
+    private sealed class MemoryWaiter(Inbox owner) : ReceiveWaiter<int>(owner)
     {
         private Memory<byte> _destination;
 
