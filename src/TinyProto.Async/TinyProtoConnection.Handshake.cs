@@ -19,26 +19,25 @@ public partial class TinyProtoConnection
 
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
         {
-            throw new InvalidOperationException(_closing
+            throw new InvalidOperationException(_lifetime.IsClosingNow()
                 ? "The connection was closed before it started."
                 : "The connection was already started; create a new connection object for each transport.");
         }
 
-        _input = transport.Input;
-        _output = transport.Output;
-        if (transport is Transport.StreamDuplexPipe direct)
+        if (transport is Transport.StreamDuplexPipe)
         {
-            _directPipe = direct;
-            _directCancel = new CancellationTokenSource();
+            Volatile.Write(ref _directCancel, new CancellationTokenSource());
         }
+
+        Volatile.Write(ref _transport, transport);
         Role = role;
         _logger = _options.Logger ?? NullLogger.Instance;
         _loopPassOverridden = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(LoopPassAsync));
         _hooksTakeMessages = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionReceivedAsync), typeof(ReadOnlySequence<byte>), typeof(CancellationToken)) || HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionStreamReceivedAsync), typeof(Stream), typeof(CancellationToken));
 
         Volatile.Write(ref _deadline, new Deadline(_options.TimeProvider, _options.Timeout, OnStatusTimer));
-        using CancellationTokenSource timer = _deadline.StartHandshakeTimer();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token, timer.Token);
+        using CancellationTokenSource timer = _deadline!.StartHandshakeTimer();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _hookCancellation.Token, timer.Token);
         try
         {
             HandshakeOutcome outcome;
@@ -65,18 +64,19 @@ public partial class TinyProtoConnection
             }
 
             IsPipelined = outcome.IsPipelined;
-            _conversation = new Conversation(role, IsPipelined, _options.MaxMessageSize);
+            Volatile.Write(ref _parts, new ConnectionParts(_gate, Id, _options, _logger, _plugins, _lifetime, _inbox, _deadline,
+                new Conversation(role, IsPipelined, _options.MaxMessageSize), transport, _directCancel?.Token ?? default));
         }
         catch (Exception ex)
         {
             await AbandonTransportAsync().ConfigureAwait(false);
             _completion.TrySetResult();
-            if (ex is OperationCanceledException && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested && !_closing)
+            if (ex is OperationCanceledException && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested && !_lifetime.IsClosingNow())
             {
                 throw new TinyProtoException(TinyProtoError.Timeout, $"The opening handshake did not finish within {_options.Timeout.TotalSeconds:0.###} s.", ex);
             }
 
-            if (ex is OperationCanceledException && _closing)
+            if (ex is OperationCanceledException && _lifetime.IsClosingNow())
             {
                 throw new TinyProtoException(TinyProtoError.ConnectionClosed, "The connection was closed during the opening handshake.", ex);
             }
@@ -96,7 +96,7 @@ public partial class TinyProtoConnection
     internal void StartLoops()
     {
         Volatile.Write(ref _state, 2);
-        Task receive = ReceiveLoopAsync();
+        Task receive = _parts!.ReceiveLoop.RunAsync(InputEnded);
         Task hooks = Task.Run(HookLoopAsync);
         _ = FinishAsync(receive, hooks);
     }
@@ -104,8 +104,9 @@ public partial class TinyProtoConnection
 
     private async ValueTask WriteHandshakeByteAsync(byte value, CancellationToken cancellationToken)
     {
-        FrameCodec.WriteByte(_output, value);
-        FlushResult flush = await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        PipeWriter output = _transport!.Output;
+        FrameCodec.WriteByte(output, value);
+        FlushResult flush = await output.FlushAsync(cancellationToken).ConfigureAwait(false);
         if (flush.IsCompleted)
         {
             throw Handshake.PeerClosed();
@@ -118,15 +119,16 @@ public partial class TinyProtoConnection
     {
         while (true)
         {
-            ReadResult result = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            PipeReader input = _transport!.Input;
+            ReadResult result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
             ReadOnlySequence<byte> buffer = result.Buffer;
             if (FrameCodec.TryReadByte(ref buffer, out byte value))
             {
-                _input.AdvanceTo(buffer.Start);
+                input.AdvanceTo(buffer.Start);
                 return value;
             }
 
-            _input.AdvanceTo(buffer.Start, buffer.End);
+            input.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted)
             {
                 throw Handshake.PeerClosed();
@@ -138,15 +140,9 @@ public partial class TinyProtoConnection
 
     private async ValueTask AbandonTransportAsync()
     {
-        await _input.CompleteAsync().ConfigureAwait(false);
-        try
-        {
-            await _output.CompleteAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or System.Net.Sockets.SocketException)
-        {
-            // The transport is already broken; there is nothing left to flush.
-        }
+        IDuplexPipe transport = _transport!;
+        await transport.Input.CompleteAsync().ConfigureAwait(false);
+        await Output.CompleteAsync(transport.Output).ConfigureAwait(false);
     }
 
     /// <summary>Waits for both loops, releases the transport, and completes <see cref="Completion"/>.</summary>
@@ -159,7 +155,7 @@ public partial class TinyProtoConnection
         Exception? failure;
         lock (_gate)
         {
-            failure = _failure;
+            failure = _lifetime.Failure;
         }
 
         if (failure is null)

@@ -79,14 +79,14 @@ public partial class TinyProtoConnection
             ArrayPool<byte>.Shared.Return(chunk);
         }
 
-        await TransmissionReceivedAsync(ApplyReceivePlugins(body.Sequence), cancellationToken).ConfigureAwait(false);
+        await TransmissionReceivedAsync(_plugins.Receive(body.Sequence), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The original's connection loop: pre_loop, then messages and loop passes, then post_loop (always).</summary>
     private async Task HookLoopAsync()
     {
         s_hookLoopOwner.Value = this;
-        CancellationToken cancellationToken = _lifetime.Token;
+        CancellationToken cancellationToken = _hookCancellation.Token;
         TimeSpan interval = _loopPassOverridden ? _options.LoopPassInterval : Timeout.InfiniteTimeSpan;
         string hook = nameof(PreLoopAsync);
         try
@@ -141,7 +141,7 @@ public partial class TinyProtoConnection
         catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
             // A hook whose transmission failed because the connection was already ending is not a new error.
-            if (!(ex is TinyProtoException { Error: TinyProtoError.ConnectionClosed } && (IsClosing() || InputHasEnded())))
+            if (!(ex is TinyProtoException { Error: TinyProtoError.ConnectionClosed } && (_lifetime.IsClosingNow() || _lifetime.InputEndedNow())))
             {
                 Log.HookFailed(_logger, hook, Id, ex);
                 Fail(ex);
@@ -156,7 +156,7 @@ public partial class TinyProtoConnection
             // A close asked for by the user first lets our own message in flight finish.
             await WaitForDrainAsync().ConfigureAwait(false);
             BeginClose(byUser: false);
-            _lifetime.Cancel();
+            _hookCancellation.Cancel();
             try
             {
                 await PostLoopAsync(CancellationToken.None).ConfigureAwait(false);
@@ -179,7 +179,7 @@ public partial class TinyProtoConnection
         wake = default;
         lock (_gate)
         {
-            if (_closedByUser)
+            if (_lifetime.ClosedByUser)
             {
                 ended = true;
                 return true;
@@ -192,7 +192,7 @@ public partial class TinyProtoConnection
                 return true;
             }
 
-            if (_inputEnded || _closing)
+            if (_lifetime.InputEnded || _lifetime.IsClosing)
             {
                 ended = true;
                 return true;
@@ -212,7 +212,7 @@ public partial class TinyProtoConnection
     private async Task<bool> WakeOrIntervalAsync(ValueTask<bool> wake, TimeSpan interval)
     {
         Task woken = wake.AsTask();
-        Task done = await Task.WhenAny(woken, _deadline.DelayAsync(interval)).ConfigureAwait(false);
+        Task done = await Task.WhenAny(woken, _deadline!.DelayAsync(interval)).ConfigureAwait(false);
         if (done == woken)
         {
             return true;

@@ -7,8 +7,6 @@ namespace TinyProto.Async;
 
 public partial class TinyProtoConnection
 {
-    // Guarded by _gate: the receive loop has ended, and no more messages will arrive.
-    private bool _inputEnded;
 
     /// <summary>
     /// Receives the next message as a new array that the caller owns. A pending call takes the next
@@ -36,7 +34,7 @@ public partial class TinyProtoConnection
             }
 
             byte[] raw = await message.ToArrayAsync(cancellationToken).ConfigureAwait(false);
-            return _plugins.Count == 0 ? raw : ApplyReceivePlugins(new ReadOnlySequence<byte>(raw)).ToArray();
+            return _plugins.IsEmpty ? raw : _plugins.Receive(new ReadOnlySequence<byte>(raw)).ToArray();
         }
     }
 
@@ -60,7 +58,7 @@ public partial class TinyProtoConnection
     {
         lock (_gate)
         {
-            if (Volatile.Read(ref _state) != 2 && !_inputEnded)
+            if (Volatile.Read(ref _state) != 2 && !_lifetime.InputEnded)
             {
                 return ValueTask.FromException<int>(new InvalidOperationException("The connection has not been started."));
             }
@@ -77,9 +75,9 @@ public partial class TinyProtoConnection
                 return new ValueTask<int>((int)message.Length);
             }
 
-            if (_inputEnded || _closing)
+            if (_lifetime.InputEnded || _lifetime.IsClosing)
             {
-                return ValueTask.FromException<int>(ClosedError("receive"));
+                return ValueTask.FromException<int>(_lifetime.ClosedError("receive"));
             }
 
             return _inbox.WaitForMessage(destination, cancellationToken);
@@ -113,7 +111,7 @@ public partial class TinyProtoConnection
     {
         lock (_gate)
         {
-            if (Volatile.Read(ref _state) != 2 && !_inputEnded)
+            if (Volatile.Read(ref _state) != 2 && !_lifetime.InputEnded)
             {
                 throw new InvalidOperationException("The connection has not been started.");
             }
@@ -128,93 +126,12 @@ public partial class TinyProtoConnection
                 return new ValueTask<InboundMessage>(_inbox.Take());
             }
 
-            if (_inputEnded || _closing)
+            if (_lifetime.InputEnded || _lifetime.IsClosing)
             {
-                throw ClosedError("receive");
+                throw _lifetime.ClosedError("receive");
             }
 
             return _inbox.WaitForMessage(arrayOnly, cancellationToken);
         }
-    }
-
-    /// <summary>Called by the receive loop for each message: to a waiting receiver, or into the inbox.</summary>
-    private void Deliver(InboundMessage message)
-    {
-        lock (_gate)
-        {
-            _inbox.Deliver(message);
-        }
-    }
-
-    /// <summary>Whether the receive loop may answer a header of <paramref name="size"/> bytes now; the caller holds <see cref="_gate"/>.</summary>
-    private bool HasInboxRoom(uint size) => _inbox.HasRoom(size, mustReadOn: _closing || OwnMessageInFlight);
-
-    /// <summary>Whether one of our own messages awaits its status or its payload; the caller holds <see cref="_gate"/>.</summary>
-    private bool OwnMessageInFlight => _conversation.OwnMessageInFlight;
-
-    private bool MustWaitForRoom(uint size)
-    {
-        lock (_gate)
-        {
-            return !HasInboxRoom(size);
-        }
-    }
-
-    private ValueTask WaitForInboxRoomAsync(uint size) => _inbox.WaitForRoomAsync(() => HasInboxRoom(size));
-
-    private bool InputHasEnded()
-    {
-        lock (_gate)
-        {
-            return _inputEnded;
-        }
-    }
-
-    /// <summary>The receive loop has ended: no more messages will arrive.</summary>
-    private void InputEnded()
-    {
-        lock (_gate)
-        {
-            _inputEnded = true;
-            if (_inbox.Count == 0 || _closing)
-            {
-                _inbox.FailWaiters(() => ClosedError("receive"));
-            }
-
-            FailStatusWaiters();
-
-            SignalHooks();
-        }
-    }
-
-    /// <summary>Wakes every loop and waiter so they notice the connection is closing; the caller holds <see cref="_gate"/>.</summary>
-    private void WakeAll()
-    {
-        _inbox.SignalRoom();
-        SignalHooks();
-        _inbox.FailWaiters(() => ClosedError("receive"));
-
-        FailStatusWaiters();
-    }
-
-    /// <summary>Fails every wait for a status and stops the status timer for good; the caller holds <see cref="_gate"/>.</summary>
-    private void FailStatusWaiters()
-    {
-        while (_awaitingStatus.TryDequeue(out StatusWaiter? waiter))
-        {
-            waiter.Fail(waiter.Refusal == Signal.Ok ? ClosedError("transmit") : RefusedInBatchThenClosed(waiter));
-        }
-
-        _deadline.StopStatusWaits();
-    }
-
-    private ReadOnlySequence<byte> ApplyReceivePlugins(ReadOnlySequence<byte> message)
-    {
-        for (int i = _plugins.Count - 1; i >= 0; i--)
-        {
-            message = _plugins[i].Receive(message);
-        }
-
-        return message;
     }
 }

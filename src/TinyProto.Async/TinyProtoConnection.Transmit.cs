@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
-using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using TinyProto.Async.Protocol;
 
@@ -8,17 +6,6 @@ namespace TinyProto.Async;
 
 public partial class TinyProtoConnection
 {
-    private const int FlushThreshold = 256 * 1024;
-    private const int StreamChunkSize = 64 * 1024;
-
-    // _outputLock: who may write to the transport's writer; units (a header, a payload, statuses) never interleave.
-    // _transmitLock: lock-step mode keeps at most one of our own messages in flight (rule 5).
-    private readonly SemaphoreSlim _outputLock = new(1, 1);
-    private readonly SemaphoreSlim _transmitLock = new(1, 1);
-
-    // Guarded by _gate: our messages awaiting statuses, oldest first (the conversation counts them for the protocol).
-    private readonly Queue<StatusWaiter> _awaitingStatus = new();
-
     /// <summary>
     /// Transmits one message and completes once the peer has accepted it: in lock-step mode when the payload
     /// is in the output after the peer's OK, in pipelined mode when the peer's OK for it has arrived.
@@ -48,10 +35,7 @@ public partial class TinyProtoConnection
         try
         {
             ThrowIfNotStarted();
-            for (int i = 0; i < _plugins.Count; i++)
-            {
-                message = _plugins[i].Transmit(message);
-            }
+            message = _plugins.Transmit(message);
         }
         catch (Exception ex)
         {
@@ -63,12 +47,7 @@ public partial class TinyProtoConnection
             return ValueTask.FromException(new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {message.Length} bytes is above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent."));
         }
 
-        if (!IsPipelined && !cancellationToken.IsCancellationRequested && _transmitLock.Wait(0, CancellationToken.None))
-        {
-            return TransmitBufferedLockStep(message, message.Length, cancellationToken);
-        }
-
-        return TransmitCoreAsync(message, null, message.Length, cancellationToken);
+        return _parts!.Transmissions.TransmitAsync(message, cancellationToken);
     }
 
     /// <summary>
@@ -100,221 +79,94 @@ public partial class TinyProtoConnection
         }
 
         ThrowIfNotStarted();
-        await TransmitCoreAsync(default, payload, length, cancellationToken).ConfigureAwait(false);
+        await _parts!.Transmissions.TransmitAsync(payload, length, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// One transmission, when it cannot start on the allocation-free lock-step path (<see cref="TransmitBufferedLockStep"/>)
-    /// at once: pipelined mode, another transmission holding the turn (a buffered one then continues on that path), or a
-    /// payload read from a stream. That last one is written here, in lock-step: header, wait for the status, payload
-    /// (rule 5: one own message in flight at a time); the payload comes from the caller's stream, so it is never read
-    /// on the receive loop.
+    /// Transmits a batch of messages, in order, and completes once the peer has accepted every one of them.
+    /// In pipelined mode the whole batch goes out in as few writes as its size allows and its statuses are
+    /// awaited together: the way to send many small messages at full speed. In lock-step mode the messages are
+    /// transmitted one after another, exactly as by <see cref="TransmitAsync(ReadOnlyMemory{byte}, CancellationToken)"/>.
     /// </summary>
+    /// <param name="messages">The messages; none may change until the returned task completes.</param>
+    /// <param name="cancellationToken">Cancels the batch; once a header is on the wire, cancelling closes the connection.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="messages"/> is null.</exception>
+    /// <exception cref="TinyProtoException">
+    /// As for <see cref="TransmitAsync(ReadOnlyMemory{byte}, CancellationToken)"/>. A refusal names the first message refused;
+    /// the messages before it were accepted. In pipelined mode nothing is sent when a message (after transmit plugins)
+    /// is above 0xF0FFFFFF bytes.
+    /// </exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask TransmitCoreAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
+    public async ValueTask TransmitManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> messages, CancellationToken cancellationToken = default)
     {
-        try
+        ArgumentNullException.ThrowIfNull(messages);
+        ThrowIfNotStarted();
+        if (messages.Count == 0)
         {
-            if (IsPipelined)
+            return;
+        }
+
+        if (!IsPipelined)
+        {
+            for (int i = 0; i < messages.Count; i++)
             {
-                await TransmitPipelinedAsync(body, source, length, cancellationToken).ConfigureAwait(false);
-                return;
-            }
-
-            await _transmitLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (source is null)
-            {
-                // Our turn came: the buffered path takes over, and gives the turn back itself.
-                await TransmitBufferedLockStep(body, length, cancellationToken).ConfigureAwait(false);
-                return;
-            }
-
-            try
-            {
-                StatusWaiter waiter = AwaitNextStatus(count: 1, length);
-                bool exchangeEnded = false;
-                try
-                {
-                    await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
-                    try
-                    {
-                        WritePendingStatuses();
-                        FrameCodec.WriteHeader(_output, (uint)length);
-                        await FlushOutputAsync().ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        await ReleaseOutputAsync().ConfigureAwait(false);
-                    }
-
-                    await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
-
-                    await WritePayloadThenEndExchangeAsync(body, source, length).ConfigureAwait(false);
-                    exchangeEnded = true;
-                }
-                finally
-                {
-                    if (!exchangeEnded)
-                    {
-                        EndOwnExchange();
-                        await SendPendingStatusesQuietlyAsync().ConfigureAwait(false);
-                    }
-                }
-            }
-            finally
-            {
-                _transmitLock.Release();
-            }
-        }
-        catch (Exception ex) when (ex is not TinyProtoException and not OperationCanceledException)
-        {
-            // A broken transport (reset, disposed stream, ...) ends the connection.
-            var error = new TinyProtoException(TinyProtoError.ConnectionClosed, $"The transmission failed and the connection was closed: {ex.Message}", ex);
-            Fail(error);
-            throw error;
-        }
-        finally
-        {
-            // Our payload was written inline on the receive loop (see TakeStatus): leave it before the caller's code runs.
-            if (ReferenceEquals(t_deliveringStatus, this))
-            {
-                await Task.Yield();
-            }
-        }
-    }
-
-    /// <summary>Header and payload together, then wait for the status (rule 6).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask TransmitPipelinedAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
-    {
-        StatusWaiter waiter;
-        await AcquireOutputAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            // Statuses come back in the order of the headers, so register in output order.
-            waiter = AwaitNextStatus(count: 1, length);
-
-            WritePendingStatuses();
-            await WritePayloadAsync(body, source, length, withHeader: true).ConfigureAwait(false);
-            WritePendingStatuses();
-            await FlushOutputAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            await ReleaseOutputAsync().ConfigureAwait(false);
-        }
-
-        await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// The last step of a lock-step exchange, once its OK came: the payload, then the end of the exchange, with the
-    /// answers held behind the payload (rule 5) in the same flush. Ending the exchange again after a failure is harmless.
-    /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WritePayloadThenEndExchangeAsync(ReadOnlySequence<byte> body, Stream? source, long length)
-    {
-        await AcquireOutputAsync(CancellationToken.None).ConfigureAwait(false);
-        try
-        {
-            await WritePayloadAsync(body, source, length).ConfigureAwait(false);
-            EndOwnExchange();
-            WritePendingStatuses();
-            await FlushOutputAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            await ReleaseOutputAsync().ConfigureAwait(false);
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WritePayloadAsync(ReadOnlySequence<byte> body, Stream? source, long length, bool withHeader = false)
-    {
-        if (withHeader)
-        {
-            FrameCodec.WriteHeader(_output, (uint)length);
-        }
-
-        if (source is null)
-        {
-            if (await TryWritePayloadDirectlyAsync(body).ConfigureAwait(false))
-            {
-                return;
-            }
-
-            long unflushed = 0;
-            foreach (ReadOnlyMemory<byte> memory in body)
-            {
-                for (int offset = 0; offset < memory.Length; offset += FlushThreshold)
-                {
-                    ReadOnlySpan<byte> part = memory.Span.Slice(offset, Math.Min(FlushThreshold, memory.Length - offset));
-                    _output.Write(part);
-                    unflushed += part.Length;
-                    if (unflushed >= FlushThreshold)
-                    {
-                        await FlushOutputAsync().ConfigureAwait(false);
-                        _deadline.PayloadSent(unflushed);
-                        unflushed = 0;
-                    }
-                }
+                await TransmitAsync(messages[i], cancellationToken).ConfigureAwait(false);
             }
 
             return;
         }
 
-        long remaining = length;
-        long pending = 0;
-        while (remaining > 0)
+        ReadOnlySequence<byte>[]? transformed = null;
+        try
         {
-            Memory<byte> memory = _output.GetMemory(StreamChunkSize);
-            if (memory.Length > remaining)
+            if (!_plugins.IsEmpty)
             {
-                memory = memory[..(int)remaining];
+                transformed = TransformBatch(messages);
             }
 
-            int read;
-            try
+            await _parts!.Transmissions.TransmitBatchAsync(messages, transformed, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not TinyProtoException and not OperationCanceledException)
+        {
+            throw _lifetime.TransmissionFailed(ex);
+        }
+        finally
+        {
+            if (transformed is not null)
             {
-                read = await source.ReadAsync(memory).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                // Whatever the stream throws, a cancellation included: the header is out, and the peer counts the rest
-                // of the announced bytes as this payload. Nothing can follow on this connection.
-                var error = new TinyProtoException(TinyProtoError.ConnectionClosed,
-                    $"Reading the payload stream failed after {length - remaining} of the announced {length} bytes ({ex.GetType().Name}: {ex.Message}); the connection was closed because the peer expects the rest.", ex);
-                FailWithPayloadCutShort(error);
-                throw error;
-            }
-
-            if (read == 0)
-            {
-                var error = new TinyProtoException(TinyProtoError.ConnectionClosed,
-                    $"The payload stream ended after {length - remaining} of the announced {length} bytes; the connection was closed because the peer expects the rest.");
-                FailWithPayloadCutShort(error);
-                throw error;
-            }
-
-            _output.Advance(read);
-            remaining -= read;
-            pending += read;
-            if (pending >= FlushThreshold)
-            {
-                await FlushOutputAsync().ConfigureAwait(false);
-                _deadline.PayloadSent(pending);
-                pending = 0;
+                ArrayPool<ReadOnlySequence<byte>>.Shared.Return(transformed, clearArray: true);
             }
         }
+    }
+
+    /// <summary>Applies transmit plugins to every message up front, so an oversize result is found before anything is sent.</summary>
+    private ReadOnlySequence<byte>[] TransformBatch(IReadOnlyList<ReadOnlyMemory<byte>> messages)
+    {
+        ReadOnlySequence<byte>[] transformed = ArrayPool<ReadOnlySequence<byte>>.Shared.Rent(messages.Count);
+        for (int i = 0; i < messages.Count; i++)
+        {
+            ReadOnlySequence<byte> message = _plugins.Transmit(new ReadOnlySequence<byte>(messages[i]));
+
+            if (message.Length > FrameCodec.MaxMessageSize)
+            {
+                ArrayPool<ReadOnlySequence<byte>>.Shared.Return(transformed, clearArray: true);
+                throw new TinyProtoException(TinyProtoError.MessageTooLarge, $"Message {i} of the batch is {message.Length} bytes after transmit plugins, above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent.");
+            }
+
+            transformed[i] = message;
+        }
+
+        return transformed;
     }
 
     private void ThrowIfNotStarted()
     {
         if (Volatile.Read(ref _state) != 2)
         {
-            throw Volatile.Read(ref _state) == 0 && !_closing
+            throw Volatile.Read(ref _state) == 0 && !_lifetime.IsClosingNow()
                 ? new InvalidOperationException("The connection has not been started.")
-                : ClosedError("transmit");
+                : _lifetime.ClosedError("transmit");
         }
     }
 }

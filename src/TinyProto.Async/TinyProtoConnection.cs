@@ -22,24 +22,30 @@ public partial class TinyProtoConnection : IAsyncDisposable
 {
     private static readonly AsyncLocal<TinyProtoConnection?> s_hookLoopOwner = new();
 
+    // The facade's own fields. _state moves 0 (new) -> 1 (handshake) -> 2 (running) once, by compare-exchange. The
+    // transport, the deadline and the parts are written once by the handshake (published with Volatile) and read by
+    // anyone after that; _options, _logger and the hook flags only before the loops start. Everything that changes
+    // while the connection runs belongs to a part: the lifetime, the inbox and the hook wake-up are guarded by _gate.
     private readonly object _gate = new();
+    private readonly ConnectionLifetime _lifetime;
     private readonly Inbox _inbox;
-    private readonly List<ITinyProtoPlugin> _plugins = [];
-    private readonly CancellationTokenSource _lifetime = new();
+    private readonly PluginChain _plugins = new();
+    private readonly CancellationTokenSource _hookCancellation = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TinyProtoConnectionOptions _options = new();
     private ILogger _logger = NullLogger.Instance;
-    private PipeReader _input = null!;
-    private PipeWriter _output = null!;
-    private int _state; // 0 new, 1 starting, 2 running
-    private bool _closing;
-    private bool _closedByUser;
-    private TaskCompletionSource? _drained;
-    private Exception? _failure;
+    private int _state;
+    private IDuplexPipe? _transport;
+    private Deadline? _deadline;
+    private ConnectionParts? _parts;
+
+    // Cancelled when the connection closes: ends a direct read that waits on a stream transport of ours.
+    private CancellationTokenSource? _directCancel;
 
     /// <summary>Creates a connection that is not yet started.</summary>
     public TinyProtoConnection()
     {
+        _lifetime = new ConnectionLifetime(_gate, () => BeginClose(byUser: false));
         _inbox = new Inbox(_gate, SignalHooks);
     }
 
@@ -183,7 +189,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
         if (Volatile.Read(ref _state) >= 1)
         {
             // Null for a moment while the handshake starts: it is cancelled through its token then.
-            Volatile.Read(ref _output)?.CancelPendingFlush();
+            Volatile.Read(ref _transport)?.Output.CancelPendingFlush();
             Volatile.Read(ref _directCancel)?.Cancel();
         }
 
@@ -207,7 +213,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
         // that makes no progress for a whole Timeout is cut.
         while (!await deadline.WaitWhileProgressingAsync(Completion).ConfigureAwait(false))
         {
-            if (_outputLock.CurrentCount == 0)
+            if (Volatile.Read(ref _parts)?.Output.IsBusy == true)
             {
                 Log.CloseStalled(_logger, Id, _options.Timeout.TotalMilliseconds);
                 CutTransport();
@@ -218,6 +224,9 @@ public partial class TinyProtoConnection : IAsyncDisposable
 
     /// <summary>Payload bytes that crossed the transport either way so far (what timed waits take as a sign of life).</summary>
     internal long PayloadBytesMoved => Volatile.Read(ref _deadline)?.Progress ?? 0;
+
+    /// <summary>The status timer of the deadline fired; the waits for statuses decide what it means.</summary>
+    private void OnStatusTimer() => Volatile.Read(ref _parts)?.Waits.OnStatusTimer();
 
     /// <summary>What <see cref="Abort"/> disposes to cut the transport (the socket, for connections a server or client made).</summary>
     internal IDisposable? AbortTarget { get; set; }
@@ -243,40 +252,61 @@ public partial class TinyProtoConnection : IAsyncDisposable
 
         lock (_gate)
         {
-            _closedByUser |= byUser;
-            if (_closing)
+            _lifetime.ClosedByUser |= byUser;
+            if (_lifetime.TryBeginClosing())
             {
-                if (byUser)
-                {
-                    SignalHooks();
-                }
-            }
-            else
-            {
-                _closing = true;
                 WakeAll();
                 _ = CutTransportIfCloseStallsAsync();
+            }
+            else if (byUser)
+            {
+                SignalHooks();
             }
         }
 
         if (byUser)
         {
-            _lifetime.Cancel();
+            _hookCancellation.Cancel();
         }
 
         if (Volatile.Read(ref _state) >= 1)
         {
             // Null for a moment while the handshake starts: it is cancelled through its token then.
-            Volatile.Read(ref _input)?.CancelPendingRead();
+            Volatile.Read(ref _transport)?.Input.CancelPendingRead();
             Volatile.Read(ref _directCancel)?.Cancel();
         }
 
         // A receive loop blocked on a stream consumer that stopped reading must notice the close too.
-        Volatile.Read(ref _payloadStream)?.StreamWriter.CancelPendingFlush();
+        Volatile.Read(ref _parts)?.ReceiveLoop.CancelStreamFlush();
 
         if (Volatile.Read(ref _state) == 0)
         {
             _completion.TrySetResult();
+        }
+    }
+
+    /// <summary>Wakes every loop and waiter so they notice the connection is closing; the caller holds <see cref="_gate"/>.</summary>
+    private void WakeAll()
+    {
+        _inbox.SignalRoom();
+        SignalHooks();
+        _inbox.FailWaiters(() => _lifetime.ClosedError("receive"));
+        _parts?.Waits.FailAll();
+    }
+
+    /// <summary>The receive loop has ended: no more messages will arrive.</summary>
+    private void InputEnded()
+    {
+        lock (_gate)
+        {
+            _lifetime.InputEnded = true;
+            if (_inbox.Count == 0 || _lifetime.IsClosing)
+            {
+                _inbox.FailWaiters(() => _lifetime.ClosedError("receive"));
+            }
+
+            _parts!.Waits.FailAll();
+            SignalHooks();
         }
     }
 
@@ -289,13 +319,12 @@ public partial class TinyProtoConnection : IAsyncDisposable
     {
         lock (_gate)
         {
-            if (_closing || _drained is not null || Volatile.Read(ref _state) != 2 || !OwnMessageInFlight)
+            if (_lifetime.IsClosing || Volatile.Read(ref _state) != 2 || !_parts!.Waits.TryBeginDrain())
             {
                 return false;
             }
 
-            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _closedByUser = true;
+            _lifetime.ClosedByUser = true;
             SignalHooks();
         }
 
@@ -318,55 +347,10 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <summary>Waits for our exchange in flight to end while it makes progress; false once it stalled for a whole Timeout.</summary>
     private async Task<bool> WaitForDrainAsync()
     {
-        Task? drained;
-        lock (_gate)
-        {
-            drained = _drained?.Task;
-        }
-
-        if (drained is null)
-        {
-            return true;
-        }
-
-        return await _deadline.WaitWhileProgressingAsync(drained).ConfigureAwait(false);
-    }
-
-    /// <summary>Completes a drain once nothing of ours is in flight; the caller holds <see cref="_gate"/>.</summary>
-    private void SignalDrainedIfIdle()
-    {
-        if (_drained is not null && !OwnMessageInFlight)
-        {
-            _drained.TrySetResult();
-        }
+        Task? drained = Volatile.Read(ref _parts)?.Waits.Drained;
+        return drained is null || await _deadline!.WaitWhileProgressingAsync(drained).ConfigureAwait(false);
     }
 
     /// <summary>Records the first error that ends the connection and starts closing it.</summary>
-    private void Fail(Exception error)
-    {
-        lock (_gate)
-        {
-            _failure ??= error;
-        }
-
-        BeginClose(byUser: false);
-    }
-
-    private TinyProtoException ClosedError(string operation)
-    {
-        Exception? failure;
-        lock (_gate)
-        {
-            failure = _failure;
-        }
-
-        return failure switch
-        {
-            TinyProtoException tp when tp.Error != TinyProtoError.ConnectionClosed =>
-                new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection was closed ({tp.Message})", tp),
-            TinyProtoException tp => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: {tp.Message}", tp),
-            null => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection is closed."),
-            _ => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection was closed ({failure.Message})", failure),
-        };
-    }
+    private void Fail(Exception error) => _lifetime.Fail(error);
 }

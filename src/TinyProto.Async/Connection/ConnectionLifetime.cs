@@ -1,0 +1,109 @@
+namespace TinyProto.Async.Connection;
+
+/// <summary>
+/// Whether a connection is ending, and why: the one piece of state every part checks before it starts something new,
+/// and the first error, which every operation that the end cuts short reports.
+/// </summary>
+/// <remarks>
+/// It owns <c>_closing</c>, <c>_closedByUser</c>, <c>_inputEnded</c> and <c>_failure</c>, all guarded by the connection's
+/// gate: the properties are read and set with the gate held; <see cref="Fail"/>, <see cref="IsClosingNow"/> and
+/// <see cref="ClosedError"/> take it themselves.
+/// </remarks>
+internal sealed class ConnectionLifetime
+{
+    private readonly object _gate;
+    private readonly Action _failed;
+    private Exception? _failure;
+
+    /// <param name="gate">The connection's gate.</param>
+    /// <param name="failed">Called, without the gate, after an error was recorded: the connection starts closing.</param>
+    public ConnectionLifetime(object gate, Action failed)
+    {
+        _gate = gate;
+        _failed = failed;
+    }
+
+    /// <summary>Whether the connection has started closing: nothing new starts, and waits end. Under the gate.</summary>
+    public bool IsClosing { get; private set; }
+
+    /// <summary>Whether the user (or a stopping server) asked for the close: the hooks end at once. Under the gate.</summary>
+    public bool ClosedByUser { get; set; }
+
+    /// <summary>Whether the receive loop has ended: no more messages or statuses will come. Under the gate.</summary>
+    public bool InputEnded { get; set; }
+
+    /// <summary>The first error that ended the connection, if any. Under the gate.</summary>
+    public Exception? Failure => _failure;
+
+    /// <summary>Marks the connection as closing; true the first time. Under the gate.</summary>
+    public bool TryBeginClosing()
+    {
+        if (IsClosing)
+        {
+            return false;
+        }
+
+        IsClosing = true;
+        return true;
+    }
+
+    /// <summary>Whether the connection has started closing, for a caller without the gate.</summary>
+    public bool IsClosingNow()
+    {
+        lock (_gate)
+        {
+            return IsClosing;
+        }
+    }
+
+    /// <summary>Whether the receive loop has ended, for a caller without the gate.</summary>
+    public bool InputEndedNow()
+    {
+        lock (_gate)
+        {
+            return InputEnded;
+        }
+    }
+
+    /// <summary>Records the first error that ends the connection and starts closing it.</summary>
+    public void Fail(Exception error)
+    {
+        lock (_gate)
+        {
+            _failure ??= error;
+        }
+
+        _failed();
+    }
+
+    /// <summary>The error of an <paramref name="operation"/> ("transmit", "receive") that the end of the connection cut short.</summary>
+    public TinyProtoException ClosedError(string operation)
+    {
+        Exception? failure;
+        lock (_gate)
+        {
+            failure = _failure;
+        }
+
+        return failure switch
+        {
+            TinyProtoException tp when tp.Error != TinyProtoError.ConnectionClosed =>
+                new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection was closed ({tp.Message})", tp),
+            TinyProtoException tp => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: {tp.Message}", tp),
+            null => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection is closed."),
+            _ => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection was closed ({failure.Message})", failure),
+        };
+    }
+
+    /// <summary>The error of a transmission whose transport broke (a reset, a disposed stream, ...).</summary>
+    public static TinyProtoException BrokenTransmission(Exception ex) =>
+        new(TinyProtoError.ConnectionClosed, $"The transmission failed and the connection was closed: {ex.Message}", ex);
+
+    /// <summary>Ends the connection for a transmission whose transport broke; returns the error for the caller.</summary>
+    public TinyProtoException TransmissionFailed(Exception ex)
+    {
+        TinyProtoException error = BrokenTransmission(ex);
+        Fail(error);
+        return error;
+    }
+}

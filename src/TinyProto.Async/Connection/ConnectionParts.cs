@@ -1,0 +1,70 @@
+using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
+using TinyProto.Async.Protocol;
+using TinyProto.Async.Transport;
+
+namespace TinyProto.Async.Connection;
+
+/// <summary>
+/// The parts of an established connection, wired together once its handshake succeeded: the conversation (what the
+/// protocol allows), the output, the waits for statuses, the transmissions and the receive loop. Nothing here changes
+/// after construction; each part owns its own state.
+/// </summary>
+internal sealed class ConnectionParts
+{
+    public ConnectionParts(
+        object gate,
+        Guid id,
+        TinyProtoConnectionOptions options,
+        ILogger logger,
+        PluginChain plugins,
+        ConnectionLifetime lifetime,
+        Inbox inbox,
+        Deadline deadline,
+        Conversation conversation,
+        IDuplexPipe transport,
+        CancellationToken directCancellation)
+    {
+        Gate = gate;
+        Id = id;
+        Options = options;
+        Logger = logger;
+        Plugins = plugins;
+        Lifetime = lifetime;
+        Inbox = inbox;
+        Deadline = deadline;
+        Conversation = conversation;
+        StreamDuplexPipe? direct = transport as StreamDuplexPipe;
+        Output = new Output(transport.Output, direct, gate, conversation, deadline, lifetime);
+        Waits = new StatusWaits(gate, conversation, deadline, lifetime, inbox);
+        Transmissions = new Transmissions(conversation, Output, Waits, lifetime);
+        ReceiveLoop = new ReceiveLoop(this, transport.Input, direct, directCancellation);
+    }
+
+    /// <summary>The one lock for checks that span parts; each part says which of its fields it guards.</summary>
+    public object Gate { get; }
+
+    public Guid Id { get; }
+
+    public TinyProtoConnectionOptions Options { get; }
+
+    public ILogger Logger { get; }
+
+    public PluginChain Plugins { get; }
+
+    public ConnectionLifetime Lifetime { get; }
+
+    public Inbox Inbox { get; }
+
+    public Deadline Deadline { get; }
+
+    public Conversation Conversation { get; }
+
+    public Output Output { get; }
+
+    public StatusWaits Waits { get; }
+
+    public Transmissions Transmissions { get; }
+
+    public ReceiveLoop ReceiveLoop { get; }
+}

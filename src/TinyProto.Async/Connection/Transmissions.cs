@@ -1,0 +1,477 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using TinyProto.Async.Protocol;
+
+namespace TinyProto.Async.Connection;
+
+/// <summary>
+/// Our own messages, from <c>TransmitAsync</c> to the peer's status: lock-step (header, wait for the OK, payload:
+/// rule 5), from a stream, pipelined (header and payload together: rule 6) and batches.
+/// </summary>
+/// <remarks>
+/// <para>It owns the lock-step turn (<c>_turn</c>: at most one of our messages in flight, rule 5) and
+/// <c>_ownPayloadDue</c>, which only the receive loop touches: it is set when the receive loop reads the OK of a
+/// buffered lock-step transmission and cleared when the receive loop writes that payload next (<see cref="WriteOwnPayloadAsync"/>).</para>
+/// <para>The allocation-free lock-step path has no state machine of its own: the header goes out at once, the caller
+/// awaits the <see cref="StatusWaiter"/> itself, and the receive loop writes the payload when the OK comes and then
+/// completes it. Whenever a step would wait (the output is busy, a flush is pending) the rest goes through an ordinary
+/// async method.</para>
+/// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001:Types that own disposable fields should be disposable", Justification = "The SemaphoreSlim's wait handle is never created; it holds nothing to dispose.")]
+internal sealed class Transmissions
+{
+    // The receive loop marks the thread on which it hands an OK to a lock-step transmitter inline.
+    [ThreadStatic]
+    private static Transmissions? t_deliveringStatus;
+
+    private readonly SemaphoreSlim _turn = new(1, 1);
+    private readonly Conversation _conversation;
+    private readonly Output _output;
+    private readonly StatusWaits _waits;
+    private readonly ConnectionLifetime _lifetime;
+    private StatusWaiter? _ownPayloadDue;
+
+    public Transmissions(Conversation conversation, Output output, StatusWaits waits, ConnectionLifetime lifetime)
+    {
+        _conversation = conversation;
+        _output = output;
+        _waits = waits;
+        _lifetime = lifetime;
+    }
+
+    private bool IsPipelined => _conversation.IsPipelined;
+
+    /// <summary>Transmits a message held in memory; completes as <c>TinyProtoConnection.TransmitAsync</c> documents.</summary>
+    public ValueTask TransmitAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken)
+    {
+        if (!IsPipelined && !cancellationToken.IsCancellationRequested && _turn.Wait(0, CancellationToken.None))
+        {
+            return TransmitBufferedLockStep(message, message.Length, cancellationToken);
+        }
+
+        return TransmitCoreAsync(message, null, message.Length, cancellationToken);
+    }
+
+    /// <summary>Transmits <paramref name="length"/> bytes read from <paramref name="source"/> while they are sent.</summary>
+    public ValueTask TransmitAsync(Stream source, long length, CancellationToken cancellationToken) =>
+        TransmitCoreAsync(default, source, length, cancellationToken);
+
+    /// <summary>All headers and payloads of a batch back to back, then one wait for all their statuses (rule 6).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask TransmitBatchAsync(IReadOnlyList<ReadOnlyMemory<byte>> messages, ReadOnlySequence<byte>[]? transformed, CancellationToken cancellationToken)
+    {
+        StatusWaiter waiter;
+        await _output.AcquireAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            long firstLength = transformed is null ? messages[0].Length : transformed[0].Length;
+            waiter = _waits.Begin(messages.Count, firstLength);
+            await _output.WriteBatchAsync(messages, transformed).ConfigureAwait(false);
+        }
+        finally
+        {
+            await _output.ReleaseAsync().ConfigureAwait(false);
+        }
+
+        await AwaitAcceptanceAsync(waiter, waiter.Length, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The receive loop read the last status <paramref name="waiter"/> awaited. A buffered lock-step transmission's
+    /// payload is due next (<see cref="HasOwnPayloadDue"/>); any other wait completes now.
+    /// </summary>
+    public void OnStatusTaken(StatusWaiter waiter, byte status)
+    {
+        if (waiter.Transmitter is not null)
+        {
+            if (status == Signal.Ok)
+            {
+                _ownPayloadDue = waiter;
+            }
+            else
+            {
+                Abandon(waiter, Refused(status, waiter.Length));
+            }
+
+            return;
+        }
+
+        // A lock-step OK runs the transmitter inline: it writes its payload from here, without a thread-pool hop,
+        // and yields before its caller's code runs (TransmitCoreAsync).
+        bool inline = !IsPipelined && status == Signal.Ok;
+        t_deliveringStatus = inline ? this : null;
+        try
+        {
+            waiter.TrySetResult(waiter.Refusal, inline);
+        }
+        finally
+        {
+            t_deliveringStatus = null;
+        }
+    }
+
+    /// <summary>Whether the receive loop must write a buffered lock-step payload before it reads on (rule 5).</summary>
+    public bool HasOwnPayloadDue => _ownPayloadDue is not null;
+
+    /// <summary>
+    /// The receive loop read the OK for a buffered lock-step transmission: it writes the payload (nothing may overtake
+    /// it), ends the exchange and completes the caller's wait, whose continuation runs on the thread pool.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteOwnPayloadAsync()
+    {
+        StatusWaiter waiter = _ownPayloadDue!;
+        _ownPayloadDue = null;
+        if (!waiter.TryClaim())
+        {
+            // Cancelled or timed out just now: the connection is closing, and its payload is not written.
+            return;
+        }
+
+        Exception? error = null;
+        try
+        {
+            await WritePayloadThenEndExchangeAsync(waiter.Body, null, waiter.Length).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            error = ex is TinyProtoException or OperationCanceledException ? ex : ConnectionLifetime.BrokenTransmission(ex);
+            _lifetime.Fail(error);
+            _waits.EndOwnExchange();
+        }
+
+        waiter.Body = default;
+        _turn.Release();
+        if (error is null)
+        {
+            waiter.SetClaimedResult(Signal.Ok);
+        }
+        else
+        {
+            waiter.SetClaimedException(error);
+        }
+    }
+
+    /// <summary>
+    /// Ends a buffered lock-step transmission that will not write its payload (cancelled, timed out, refused, or the
+    /// connection ended): our exchange is over and the next transmission may start. Safe under the gate.
+    /// </summary>
+    public void Abandon(StatusWaiter waiter, Exception error, bool cancelled = false)
+    {
+        if (!waiter.TryClaim())
+        {
+            return;
+        }
+
+        if (cancelled)
+        {
+            FailCancelledTransmission();
+        }
+
+        _waits.EndOwnExchange();
+        waiter.Body = default;
+        _turn.Release();
+        waiter.SetClaimedException(error);
+    }
+
+    /// <summary>Returns a waiter whose caller took a successful result to the pool.</summary>
+    public void ReturnWaiter(StatusWaiter waiter) => _waits.Return(waiter);
+
+    /// <summary>The buffered lock-step path (see the remarks); the caller holds the lock-step turn.</summary>
+    private ValueTask TransmitBufferedLockStep(ReadOnlySequence<byte> body, long length, CancellationToken cancellationToken)
+    {
+        StatusWaiter waiter;
+        try
+        {
+            waiter = _waits.Begin(1, length);
+        }
+        catch (Exception ex)
+        {
+            _turn.Release();
+            return ValueTask.FromException(ex);
+        }
+
+        waiter.BeginTransmission(this, body);
+        if (!_output.TryAcquire())
+        {
+            return SendHeaderThenAwaitAsync(waiter, length, default, headerWritten: false, cancellationToken);
+        }
+
+        ValueTask<System.IO.Pipelines.FlushResult> flush;
+        try
+        {
+            _output.WriteAnswers();
+            _output.WriteHeader(length);
+            flush = _output.StartFlush();
+        }
+        catch (Exception ex)
+        {
+            _output.Release();
+            return ValueTask.FromException(AbandonHeader(waiter, ex));
+        }
+
+        if (!flush.IsCompletedSuccessfully)
+        {
+            return SendHeaderThenAwaitAsync(waiter, length, flush, headerWritten: true, cancellationToken);
+        }
+
+        try
+        {
+            _output.CheckFlush(flush.Result);
+        }
+        catch (Exception ex)
+        {
+            _output.Release();
+            return ValueTask.FromException(AbandonHeader(waiter, ex));
+        }
+
+        ValueTask release = _output.ReleaseAsync();
+        if (!release.IsCompletedSuccessfully)
+        {
+            return ReleaseThenAwaitAsync(waiter, release, cancellationToken);
+        }
+
+        return AwaitTransmission(waiter, cancellationToken);
+    }
+
+    /// <summary>The caller's view of a buffered lock-step transmission whose header is out.</summary>
+    private static ValueTask AwaitTransmission(StatusWaiter waiter, CancellationToken cancellationToken)
+    {
+        waiter.Registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static (state, token) =>
+            {
+                var waiter = (StatusWaiter)state!;
+                waiter.Transmitter!.Abandon(waiter, new OperationCanceledException(token), cancelled: true);
+            }, waiter)
+            : default;
+        return new ValueTask(waiter, waiter.Version);
+    }
+
+    /// <summary>The header step when the output was busy or its flush did not finish at once.</summary>
+    private async ValueTask SendHeaderThenAwaitAsync(StatusWaiter waiter, long length, ValueTask<System.IO.Pipelines.FlushResult> headerFlush, bool headerWritten, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (!headerWritten)
+            {
+                await _output.AcquireAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            try
+            {
+                if (headerWritten)
+                {
+                    _output.CheckFlush(await headerFlush.ConfigureAwait(false));
+                }
+                else
+                {
+                    _output.WriteAnswers();
+                    _output.WriteHeader(length);
+                    await _output.FlushAsync().ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                await _output.ReleaseAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            throw AbandonHeader(waiter, ex);
+        }
+
+        await AwaitTransmission(waiter, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask ReleaseThenAwaitAsync(StatusWaiter waiter, ValueTask release, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await release.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            throw AbandonHeader(waiter, ex);
+        }
+
+        await AwaitTransmission(waiter, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The header could not be sent: the exchange is given up; returns the error for the caller.</summary>
+    private Exception AbandonHeader(StatusWaiter waiter, Exception ex)
+    {
+        Exception error = ex is TinyProtoException or OperationCanceledException ? ex : _lifetime.TransmissionFailed(ex);
+        Abandon(waiter, error);
+        _ = _output.SendAnswersQuietlyAsync().AsTask();
+        return error;
+    }
+
+    /// <summary>
+    /// One transmission that cannot start on the allocation-free lock-step path at once: pipelined mode, another
+    /// transmission holding the turn (a buffered one then continues on that path), or a payload read from a stream.
+    /// That last one is written here, in lock-step: header, wait for the status, payload (rule 5); the payload comes
+    /// from the caller's stream, so it is never read on the receive loop.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask TransmitCoreAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (IsPipelined)
+            {
+                await TransmitPipelinedAsync(body, source, length, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (source is null)
+            {
+                // Our turn came: the buffered path takes over, and gives the turn back itself.
+                await TransmitBufferedLockStep(body, length, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            try
+            {
+                StatusWaiter waiter = _waits.Begin(1, length);
+                bool exchangeEnded = false;
+                try
+                {
+                    await _output.AcquireAsync(CancellationToken.None).ConfigureAwait(false);
+                    try
+                    {
+                        _output.WriteAnswers();
+                        _output.WriteHeader(length);
+                        await _output.FlushAsync().ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        await _output.ReleaseAsync().ConfigureAwait(false);
+                    }
+
+                    await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
+
+                    await WritePayloadThenEndExchangeAsync(body, source, length).ConfigureAwait(false);
+                    exchangeEnded = true;
+                }
+                finally
+                {
+                    if (!exchangeEnded)
+                    {
+                        _waits.EndOwnExchange();
+                        await _output.SendAnswersQuietlyAsync().ConfigureAwait(false);
+                    }
+                }
+            }
+            finally
+            {
+                _turn.Release();
+            }
+        }
+        catch (Exception ex) when (ex is not TinyProtoException and not OperationCanceledException)
+        {
+            // A broken transport (reset, disposed stream, ...) ends the connection.
+            throw _lifetime.TransmissionFailed(ex);
+        }
+        finally
+        {
+            // Our payload was written inline on the receive loop (see OnStatusTaken): leave it before the caller's code runs.
+            if (ReferenceEquals(t_deliveringStatus, this))
+            {
+                await Task.Yield();
+            }
+        }
+    }
+
+    /// <summary>Header and payload together, then wait for the status (rule 6).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask TransmitPipelinedAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
+    {
+        StatusWaiter waiter;
+        await _output.AcquireAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Statuses come back in the order of the headers, so register in output order.
+            waiter = _waits.Begin(1, length);
+
+            _output.WriteAnswers();
+            await _output.WritePayloadAsync(body, source, length, withHeader: true).ConfigureAwait(false);
+            _output.WriteAnswers();
+            await _output.FlushAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await _output.ReleaseAsync().ConfigureAwait(false);
+        }
+
+        await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The last step of a lock-step exchange, once its OK came: the payload, then the end of the exchange, with the
+    /// answers held behind the payload (rule 5) in the same flush. Ending the exchange again after a failure is harmless.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WritePayloadThenEndExchangeAsync(ReadOnlySequence<byte> body, Stream? source, long length)
+    {
+        await _output.AcquireAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await _output.WritePayloadAsync(body, source, length).ConfigureAwait(false);
+            _waits.EndOwnExchange();
+            _output.WriteAnswers();
+            await _output.FlushAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await _output.ReleaseAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Waits for the statuses of our messages; anything but OK is a refusal. The status timeout is enforced by
+    /// <see cref="StatusWaits.OnStatusTimer"/>, so a wait costs no timer of its own.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask AwaitAcceptanceAsync(StatusWaiter waiter, long length, CancellationToken cancellationToken)
+    {
+        byte status;
+        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static (state, token) => ((StatusWaiter)state!).TrySetException(new OperationCanceledException(token)), waiter)
+            : default;
+        try
+        {
+            status = await waiter.Task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            FailCancelledTransmission();
+            throw;
+        }
+        finally
+        {
+            registration.Dispose();
+        }
+
+        // The receive loop dequeued the waiter before completing it with a status, so it can be reused.
+        int count = waiter.Count;
+        int refusedIndex = waiter.RefusedIndex;
+        _waits.Return(waiter);
+        if (status != Signal.Ok)
+        {
+            throw count == 1 ? Refused(status, length) : RefusedInBatch(status, refusedIndex, count);
+        }
+    }
+
+    private void FailCancelledTransmission() =>
+        _lifetime.Fail(new TinyProtoException(TinyProtoError.ConnectionClosed, "A transmission was cancelled after its size header was sent; the protocol cannot take a header back, so the connection was closed."));
+
+    private static TinyProtoException Refused(byte status, long length) => status switch
+    {
+        Signal.TooLarge => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message as too large (0xFC); nothing of its payload was sent."),
+        _ => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message with {Signal.Describe(status)}; nothing of its payload was sent."),
+    };
+
+    private static TinyProtoException RefusedInBatch(byte status, int index, int count) =>
+        new(TinyProtoError.MessageRefused, $"The peer refused message {index} of a batch of {count} with {Signal.Describe(status)}; the {index} message(s) before it were accepted.");
+}
