@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
-using TinyProto.Async.Buffers;
 using TinyProto.Async.Protocol;
 using TinyProto.Async.Transport;
 
@@ -15,16 +13,13 @@ namespace TinyProto.Async.Connection;
 /// waits for a writer; before answering a header it waits for room in the inbox, unless one of our messages is in flight.
 /// </summary>
 /// <remarks>
-/// Every field is the loop's own (<c>_payloadBody</c>, <c>_payloadStream</c>, <c>_streamConsumerGone</c>,
-/// <c>_waitingHeaderSize</c>, <c>_messages</c>): only <see cref="RunAsync"/> touches them, and it alone calls
+/// Its one mutable field, <c>_waitingHeaderSize</c>, and the <see cref="IncomingPayload"/> are the loop's own: only
+/// <see cref="RunAsync"/> touches them, and it alone calls
 /// <see cref="PipeReader.AdvanceTo(SequencePosition, SequencePosition)"/>. <see cref="CancelStreamFlush"/> is the one
 /// member for other threads.
 /// </remarks>
 internal sealed class ReceiveLoop
 {
-    /// <summary>Payloads from this size on are read straight into the message's buffer when the transport allows it.</summary>
-    private const int DirectThreshold = 64 * 1024;
-
     private readonly PipeReader _input;
     private readonly StreamDuplexPipe? _direct;
     private readonly CancellationToken _directCancellation;
@@ -34,17 +29,11 @@ internal sealed class ReceiveLoop
     private readonly Output _output;
     private readonly StatusWaits _waits;
     private readonly Transmissions _transmissions;
-    private readonly Deadline _deadline;
     private readonly ConnectionLifetime _lifetime;
     private readonly TinyProtoConnectionOptions _options;
-    private readonly PluginChain _plugins;
     private readonly ILogger _logger;
     private readonly Guid _id;
-    private readonly MessagePool _messages = new();
-
-    private PooledBuffer? _payloadBody;
-    private InboundMessage? _payloadStream;
-    private bool _streamConsumerGone;
+    private readonly IncomingPayload _payload;
     private uint _waitingHeaderSize;
 
     public ReceiveLoop(ConnectionParts parts, PipeReader input, StreamDuplexPipe? direct, CancellationToken directCancellation)
@@ -58,12 +47,11 @@ internal sealed class ReceiveLoop
         _output = parts.Output;
         _waits = parts.Waits;
         _transmissions = parts.Transmissions;
-        _deadline = parts.Deadline;
         _lifetime = parts.Lifetime;
         _options = parts.Options;
-        _plugins = parts.Plugins;
         _logger = parts.Logger;
         _id = parts.Id;
+        _payload = new IncomingPayload(_conversation, parts.Deadline, parts.Plugins, _options.MaxBufferedMessageSize, Deliver);
     }
 
     /// <summary>What <see cref="Parse"/> needs the loop to do before it parses on.</summary>
@@ -112,7 +100,7 @@ internal sealed class ReceiveLoop
                             break;
                         case Step.StreamChunkWritten:
                             await _output.SendAnswersIfAnyAsync().ConfigureAwait(false);
-                            await FlushStreamChunkAsync().ConfigureAwait(false);
+                            await _payload.FlushStreamChunkAsync().ConfigureAwait(false);
                             break;
                     }
 
@@ -128,9 +116,9 @@ internal sealed class ReceiveLoop
                 // Answers to every header in this read go out together: one write per read, not per message.
                 await _output.SendAnswersIfAnyAsync().ConfigureAwait(false);
 
-                if (!result.IsCompleted && !result.IsCanceled && CanReadPayloadDirectly(buffer))
+                if (!result.IsCompleted && !result.IsCanceled && _payload.CanReadDirectly(_direct, buffer))
                 {
-                    await ReadPayloadDirectAsync().ConfigureAwait(false);
+                    await _payload.ReadDirectAsync(_direct!, _directCancellation).ConfigureAwait(false);
                     continue;
                 }
 
@@ -158,13 +146,13 @@ internal sealed class ReceiveLoop
         }
         finally
         {
-            AbortPayload();
+            _payload.Abort();
             inputEnded();
         }
     }
 
     /// <summary>A loop blocked on a stream consumer that stopped reading must notice a close too; safe from any thread.</summary>
-    public void CancelStreamFlush() => Volatile.Read(ref _payloadStream)?.StreamWriter.CancelPendingFlush();
+    public void CancelStreamFlush() => _payload.CancelStreamFlush();
 
     /// <summary>Parses as far as it can without awaiting; returns what the loop must do next.</summary>
     private Step Parse(ref ReadOnlySequence<byte> buffer)
@@ -173,13 +161,15 @@ internal sealed class ReceiveLoop
         {
             if (_conversation.Phase == IncomingPhase.Payload)
             {
-                Step payloadStep = ReadPayload(ref buffer);
-                if (payloadStep == Step.Continue)
+                switch (_payload.Read(ref buffer))
                 {
-                    continue;
+                    case IncomingPayload.Progress.NeedMoreData:
+                        return Step.NeedMoreData;
+                    case IncomingPayload.Progress.StreamChunkWritten:
+                        return Step.StreamChunkWritten;
                 }
 
-                return payloadStep;
+                continue;
             }
 
             ReadOnlySequence<byte> atBoundary = buffer;
@@ -267,81 +257,7 @@ internal sealed class ReceiveLoop
         }
 
         // An answer owed is sent once this read is parsed (the payload cannot come before it).
-        if (size > _options.MaxBufferedMessageSize)
-        {
-            _payloadStream = InboundMessage.Streamed(size);
-            _streamConsumerGone = false;
-            Deliver(_payloadStream);
-        }
-        else
-        {
-            _payloadBody = _messages.RentBuffer(size);
-        }
-
-        return Step.Continue;
-    }
-
-    private Step ReadPayload(ref ReadOnlySequence<byte> buffer)
-    {
-        long remaining = _conversation.IncomingRemaining;
-        if (remaining == 0)
-        {
-            return CompletePayload();
-        }
-
-        if (buffer.IsEmpty)
-        {
-            return Step.NeedMoreData;
-        }
-
-        ReadOnlySequence<byte> chunk = buffer.Slice(0, Math.Min(buffer.Length, remaining));
-        buffer = buffer.Slice(chunk.End);
-        _conversation.OnPayload(chunk.Length);
-        _deadline.PayloadReceived(chunk.Length);
-
-        if (_payloadBody is not null)
-        {
-            _payloadBody.Append(chunk);
-            return _conversation.IncomingRemaining == 0 ? CompletePayload() : Step.NeedMoreData;
-        }
-
-        if (!_streamConsumerGone)
-        {
-            foreach (ReadOnlyMemory<byte> memory in chunk)
-            {
-                _payloadStream!.StreamWriter.Write(memory.Span);
-            }
-
-            return Step.StreamChunkWritten;
-        }
-
-        return _conversation.IncomingRemaining == 0 ? CompletePayload() : Step.NeedMoreData;
-    }
-
-    private Step CompletePayload()
-    {
-        _conversation.CompleteMessage();
-        if (_payloadStream is not null)
-        {
-            _payloadStream.StreamWriter.Complete();
-            _payloadStream = null;
-            return Step.Continue;
-        }
-
-        PooledBuffer body = _payloadBody!;
-        _payloadBody = null;
-        ReadOnlySequence<byte> message;
-        try
-        {
-            message = _plugins.Receive(body.Sequence);
-        }
-        catch
-        {
-            body.Dispose();
-            throw;
-        }
-
-        Deliver(_messages.RentMessage(body, message));
+        _payload.Begin(size);
         return Step.Continue;
     }
 
@@ -353,69 +269,6 @@ internal sealed class ReceiveLoop
         }
     }
 
-    private async ValueTask FlushStreamChunkAsync()
-    {
-        FlushResult flush = await _payloadStream!.StreamWriter.FlushAsync().ConfigureAwait(false);
-        if (flush.IsCanceled)
-        {
-            throw new OperationCanceledException("The connection is closing.");
-        }
-
-        if (flush.IsCompleted)
-        {
-            // The consumer stopped reading: skip the rest of the payload so the framing stays intact.
-            _streamConsumerGone = true;
-        }
-
-        if (_conversation.IncomingRemaining == 0)
-        {
-            _conversation.CompleteMessage();
-            await _payloadStream.StreamWriter.CompleteAsync().ConfigureAwait(false);
-            _payloadStream = null;
-        }
-    }
-
-    /// <summary>
-    /// Whether the rest of the payload being received can be read from the stream straight into the message's
-    /// buffer: only when the pipe holds nothing unread (<paramref name="unread"/> is empty), since the transport is
-    /// read only inside the reader's ReadAsync, and only for buffered payloads big enough for the saved copy to matter.
-    /// Protocol-safe: nothing but payload bytes can come until the payload ends (rules 5 and 6).
-    /// </summary>
-    private bool CanReadPayloadDirectly(in ReadOnlySequence<byte> unread) =>
-        _direct is not null && unread.IsEmpty && _conversation.Phase == IncomingPhase.Payload &&
-        _payloadBody is not null && _conversation.IncomingRemaining >= DirectThreshold;
-
-    /// <summary>Reads the rest of the current payload from the stream into its buffer, then completes the message.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask ReadPayloadDirectAsync()
-    {
-        while (_conversation.IncomingRemaining > 0)
-        {
-            Memory<byte> memory = _payloadBody!.GetAppendMemory(_conversation.IncomingRemaining);
-            int read;
-            try
-            {
-                read = await _direct!.ReadDirectAsync(memory, _directCancellation).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException && _direct!.Input is SocketPipeReader)
-            {
-                // Reported as the socket reader reports its own receive failures (and as NetworkStream does).
-                throw SocketPipeReader.ReceiveFailure(ex);
-            }
-
-            if (read == 0)
-            {
-                EndOfInput(0);
-            }
-
-            _payloadBody.Advance(read);
-            _conversation.OnPayload(read);
-            _deadline.PayloadReceived(read);
-        }
-
-        CompletePayload();
-    }
-
     private void EndOfInput(long unparsed)
     {
         if (_conversation.OnEndOfInput(unparsed) is { } broken)
@@ -424,17 +277,5 @@ internal sealed class ReceiveLoop
         }
 
         Log.PeerClosed(_logger, _id);
-    }
-
-    private void AbortPayload()
-    {
-        _payloadBody?.Dispose();
-        _payloadBody = null;
-        if (_payloadStream is not null)
-        {
-            _payloadStream.StreamWriter.Complete(new TinyProtoException(TinyProtoError.ConnectionClosed,
-                $"The connection ended after {_conversation.IncomingLength - _conversation.IncomingRemaining} of the message's {_conversation.IncomingLength} bytes."));
-            _payloadStream = null;
-        }
     }
 }
