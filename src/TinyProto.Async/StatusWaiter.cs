@@ -13,7 +13,7 @@ namespace TinyProto.Async;
 /// status timer with a timeout, a cancellation, or the connection's end. An OK in lock-step mode may run the
 /// awaiting transmitter inline on the receive loop (it only writes its payload there, then yields), which saves
 /// a thread-pool hop on every exchange; every other completion runs its continuation asynchronously.</para>
-/// <para>A buffered lock-step transmission (<c>Connection/Transmissions.cs</c>) is this waiter and nothing
+/// <para>A buffered lock-step transmission (<c>Connection/LockStepTransmissions.cs</c>) is this waiter and nothing
 /// else: the caller awaits it as a plain <see cref="ValueTask"/>, the receive loop writes <see cref="Body"/> when the OK
 /// comes and then completes it, and no state machine runs in between.</para>
 /// </remarks>
@@ -51,7 +51,7 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
     }
 
     /// <summary>For a buffered lock-step transmission: the connection that sent the header, which owns the rest of the exchange.</summary>
-    public Connection.Transmissions? Transmitter { get; private set; }
+    public Connection.LockStepTransmissions? Transmitter { get; private set; }
 
     /// <summary>For a buffered lock-step transmission: the payload the receive loop writes once the OK comes.</summary>
     public ReadOnlySequence<byte> Body { get; set; }
@@ -60,7 +60,7 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
     public CancellationTokenRegistration Registration { get; set; }
 
     /// <summary>Turns this wait into a buffered lock-step transmission of <paramref name="body"/>.</summary>
-    public void BeginTransmission(Connection.Transmissions transmitter, ReadOnlySequence<byte> body)
+    public void BeginTransmission(Connection.LockStepTransmissions transmitter, ReadOnlySequence<byte> body)
     {
         Transmitter = transmitter;
         Body = body;
@@ -84,7 +84,7 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
     {
         Registration.Dispose();
         Registration = default;
-        Connection.Transmissions transmitter = Transmitter!;
+        Connection.LockStepTransmissions transmitter = Transmitter!;
         GetResult(token);
         transmitter.ReturnWaiter(this);
     }

@@ -47,7 +47,9 @@ public partial class TinyProtoConnection
             return ValueTask.FromException(new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {message.Length} bytes is above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent."));
         }
 
-        return _parts!.Transmissions.TransmitAsync(message, cancellationToken);
+        return IsPipelined
+            ? _parts!.Pipelined.TransmitAsync(message, null, message.Length, cancellationToken)
+            : _parts!.LockStep.TransmitAsync(message, cancellationToken);
     }
 
     /// <summary>
@@ -79,7 +81,14 @@ public partial class TinyProtoConnection
         }
 
         ThrowIfNotStarted();
-        await _parts!.Transmissions.TransmitAsync(payload, length, cancellationToken).ConfigureAwait(false);
+        if (IsPipelined)
+        {
+            await _parts!.Pipelined.TransmitAsync(default, payload, length, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await _parts!.LockStep.TransmitAsync(payload, length, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -125,7 +134,7 @@ public partial class TinyProtoConnection
                 transformed = TransformBatch(messages);
             }
 
-            await _parts!.Transmissions.TransmitBatchAsync(messages, transformed, cancellationToken).ConfigureAwait(false);
+            await _parts!.Pipelined.TransmitBatchAsync(messages, transformed, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not TinyProtoException and not OperationCanceledException)
         {

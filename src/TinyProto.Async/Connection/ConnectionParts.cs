@@ -7,7 +7,7 @@ namespace TinyProto.Async.Connection;
 
 /// <summary>
 /// The parts of an established connection, wired together once its handshake succeeded: the conversation (what the
-/// protocol allows), the output, the waits for statuses, the transmissions and the receive loop. Nothing here changes
+/// protocol allows), the output, the waits for statuses, the transmissions of each mode and the receive loop. Nothing here changes
 /// after construction; each part owns its own state.
 /// </summary>
 internal sealed class ConnectionParts
@@ -37,7 +37,8 @@ internal sealed class ConnectionParts
         StreamDuplexPipe? direct = transport as StreamDuplexPipe;
         Output = new Output(transport.Output, direct, gate, conversation, deadline, lifetime);
         Waits = new StatusWaits(gate, conversation, deadline, lifetime, inbox);
-        Transmissions = new Transmissions(conversation, Output, Waits, lifetime);
+        LockStep = new LockStepTransmissions(Output, Waits, lifetime);
+        Pipelined = new PipelinedTransmissions(Output, Waits, lifetime);
         ReceiveLoop = new ReceiveLoop(this, transport.Input, direct, directCancellation);
     }
 
@@ -64,7 +65,11 @@ internal sealed class ConnectionParts
 
     public StatusWaits Waits { get; }
 
-    public Transmissions Transmissions { get; }
+    /// <summary>Our messages in lock-step mode (rule 5); unused in pipelined mode.</summary>
+    public LockStepTransmissions LockStep { get; }
+
+    /// <summary>Our messages in pipelined mode (rule 6); unused in lock-step mode.</summary>
+    public PipelinedTransmissions Pipelined { get; }
 
     public ReceiveLoop ReceiveLoop { get; }
 }

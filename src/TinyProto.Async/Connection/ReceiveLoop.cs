@@ -28,7 +28,7 @@ internal sealed class ReceiveLoop
     private readonly Inbox _inbox;
     private readonly Output _output;
     private readonly StatusWaits _waits;
-    private readonly Transmissions _transmissions;
+    private readonly LockStepTransmissions _lockStep;
     private readonly ConnectionLifetime _lifetime;
     private readonly TinyProtoConnectionOptions _options;
     private readonly ILogger _logger;
@@ -46,7 +46,7 @@ internal sealed class ReceiveLoop
         _inbox = parts.Inbox;
         _output = parts.Output;
         _waits = parts.Waits;
-        _transmissions = parts.Transmissions;
+        _lockStep = parts.LockStep;
         _lifetime = parts.Lifetime;
         _options = parts.Options;
         _logger = parts.Logger;
@@ -88,7 +88,7 @@ internal sealed class ReceiveLoop
                             await _output.SendAnswersIfAnyAsync().ConfigureAwait(false);
                             break;
                         case Step.WriteOwnPayload:
-                            await _transmissions.WriteOwnPayloadAsync().ConfigureAwait(false);
+                            await _lockStep.WriteOwnPayloadAsync().ConfigureAwait(false);
                             break;
                         case Step.Refuse:
                             await _output.SendAnswersAsync().ConfigureAwait(false);
@@ -183,13 +183,21 @@ internal sealed class ReceiveLoop
                         return Step.Refuse;
                     }
 
-                    if (completed is not null)
+                    if (completed is null)
                     {
-                        _transmissions.OnStatusTaken(completed, status);
-                        if (_transmissions.HasOwnPayloadDue)
-                        {
-                            return Step.WriteOwnPayload;
-                        }
+                        continue;
+                    }
+
+                    if (_conversation.IsPipelined)
+                    {
+                        completed.TrySetResult(completed.Refusal);
+                        continue;
+                    }
+
+                    _lockStep.OnStatusTaken(completed, status);
+                    if (_lockStep.HasOwnPayloadDue)
+                    {
+                        return Step.WriteOwnPayload;
                     }
 
                     continue;

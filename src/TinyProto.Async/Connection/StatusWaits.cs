@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async.Connection;
@@ -178,6 +179,55 @@ internal sealed class StatusWaits
             }
         }
     }
+
+    /// <summary>
+    /// Waits for the statuses of our messages; anything but OK is a refusal. The status timeout is enforced by
+    /// <see cref="OnStatusTimer"/>, so a wait costs no timer of its own.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask AwaitAcceptanceAsync(StatusWaiter waiter, long length, CancellationToken cancellationToken)
+    {
+        byte status;
+        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static (state, token) => ((StatusWaiter)state!).TrySetException(new OperationCanceledException(token)), waiter)
+            : default;
+        try
+        {
+            status = await waiter.Task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            FailCancelled();
+            throw;
+        }
+        finally
+        {
+            registration.Dispose();
+        }
+
+        // The receive loop dequeued the waiter before completing it with a status, so it can be reused.
+        int count = waiter.Count;
+        int refusedIndex = waiter.RefusedIndex;
+        Return(waiter);
+        if (status != Signal.Ok)
+        {
+            throw count == 1 ? Refused(status, length) : RefusedInBatch(status, refusedIndex, count);
+        }
+    }
+
+    /// <summary>A transmission was cancelled after its header went out: the protocol cannot take a header back.</summary>
+    public void FailCancelled() =>
+        _lifetime.Fail(new TinyProtoException(TinyProtoError.ConnectionClosed, "A transmission was cancelled after its size header was sent; the protocol cannot take a header back, so the connection was closed."));
+
+    /// <summary>The error of a message the peer refused with <paramref name="status"/>.</summary>
+    public static TinyProtoException Refused(byte status, long length) => status switch
+    {
+        Signal.TooLarge => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message as too large (0xFC); nothing of its payload was sent."),
+        _ => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message with {Signal.Describe(status)}; nothing of its payload was sent."),
+    };
+
+    private static TinyProtoException RefusedInBatch(byte status, int index, int count) =>
+        new(TinyProtoError.MessageRefused, $"The peer refused message {index} of a batch of {count} with {Signal.Describe(status)}; the {index} message(s) before it were accepted.");
 
     /// <summary>Completes a drain once nothing of ours is in flight; the caller holds the gate.</summary>
     private void SignalDrainedIfIdle()

@@ -5,8 +5,8 @@ using TinyProto.Async.Protocol;
 namespace TinyProto.Async.Connection;
 
 /// <summary>
-/// Our own messages, from <c>TransmitAsync</c> to the peer's status: lock-step (header, wait for the OK, payload:
-/// rule 5), from a stream, pipelined (header and payload together: rule 6) and batches.
+/// Our own messages in lock-step mode, from <c>TransmitAsync</c> to the end of their exchange: header, wait for the
+/// OK, payload (rule 5), from memory or from a stream, one at a time.
 /// </summary>
 /// <remarks>
 /// <para>It owns the lock-step turn (<c>_turn</c>: at most one of our messages in flight, rule 5) and
@@ -18,33 +18,29 @@ namespace TinyProto.Async.Connection;
 /// async method.</para>
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001:Types that own disposable fields should be disposable", Justification = "The SemaphoreSlim's wait handle is never created; it holds nothing to dispose.")]
-internal sealed class Transmissions
+internal sealed class LockStepTransmissions
 {
     // The receive loop marks the thread on which it hands an OK to a lock-step transmitter inline.
     [ThreadStatic]
-    private static Transmissions? t_deliveringStatus;
+    private static LockStepTransmissions? t_deliveringStatus;
 
     private readonly SemaphoreSlim _turn = new(1, 1);
-    private readonly Conversation _conversation;
     private readonly Output _output;
     private readonly StatusWaits _waits;
     private readonly ConnectionLifetime _lifetime;
     private StatusWaiter? _ownPayloadDue;
 
-    public Transmissions(Conversation conversation, Output output, StatusWaits waits, ConnectionLifetime lifetime)
+    public LockStepTransmissions(Output output, StatusWaits waits, ConnectionLifetime lifetime)
     {
-        _conversation = conversation;
         _output = output;
         _waits = waits;
         _lifetime = lifetime;
     }
 
-    private bool IsPipelined => _conversation.IsPipelined;
-
     /// <summary>Transmits a message held in memory; completes as <c>TinyProtoConnection.TransmitAsync</c> documents.</summary>
     public ValueTask TransmitAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken)
     {
-        if (!IsPipelined && !cancellationToken.IsCancellationRequested && _turn.Wait(0, CancellationToken.None))
+        if (!cancellationToken.IsCancellationRequested && _turn.Wait(0, CancellationToken.None))
         {
             return TransmitBufferedLockStep(message, message.Length, cancellationToken);
         }
@@ -56,29 +52,9 @@ internal sealed class Transmissions
     public ValueTask TransmitAsync(Stream source, long length, CancellationToken cancellationToken) =>
         TransmitCoreAsync(default, source, length, cancellationToken);
 
-    /// <summary>All headers and payloads of a batch back to back, then one wait for all their statuses (rule 6).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask TransmitBatchAsync(IReadOnlyList<ReadOnlyMemory<byte>> messages, ReadOnlySequence<byte>[]? transformed, CancellationToken cancellationToken)
-    {
-        StatusWaiter waiter;
-        await _output.AcquireAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            long firstLength = transformed is null ? messages[0].Length : transformed[0].Length;
-            waiter = _waits.Begin(messages.Count, firstLength);
-            await _output.WriteBatchAsync(messages, transformed).ConfigureAwait(false);
-        }
-        finally
-        {
-            await _output.ReleaseAsync().ConfigureAwait(false);
-        }
-
-        await AwaitAcceptanceAsync(waiter, waiter.Length, cancellationToken).ConfigureAwait(false);
-    }
-
     /// <summary>
-    /// The receive loop read the last status <paramref name="waiter"/> awaited. A buffered lock-step transmission's
-    /// payload is due next (<see cref="HasOwnPayloadDue"/>); any other wait completes now.
+    /// The receive loop read the status <paramref name="waiter"/> awaited. A buffered transmission's payload is due
+    /// next (<see cref="HasOwnPayloadDue"/>); a streamed one completes now and writes its payload itself.
     /// </summary>
     public void OnStatusTaken(StatusWaiter waiter, byte status)
     {
@@ -90,7 +66,7 @@ internal sealed class Transmissions
             }
             else
             {
-                Abandon(waiter, Refused(status, waiter.Length));
+                Abandon(waiter, StatusWaits.Refused(status, waiter.Length));
             }
 
             return;
@@ -98,7 +74,7 @@ internal sealed class Transmissions
 
         // A lock-step OK runs the transmitter inline: it writes its payload from here, without a thread-pool hop,
         // and yields before its caller's code runs (TransmitCoreAsync).
-        bool inline = !IsPipelined && status == Signal.Ok;
+        bool inline = status == Signal.Ok;
         t_deliveringStatus = inline ? this : null;
         try
         {
@@ -165,7 +141,7 @@ internal sealed class Transmissions
 
         if (cancelled)
         {
-            FailCancelledTransmission();
+            _waits.FailCancelled();
         }
 
         _waits.EndOwnExchange();
@@ -307,22 +283,16 @@ internal sealed class Transmissions
     }
 
     /// <summary>
-    /// One transmission that cannot start on the allocation-free lock-step path at once: pipelined mode, another
-    /// transmission holding the turn (a buffered one then continues on that path), or a payload read from a stream.
-    /// That last one is written here, in lock-step: header, wait for the status, payload (rule 5); the payload comes
-    /// from the caller's stream, so it is never read on the receive loop.
+    /// One transmission that cannot start on the allocation-free path at once: another transmission holds the turn (a
+    /// buffered one then continues on that path), or the payload is read from a stream. That last one is written here:
+    /// header, wait for the status, payload (rule 5); the payload comes from the caller's stream, so it is never read
+    /// on the receive loop.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask TransmitCoreAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
     {
         try
         {
-            if (IsPipelined)
-            {
-                await TransmitPipelinedAsync(body, source, length, cancellationToken).ConfigureAwait(false);
-                return;
-            }
-
             await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
             if (source is null)
             {
@@ -349,7 +319,7 @@ internal sealed class Transmissions
                         await _output.ReleaseAsync().ConfigureAwait(false);
                     }
 
-                    await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
+                    await _waits.AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
 
                     await WritePayloadThenEndExchangeAsync(body, source, length).ConfigureAwait(false);
                     exchangeEnded = true;
@@ -383,30 +353,6 @@ internal sealed class Transmissions
         }
     }
 
-    /// <summary>Header and payload together, then wait for the status (rule 6).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask TransmitPipelinedAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken)
-    {
-        StatusWaiter waiter;
-        await _output.AcquireAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            // Statuses come back in the order of the headers, so register in output order.
-            waiter = _waits.Begin(1, length);
-
-            _output.WriteAnswers();
-            await _output.WritePayloadAsync(body, source, length, withHeader: true).ConfigureAwait(false);
-            _output.WriteAnswers();
-            await _output.FlushAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            await _output.ReleaseAsync().ConfigureAwait(false);
-        }
-
-        await AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
-    }
-
     /// <summary>
     /// The last step of a lock-step exchange, once its OK came: the payload, then the end of the exchange, with the
     /// answers held behind the payload (rule 5) in the same flush. Ending the exchange again after a failure is harmless.
@@ -427,51 +373,4 @@ internal sealed class Transmissions
             await _output.ReleaseAsync().ConfigureAwait(false);
         }
     }
-
-    /// <summary>
-    /// Waits for the statuses of our messages; anything but OK is a refusal. The status timeout is enforced by
-    /// <see cref="StatusWaits.OnStatusTimer"/>, so a wait costs no timer of its own.
-    /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask AwaitAcceptanceAsync(StatusWaiter waiter, long length, CancellationToken cancellationToken)
-    {
-        byte status;
-        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
-            ? cancellationToken.UnsafeRegister(static (state, token) => ((StatusWaiter)state!).TrySetException(new OperationCanceledException(token)), waiter)
-            : default;
-        try
-        {
-            status = await waiter.Task.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            FailCancelledTransmission();
-            throw;
-        }
-        finally
-        {
-            registration.Dispose();
-        }
-
-        // The receive loop dequeued the waiter before completing it with a status, so it can be reused.
-        int count = waiter.Count;
-        int refusedIndex = waiter.RefusedIndex;
-        _waits.Return(waiter);
-        if (status != Signal.Ok)
-        {
-            throw count == 1 ? Refused(status, length) : RefusedInBatch(status, refusedIndex, count);
-        }
-    }
-
-    private void FailCancelledTransmission() =>
-        _lifetime.Fail(new TinyProtoException(TinyProtoError.ConnectionClosed, "A transmission was cancelled after its size header was sent; the protocol cannot take a header back, so the connection was closed."));
-
-    private static TinyProtoException Refused(byte status, long length) => status switch
-    {
-        Signal.TooLarge => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message as too large (0xFC); nothing of its payload was sent."),
-        _ => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message with {Signal.Describe(status)}; nothing of its payload was sent."),
-    };
-
-    private static TinyProtoException RefusedInBatch(byte status, int index, int count) =>
-        new(TinyProtoError.MessageRefused, $"The peer refused message {index} of a batch of {count} with {Signal.Describe(status)}; the {index} message(s) before it were accepted.");
 }
