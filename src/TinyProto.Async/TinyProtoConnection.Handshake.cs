@@ -32,6 +32,7 @@ public partial class TinyProtoConnection
         }
         Role = role;
         _logger = _options.Logger ?? NullLogger.Instance;
+        _messagePool = new Buffers.MessagePool(_options.BufferPool);
         _loopPassOverridden = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(LoopPassAsync));
         _hooksTakeMessages = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionReceivedAsync), typeof(ReadOnlySequence<byte>), typeof(CancellationToken)) || HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionStreamReceivedAsync), typeof(Stream), typeof(CancellationToken));
 

@@ -14,7 +14,7 @@ public partial class TinyProtoConnection
     private PooledBuffer? _payloadBody;
     private InboundMessage? _payloadStream;
     private bool _streamConsumerGone;
-    private readonly MessagePool _messagePool = new();
+    private MessagePool _messagePool = null!; // made by the handshake, from the options' BufferPool
 
     private enum ReceiveState
     {

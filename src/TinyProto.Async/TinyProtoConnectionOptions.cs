@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Extensions.Logging;
 
 namespace TinyProto.Async;
@@ -88,6 +89,12 @@ public sealed class TinyProtoConnectionOptions
 
     /// <summary>Where the connection logs what ended it. Default: no logging.</summary>
     public ILogger? Logger { get; set; }
+
+    /// <summary>
+    /// Where received message bodies rent their arrays. Internal so tests can put in a pool that catches leaks and
+    /// use after return; users have no reason to change it.
+    /// </summary>
+    internal ArrayPool<byte> BufferPool { get; set; } = ArrayPool<byte>.Shared;
 
     /// <summary>Returns a copy of these options.</summary>
     public TinyProtoConnectionOptions Clone() => (TinyProtoConnectionOptions)MemberwiseClone();
