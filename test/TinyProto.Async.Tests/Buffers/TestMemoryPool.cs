@@ -43,12 +43,13 @@ internal sealed class TestMemoryPool : MemoryPool<byte>
 
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {
-        var block = new Block(this, new byte[minBufferSize < 0 ? DefaultBlockSize : minBufferSize]);
+        byte[] array = new byte[minBufferSize < 0 ? DefaultBlockSize : minBufferSize];
+        Block block;
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            block = new Block(this, array, ++_rentCount);
             _rented.Add(block);
-            _rentCount++;
         }
 
         return block;
@@ -63,7 +64,7 @@ internal sealed class TestMemoryPool : MemoryPool<byte>
             problems.AddRange(_failures);
             foreach (Block block in _rented)
             {
-                problems.Add($"A block of {block.Length} bytes was never returned; it was rented at:{Environment.NewLine}{block.RentedAt}");
+                problems.Add($"Block {block.Ordinal} ({block.Length} bytes) was never returned.");
             }
 
             foreach (Block block in _returned)
@@ -71,7 +72,7 @@ internal sealed class TestMemoryPool : MemoryPool<byte>
                 int damaged = block.DamagedAt();
                 if (damaged >= 0)
                 {
-                    problems.Add($"A block of {block.Length} bytes was written after its return (first at index {damaged}).");
+                    problems.Add($"Block {block.Ordinal} ({block.Length} bytes) was written after its return (first at index {damaged}).");
                 }
             }
         }
@@ -99,21 +100,26 @@ internal sealed class TestMemoryPool : MemoryPool<byte>
                 return;
             }
 
-            failure = $"A block of {block.Length} bytes was disposed twice, the second time at:{Environment.NewLine}{new StackTrace(1, fNeedFileInfo: false)}";
+            failure = $"Block {block.Ordinal} ({block.Length} bytes) was disposed twice, the second time at:{Environment.NewLine}{new StackTrace(1, fNeedFileInfo: false)}";
             _failures.Add(failure);
         }
 
         throw new InvalidOperationException(failure);
     }
 
-    private sealed class Block(TestMemoryPool pool, byte[] array) : MemoryManager<byte>
+    /// <summary>
+    /// One block. It records no stack trace where it was rented, unlike the array pool's arrays: pipes rent a block
+    /// per few KiB, and that trace would always show the pipe.
+    /// </summary>
+    private sealed class Block(TestMemoryPool pool, byte[] array, int ordinal) : MemoryManager<byte>
     {
         // Set once, under the pool's lock, before the poison goes in; read without the lock by the access checks.
         private volatile bool _returned;
 
         public int Length => array.Length;
 
-        public StackTrace RentedAt { get; } = new(2, fNeedFileInfo: false);
+        /// <summary>1 for the pool's first block, 2 for the next, ...</summary>
+        public int Ordinal => ordinal;
 
         public override Span<byte> GetSpan()
         {
