@@ -237,6 +237,17 @@ public sealed class BufferLifetimeTests : ConnectionTestBase
         await CloseAndAssertCleanAsync([client, server]);
     }
 
+    [Fact]
+    public void OptionsClone_BufferPoolSet_CopiesIt()
+    {
+        // Servers and clients give each connection a clone of their options, so the pool must survive the copy.
+        var options = new TinyProtoConnectionOptions();
+        Assert.Same(System.Buffers.ArrayPool<byte>.Shared, options.BufferPool);
+        options.BufferPool = _arrays;
+
+        Assert.Same(_arrays, options.Clone().BufferPool);
+    }
+
     /// <summary>Compares bytes as one span: far faster than a generic collection comparison for messages of megabytes.</summary>
     private static void AssertSameBytes(byte[] expected, ReadOnlySpan<byte> actual)
     {
