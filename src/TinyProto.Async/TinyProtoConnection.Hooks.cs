@@ -64,8 +64,8 @@ public partial class TinyProtoConnection
     protected virtual async ValueTask TransmissionStreamReceivedAsync(Stream message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
-        using var body = new PooledBuffer(message.Length);
-        byte[] chunk = ArrayPool<byte>.Shared.Rent(PooledBuffer.ChunkSize);
+        using var body = new PooledBuffer(message.Length, _options.BufferPool);
+        byte[] chunk = _options.BufferPool.Rent(PooledBuffer.ChunkSize);
         try
         {
             while (body.Remaining > 0)
@@ -76,7 +76,7 @@ public partial class TinyProtoConnection
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(chunk);
+            _options.BufferPool.Return(chunk);
         }
 
         await TransmissionReceivedAsync(_plugins.Receive(body.Sequence), cancellationToken).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Extensions.Logging;
 
 namespace TinyProto.Async;
@@ -91,6 +92,12 @@ public sealed class TinyProtoConnectionOptions
 
     /// <summary>The clock and timers of every timed wait; tests give a fake one.</summary>
     internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// Where received message bodies rent their arrays. Internal so tests can put in a pool that catches leaks and
+    /// use after return; users have no reason to change it.
+    /// </summary>
+    internal ArrayPool<byte> BufferPool { get; set; } = ArrayPool<byte>.Shared;
 
     /// <summary>Returns a copy of these options.</summary>
     public TinyProtoConnectionOptions Clone() => (TinyProtoConnectionOptions)MemberwiseClone();

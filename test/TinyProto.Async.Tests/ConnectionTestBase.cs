@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -50,18 +51,18 @@ public abstract class ConnectionTestBase : TestBase
     }
 
     /// <summary>Starts both connections over an in-memory pipe pair; each handshake waits for the other, so both start at once.</summary>
-    protected async Task StartPairAsync(TinyProtoConnection client, TinyProtoConnection server, long pauseThreshold = 1024 * 1024)
+    protected async Task StartPairAsync(TinyProtoConnection client, TinyProtoConnection server, long pauseThreshold = 1024 * 1024, MemoryPool<byte>? pool = null)
     {
-        (IDuplexPipe clientPipe, IDuplexPipe serverPipe) = CreatePipePair(pauseThreshold);
+        (IDuplexPipe clientPipe, IDuplexPipe serverPipe) = CreatePipePair(pauseThreshold, pool);
         await Bounded(Task.WhenAll(
             client.StartAsync(clientPipe, TinyProtoRole.Client, TimeoutToken),
             server.StartAsync(serverPipe, TinyProtoRole.Server, TimeoutToken)));
     }
 
     /// <summary>Starts <paramref name="server"/> in the server role with a raw peer playing the client.</summary>
-    internal async Task<RawPeer> StartWithRawClientAsync(TinyProtoConnection server, byte opening = 0xFF, long pauseThreshold = 1024 * 1024)
+    internal async Task<RawPeer> StartWithRawClientAsync(TinyProtoConnection server, byte opening = 0xFF, long pauseThreshold = 1024 * 1024, MemoryPool<byte>? pool = null)
     {
-        (IDuplexPipe clientPipe, IDuplexPipe serverPipe) = CreatePipePair(pauseThreshold);
+        (IDuplexPipe clientPipe, IDuplexPipe serverPipe) = CreatePipePair(pauseThreshold, pool);
         var raw = new RawPeer(clientPipe, TimeoutToken);
         Task start = server.StartAsync(serverPipe, TinyProtoRole.Server, TimeoutToken);
         byte answer = await Bounded(raw.OpenAsClientAsync(opening));

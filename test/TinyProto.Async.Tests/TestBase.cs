@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 
 namespace TinyProto.Async.Tests;
@@ -22,9 +23,11 @@ public abstract class TestBase : IDisposable
     protected Task Bounded(Task task) => task.WaitAsync(TimeoutToken);
 
     /// <summary>Two connected in-memory transports: what one writes, the other reads.</summary>
-    protected static (IDuplexPipe Client, IDuplexPipe Server) CreatePipePair(long pauseThreshold = 1024 * 1024)
+    /// <param name="pauseThreshold">How many unread bytes make a writer wait.</param>
+    /// <param name="pool">Where the pipes rent their blocks; the shared pool when null.</param>
+    protected static (IDuplexPipe Client, IDuplexPipe Server) CreatePipePair(long pauseThreshold = 1024 * 1024, MemoryPool<byte>? pool = null)
     {
-        var options = new PipeOptions(pauseWriterThreshold: pauseThreshold, resumeWriterThreshold: pauseThreshold / 2, useSynchronizationContext: false);
+        var options = new PipeOptions(pool: pool, pauseWriterThreshold: pauseThreshold, resumeWriterThreshold: pauseThreshold / 2, useSynchronizationContext: false);
         var toServer = new Pipe(options);
         var toClient = new Pipe(options);
         return (new DuplexPipe(toClient.Reader, toServer.Writer), new DuplexPipe(toServer.Reader, toClient.Writer));

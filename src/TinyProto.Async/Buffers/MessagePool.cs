@@ -1,11 +1,13 @@
+using System.Buffers;
+
 namespace TinyProto.Async.Buffers;
 
 /// <summary>
 /// A connection's small store of message objects (an <see cref="InboundMessage"/> with its <see cref="PooledBuffer"/>),
-/// so receiving a buffered message allocates nothing in steady state. The bytes themselves always go back to
-/// <see cref="System.Buffers.ArrayPool{T}.Shared"/>; only the empty objects are kept here.
+/// so receiving a buffered message allocates nothing in steady state. The bytes themselves always go back to the
+/// array pool given here (<see cref="TinyProtoConnectionOptions.BufferPool"/>); only the empty objects are kept here.
 /// </summary>
-internal sealed class MessagePool
+internal sealed class MessagePool(ArrayPool<byte> arrays)
 {
     private const int Capacity = 16;
 
@@ -23,10 +25,10 @@ internal sealed class MessagePool
             }
         }
 
-        return new PooledBuffer(length) { Pool = this };
+        return new PooledBuffer(length, arrays) { Pool = this };
     }
 
-    public InboundMessage RentMessage(PooledBuffer body, System.Buffers.ReadOnlySequence<byte> sequence)
+    public InboundMessage RentMessage(PooledBuffer body, ReadOnlySequence<byte> sequence)
     {
         lock (_messages)
         {

@@ -3,15 +3,17 @@ using System.Buffers;
 namespace TinyProto.Async.Buffers;
 
 /// <summary>
-/// A message body built from arrays rented from <see cref="ArrayPool{T}.Shared"/>: one array for
-/// messages up to <see cref="ChunkSize"/>, a chain of such arrays above it (so the body never needs
-/// one array larger than the chunk). Returned to the pool on <see cref="Dispose"/>.
+/// A message body built from arrays rented from an <see cref="ArrayPool{T}"/> (the connection's
+/// <see cref="TinyProtoConnectionOptions.BufferPool"/>): one array for messages up to <see cref="ChunkSize"/>,
+/// a chain of such arrays above it (so the body never needs one array larger than the chunk). Returned to
+/// that pool on <see cref="Dispose"/>.
 /// </summary>
 internal sealed class PooledBuffer : IDisposable
 {
     /// <summary>The size of each rented array for bodies that need more than one.</summary>
     public const int ChunkSize = 1024 * 1024;
 
+    private readonly ArrayPool<byte> _arrays;
     private long _length;
     private Segment? _spare;
     private Segment? _first;
@@ -19,9 +21,10 @@ internal sealed class PooledBuffer : IDisposable
     private long _written;
     private bool _disposed;
 
-    public PooledBuffer(long length)
+    public PooledBuffer(long length, ArrayPool<byte> arrays)
     {
         _length = length;
+        _arrays = arrays;
     }
 
     /// <summary>The pool this buffer object goes back to on <see cref="Dispose"/>, if any.</summary>
@@ -95,7 +98,7 @@ internal sealed class PooledBuffer : IDisposable
         int size = (int)Math.Min(Remaining, ChunkSize);
         Segment segment = _spare ?? new Segment();
         _spare = null;
-        segment.Init(ArrayPool<byte>.Shared.Rent(size), _written);
+        segment.Init(_arrays.Rent(size), _written);
         if (_last is null)
         {
             _first = segment;
@@ -122,7 +125,7 @@ internal sealed class PooledBuffer : IDisposable
         while (segment is not null)
         {
             Segment? next = (Segment?)segment.Next;
-            ArrayPool<byte>.Shared.Return(segment.Array);
+            _arrays.Return(segment.Array);
             segment.Clear();
             segment = next;
         }

@@ -26,18 +26,19 @@ internal sealed class IncomingPayload
     private readonly PluginChain _plugins;
     private readonly Action<InboundMessage> _deliver;
     private readonly long _maxBuffered;
-    private readonly MessagePool _messages = new();
+    private readonly MessagePool _messages;
     private PooledBuffer? _body;
     private InboundMessage? _stream;
     private bool _consumerGone;
 
     /// <summary>A payload keeper whose <paramref name="deliver"/> hands each message on (to the inbox); a streamed one as soon as its header was answered.</summary>
-    public IncomingPayload(Conversation conversation, Deadline deadline, PluginChain plugins, long maxBuffered, Action<InboundMessage> deliver)
+    public IncomingPayload(Conversation conversation, Deadline deadline, PluginChain plugins, TinyProtoConnectionOptions options, Action<InboundMessage> deliver)
     {
+        _messages = new MessagePool(options.BufferPool);
+        _maxBuffered = options.MaxBufferedMessageSize;
         _conversation = conversation;
         _deadline = deadline;
         _plugins = plugins;
-        _maxBuffered = maxBuffered;
         _deliver = deliver;
     }
 

@@ -51,7 +51,7 @@ internal sealed class ReceiveLoop
         _options = parts.Options;
         _logger = parts.Logger;
         _id = parts.Id;
-        _payload = new IncomingPayload(_conversation, parts.Deadline, parts.Plugins, _options.MaxBufferedMessageSize, Deliver);
+        _payload = new IncomingPayload(_conversation, parts.Deadline, parts.Plugins, _options, Deliver);
     }
 
     /// <summary>What <see cref="Parse"/> needs the loop to do before it parses on.</summary>
