@@ -40,29 +40,7 @@ public partial class TinyProtoConnection
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _hookCancellation.Token, timer.Token);
         try
         {
-            HandshakeOutcome outcome;
-            if (role == TinyProtoRole.Client)
-            {
-                await WriteHandshakeByteAsync(Handshake.ClientOpening(_options.RequestPipelining), timeout.Token).ConfigureAwait(false);
-                byte answer = await ReadHandshakeByteAsync(timeout.Token).ConfigureAwait(false);
-                outcome = Handshake.ClientReadsAnswer(answer, _options.RequestPipelining);
-                if (!outcome.IsEstablished)
-                {
-                    throw outcome.Error!;
-                }
-            }
-            else
-            {
-                byte opening = await ReadHandshakeByteAsync(timeout.Token).ConfigureAwait(false);
-                outcome = Handshake.ServerReadsOpening(opening, _options.AcceptPipelining);
-                if (!outcome.IsEstablished)
-                {
-                    throw outcome.Error!;
-                }
-
-                await WriteHandshakeByteAsync(outcome.Answer, timeout.Token).ConfigureAwait(false);
-            }
-
+            HandshakeOutcome outcome = await HandshakeExchange.RunAsync(transport, role, _options, timeout.Token).ConfigureAwait(false);
             IsPipelined = outcome.IsPipelined;
             Volatile.Write(ref _parts, new ConnectionParts(_gate, Id, _options, _logger, _plugins, _lifetime, _inbox, _deadline,
                 new Conversation(role, IsPipelined, _options.MaxMessageSize), transport, _directCancel?.Token ?? default));
@@ -101,42 +79,6 @@ public partial class TinyProtoConnection
         _ = FinishAsync(receive, hooks);
     }
 
-
-    private async ValueTask WriteHandshakeByteAsync(byte value, CancellationToken cancellationToken)
-    {
-        PipeWriter output = _transport!.Output;
-        FrameCodec.WriteByte(output, value);
-        FlushResult flush = await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        if (flush.IsCompleted)
-        {
-            throw Handshake.PeerClosed();
-        }
-
-        cancellationToken.ThrowIfCancellationRequested();
-    }
-
-    private async ValueTask<byte> ReadHandshakeByteAsync(CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            PipeReader input = _transport!.Input;
-            ReadResult result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            ReadOnlySequence<byte> buffer = result.Buffer;
-            if (FrameCodec.TryReadByte(ref buffer, out byte value))
-            {
-                input.AdvanceTo(buffer.Start);
-                return value;
-            }
-
-            input.AdvanceTo(buffer.Start, buffer.End);
-            if (result.IsCompleted)
-            {
-                throw Handshake.PeerClosed();
-            }
-
-            cancellationToken.ThrowIfCancellationRequested();
-        }
-    }
 
     private async ValueTask AbandonTransportAsync()
     {

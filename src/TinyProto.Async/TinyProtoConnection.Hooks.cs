@@ -8,9 +8,6 @@ public partial class TinyProtoConnection
     private bool _loopPassOverridden;
     private bool _hooksTakeMessages;
 
-    // Guarded by _gate: wakes the hook loop when a message arrives or the connection ends.
-    private readonly ReusableSignal _hookWake = new();
-    private bool _hookWakeArmed;
 
     /// <summary>
     /// Runs once, right after the opening handshake and before any other hook. It may transmit. The original's
@@ -102,7 +99,7 @@ public partial class TinyProtoConnection
                     {
                         await wake.ConfigureAwait(false);
                     }
-                    else if (!await WakeOrIntervalAsync(wake, interval).ConfigureAwait(false))
+                    else if (!await _hookWake.WaitAsync(wake, interval, _deadline!).ConfigureAwait(false))
                     {
                         // The interval passed without a message: a loop pass of its own.
                         break;
@@ -198,46 +195,11 @@ public partial class TinyProtoConnection
                 return true;
             }
 
-            _hookWake.Arm();
-            _hookWakeArmed = true;
-            wake = _hookWake.Task;
+            wake = _hookWake.Arm();
             return false;
         }
     }
 
-    /// <summary>
-    /// Waits for <paramref name="wake"/> or for <paramref name="interval"/> to pass (false). Only hooks with a loop
-    /// pass wait with a timer; a wake-up that comes after it is dropped, since the next wait checks the inbox first.
-    /// </summary>
-    private async Task<bool> WakeOrIntervalAsync(ValueTask<bool> wake, TimeSpan interval)
-    {
-        Task woken = wake.AsTask();
-        Task done = await Task.WhenAny(woken, _deadline!.DelayAsync(interval)).ConfigureAwait(false);
-        if (done == woken)
-        {
-            return true;
-        }
-
-        lock (_gate)
-        {
-            _hookWakeArmed = false;
-        }
-
-        return false;
-    }
-
     /// <summary>Wakes the hook loop if it waits; the caller holds <see cref="_gate"/>.</summary>
-    private void SignalHooks()
-    {
-        if (_hookWakeArmed)
-        {
-            _hookWakeArmed = false;
-            _hookWake.TrySetResult(true);
-        }
-    }
-
-    private sealed class ReusableSignal : ReusableSource<bool>
-    {
-        public void Arm() => Reset();
-    }
+    private void SignalHooks() => _hookWake.Wake();
 }

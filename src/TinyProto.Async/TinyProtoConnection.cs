@@ -29,6 +29,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     private readonly object _gate = new();
     private readonly ConnectionLifetime _lifetime;
     private readonly Inbox _inbox;
+    private readonly HookWake _hookWake;
     private readonly PluginChain _plugins = new();
     private readonly CancellationTokenSource _hookCancellation = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -46,7 +47,8 @@ public partial class TinyProtoConnection : IAsyncDisposable
     public TinyProtoConnection()
     {
         _lifetime = new ConnectionLifetime(_gate, () => BeginClose(byUser: false));
-        _inbox = new Inbox(_gate, SignalHooks);
+        _hookWake = new HookWake(_gate);
+        _inbox = new Inbox(_gate, _hookWake.Wake);
     }
 
     /// <summary>The connection's identity, unique per connection object.</summary>

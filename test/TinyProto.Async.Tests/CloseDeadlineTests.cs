@@ -71,24 +71,28 @@ public sealed class CloseDeadlineTests : ConnectionTestBase
         // A slow peer that keeps taking bytes is not a stalled one: the close waits for our payload as long as it
         // moves, even for several times the Timeout.
         var client = new TinyProtoConnection();
-        client.Options.Timeout = ShortTimeout;
+        FakeTimeProvider time = UseFakeTime(client, ShortTimeout);
         RawPeer raw = await StartWithRawServerAsync(client, pauseThreshold: 64 * 1024);
         const int size = 2 * 1024 * 1024;
+        const int piece = 256 * 1024;
 
         Task transmit = client.TransmitAsync(new byte[size], TimeoutToken).AsTask();
         Assert.Equal(RawPeer.Header(size), await Bounded(raw.ReadExactlyAsync(4)));
         await Bounded(raw.WriteAsync(0xFF));
         Task close = client.CloseAsync(TimeoutToken).AsTask();
 
-        var clock = Stopwatch.StartNew();
-        for (int read = 0; read < size; read += 32 * 1024)
+        TimeSpan passed = TimeSpan.Zero;
+        for (int read = 0; read < size; read += piece)
         {
-            // 32 KiB every 25 ms: about 1.6 s for the payload, three times the Timeout.
-            Assert.Equal(32 * 1024, (await Bounded(raw.ReadExactlyAsync(32 * 1024))).Length);
-            await Task.Delay(25, TimeoutToken);
+            // Each piece the peer takes lets a flush of ours finish: progress, seen before the next half Timeout passes.
+            long moved = client.PayloadBytesMoved;
+            Assert.Equal(piece, (await Bounded(raw.ReadExactlyAsync(piece))).Length);
+            await WaitUntilAsync(() => client.PayloadBytesMoved > moved || transmit.IsCompleted);
+            time.Advance(ShortTimeout / 2);
+            passed += ShortTimeout / 2;
         }
 
-        Assert.True(clock.Elapsed > ShortTimeout * 2, $"the payload took only {clock.Elapsed}; the test needs a slow reader");
+        Assert.True(passed > ShortTimeout * 2, $"the payload took only {passed}; the test needs a slow reader");
         await Bounded(transmit);
         await Bounded(close);
         Assert.Empty(await Bounded(raw.ReadToEndAsync()));
