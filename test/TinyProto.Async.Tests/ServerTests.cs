@@ -100,6 +100,9 @@ public sealed class ServerTests : ConnectionTestBase
         await Bounded(bad.Completion);
         await Bounded(log.WaitForAsync(e => e.Count(x => x == "shutdown") == 1, TimeoutToken));
 
+        // The server lists a connection until just after its ConnectionShutdownAsync has returned.
+        await WaitUntilAsync(() => server.ActiveConnections.Count == 1);
+
         // The first connection, and new ones, are still served.
         await Bounded(good.TransmitAsync("second"u8.ToArray(), TimeoutToken).AsTask());
         Assert.Equal("second"u8.ToArray(), await Bounded(good.ReceiveAsync(TimeoutToken).AsTask()));

@@ -5,7 +5,7 @@ namespace TinyProto.Async.Transport;
 /// <summary>
 /// The pipe pair over a byte stream or a socket that <see cref="StreamTransport"/> makes. A connection that runs
 /// over one may also move large payloads between the transport and the message's own buffers directly, skipping
-/// a copy through the pipes' buffers (see <c>TinyProtoConnection.DirectPayload.cs</c>).
+/// a copy through the pipes' buffers (see <c>Connection/IncomingPayload.cs</c> and <c>Connection/Output.cs</c>).
 /// </summary>
 internal sealed class StreamDuplexPipe(PipeReader input, PipeWriter output, Stream stream) : IDuplexPipe
 {
