@@ -68,7 +68,8 @@ public partial class TinyProtoConnection : IAsyncDisposable
 
     /// <summary>
     /// The connection's settings. They can be replaced until the connection starts; a server or client
-    /// sets them from its own <c>ConnectionOptions</c>.
+    /// sets them from its own <c>ConnectionOptions</c>. The connection reads them as it starts: changing a property
+    /// of these options afterwards has no effect on it.
     /// </summary>
     /// <exception cref="InvalidOperationException">Set after the connection started.</exception>
     public TinyProtoConnectionOptions Options
@@ -217,7 +218,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
         {
             if (Volatile.Read(ref _parts)?.Output.IsBusy == true)
             {
-                Log.CloseStalled(_logger, Id, _options.Timeout.TotalMilliseconds);
+                Log.CloseStalled(_logger, Id, _deadline!.Timeout.TotalMilliseconds);
                 CutTransport();
                 return;
             }
@@ -341,7 +342,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
         if (!drained)
         {
             // Our exchange did not finish in time: the peer is not taking it, so writing the rest cannot hold the close.
-            Log.CloseStalled(_logger, Id, _options.Timeout.TotalMilliseconds);
+            Log.CloseStalled(_logger, Id, _deadline!.Timeout.TotalMilliseconds);
             CutTransport();
         }
     }

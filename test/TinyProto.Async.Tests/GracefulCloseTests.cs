@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Net;
+using Microsoft.Extensions.Time.Testing;
 
 namespace TinyProto.Async.Tests;
 
@@ -10,6 +12,33 @@ public sealed class GracefulCloseTests : TestBase
     {
         protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
             await TransmitAsync(message, cancellationToken);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task CloseAsync_WaitingForOurStatusWhenThePeerCloses_EndsAtOnceAndTheTransmitFails(bool infiniteTimeout)
+    {
+        // The close waits for our exchange in flight; once the peer is gone no status can come, so that wait is over
+        // at once: no Timeout has to pass (the clock is fake and never moves), and with no Timeout it still ends.
+        var client = new TinyProtoConnection();
+        client.Options.TimeProvider = new FakeTimeProvider();
+        client.Options.Timeout = infiniteTimeout ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(5);
+        (IDuplexPipe clientPipe, IDuplexPipe serverPipe) = CreatePipePair();
+        Task start = client.StartAsync(clientPipe, TinyProtoRole.Client, TimeoutToken);
+        var raw = new RawPeer(serverPipe, TimeoutToken);
+        await raw.OpenAsServerAsync();
+        await start.WaitAsync(TimeoutToken);
+
+        Task transmit = client.TransmitAsync("x"u8.ToArray(), TimeoutToken).AsTask();
+        Assert.Equal(RawPeer.Header(1), await raw.ReadExactlyAsync(4));
+        Task close = client.CloseAsync(TimeoutToken).AsTask();
+        await raw.CompleteOutputAsync();
+
+        await close.WaitAsync(TimeSpan.FromSeconds(5), TimeoutToken);
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => transmit.WaitAsync(TimeoutToken));
+        Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+        await client.Completion.WaitAsync(TimeoutToken);
     }
 
     [Fact]

@@ -30,10 +30,12 @@ internal sealed class ReceiveLoop
     private readonly StatusWaits _waits;
     private readonly LockStepTransmissions _lockStep;
     private readonly ConnectionLifetime _lifetime;
-    private readonly TinyProtoConnectionOptions _options;
     private readonly ILogger _logger;
     private readonly Guid _id;
     private readonly IncomingPayload _payload;
+    private readonly Func<bool> _hasRoomForWaitingHeader;
+    private readonly long _maxBufferedMessageSize;
+    private readonly long _maxReadAheadBytes;
     private uint _waitingHeaderSize;
 
     public ReceiveLoop(ConnectionParts parts, PipeReader input, StreamDuplexPipe? direct, CancellationToken directCancellation)
@@ -48,10 +50,12 @@ internal sealed class ReceiveLoop
         _waits = parts.Waits;
         _lockStep = parts.LockStep;
         _lifetime = parts.Lifetime;
-        _options = parts.Options;
         _logger = parts.Logger;
         _id = parts.Id;
-        _payload = new IncomingPayload(_conversation, parts.Deadline, parts.Plugins, _options, Deliver);
+        _maxBufferedMessageSize = parts.Options.MaxBufferedMessageSize;
+        _maxReadAheadBytes = parts.Options.MaxReadAheadBytes;
+        _hasRoomForWaitingHeader = HasRoomForWaitingHeader;
+        _payload = new IncomingPayload(_conversation, parts.Deadline, parts.Plugins, parts.Options, Deliver);
     }
 
     /// <summary>What <see cref="Parse"/> needs the loop to do before it parses on.</summary>
@@ -96,7 +100,7 @@ internal sealed class ReceiveLoop
                             throw _conversation.Violation!;
                         case Step.WaitForRoom:
                             await _output.SendAnswersIfAnyAsync().ConfigureAwait(false);
-                            await _inbox.WaitForRoomAsync(HasRoomForWaitingHeader).ConfigureAwait(false);
+                            await _inbox.WaitForRoomAsync(_hasRoomForWaitingHeader).ConfigureAwait(false);
                             break;
                         case Step.StreamChunkWritten:
                             await _output.SendAnswersIfAnyAsync().ConfigureAwait(false);
@@ -249,10 +253,10 @@ internal sealed class ReceiveLoop
         {
             outcome = _conversation.OnHeader(size);
             if (outcome is HeaderOutcome.Answered or HeaderOutcome.Held && _conversation.OwnMessageInFlight && _inbox.Count > 0 &&
-                size <= _options.MaxBufferedMessageSize && _inbox.Bytes + size > _options.MaxReadAheadBytes)
+                size <= _maxBufferedMessageSize && _inbox.Bytes + size > _maxReadAheadBytes)
             {
                 throw new TinyProtoException(TinyProtoError.MessageTooLarge,
-                    $"While waiting for the status of its own message, this end had to read past {_inbox.Count} message(s) ({_inbox.Bytes} bytes) that no hook or ReceiveAsync had taken yet; the next one ({size} bytes) would exceed MaxReadAheadBytes ({_options.MaxReadAheadBytes}).");
+                    $"While waiting for the status of its own message, this end had to read past {_inbox.Count} message(s) ({_inbox.Bytes} bytes) that no hook or ReceiveAsync had taken yet; the next one ({size} bytes) would exceed MaxReadAheadBytes ({_maxReadAheadBytes}).");
             }
         }
 

@@ -10,7 +10,7 @@ namespace TinyProto.Async.Connection;
 /// in flight to finish.
 /// </summary>
 /// <remarks>
-/// It owns <c>_awaiting</c>, <c>_free</c> and <c>_drained</c>, all guarded by the connection's gate, which every member
+/// It owns <c>_awaiting</c>, <c>_free</c>, <c>_drained</c> and <c>_ended</c>, all guarded by the connection's gate, which every member
 /// takes itself except those documented as called under it. The <see cref="Conversation"/> counts the same statuses
 /// for the protocol; this type maps them to the callers that wait.
 /// </remarks>
@@ -26,6 +26,7 @@ internal sealed class StatusWaits
     private readonly Queue<StatusWaiter> _awaiting = new();
     private readonly Stack<StatusWaiter> _free = new();
     private TaskCompletionSource? _drained;
+    private bool _ended;
 
     public StatusWaits(object gate, Conversation conversation, Deadline deadline, ConnectionLifetime lifetime, Inbox inbox)
     {
@@ -70,6 +71,12 @@ internal sealed class StatusWaits
         completed = null;
         lock (_gate)
         {
+            if (_ended)
+            {
+                // The close already ended every wait: the status answers a message no one waits for any more.
+                return true;
+            }
+
             if (_conversation.OnStatus(status, rest) == StatusOutcome.Unexpected)
             {
                 return false;
@@ -120,15 +127,21 @@ internal sealed class StatusWaits
         _lifetime.Fail(error);
     }
 
-    /// <summary>Fails every wait and stops the status timer for good: no status will come. The caller holds the gate.</summary>
+    /// <summary>
+    /// Fails every wait and stops the status timer for good: no status will come, so nothing of ours is in flight any
+    /// more and a drain waiting for that completes. The caller holds the gate.
+    /// </summary>
     public void FailAll()
     {
+        _ended = true;
         while (_awaiting.TryDequeue(out StatusWaiter? waiter))
         {
             waiter.Fail(waiter.Refusal == Signal.Ok ? _lifetime.ClosedError("transmit") : RefusedInBatchThenClosed(waiter));
         }
 
+        _conversation.AbandonAwaitedStatuses();
         _deadline.StopStatusWaits();
+        SignalDrainedIfIdle();
     }
 
     /// <summary>Ends our lock-step exchange: a held answer (rule 5) is owed now, to go out behind our payload.</summary>

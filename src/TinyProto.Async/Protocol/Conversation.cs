@@ -127,6 +127,19 @@ internal sealed class Conversation
         }
     }
 
+    /// <summary>
+    /// The connection is ending and no status will come for our messages: none awaits one any more, and a lock-step
+    /// exchange still waiting for its OK is over (a held answer becomes owed, as at <see cref="EndOwnExchange"/>).
+    /// </summary>
+    public void AbandonAwaitedStatuses()
+    {
+        _awaitingStatuses = 0;
+        if (_own == OwnExchange.AwaitingStatus)
+        {
+            EndOwnExchange();
+        }
+    }
+
     /// <summary>A payload of ours ended before its announced length: nothing may follow it on the wire.</summary>
     public void CutShort() => _cutShort = true;
 

@@ -661,6 +661,36 @@ public sealed class ConversationTests
         Assert.Equal(1, server.AwaitingStatuses);
     }
 
+    // The end of a connection.
+
+    [Fact]
+    public void AbandonAwaitedStatuses_LockStepServerHoldingAnAnswer_NothingInFlightAndTheHeldAnswerOwed()
+    {
+        Conversation server = Server();
+        server.BeginOwnMessages(1);
+        Assert.Equal(HeaderOutcome.Held, server.OnHeader(3));
+
+        server.AbandonAwaitedStatuses();
+
+        Assert.False(server.OwnMessageInFlight);
+        Assert.Equal(0, server.AwaitingStatuses);
+        Assert.True(server.CanBeginOwnMessage);
+        Assert.False(server.IsAnswerHeld);
+        Assert.Equal(new byte[] { 0xFF }, Written(server));
+    }
+
+    [Fact]
+    public void AbandonAwaitedStatuses_PipelinedBatchAwaiting_NoneAwaitsAnyMore()
+    {
+        Conversation client = Client(pipelined: true);
+        client.BeginOwnMessages(5);
+
+        client.AbandonAwaitedStatuses();
+
+        Assert.False(client.OwnMessageInFlight);
+        Assert.Equal(StatusOutcome.Unexpected, client.OnStatus(0xFF, default));
+    }
+
     private static Conversation Client(bool pipelined = false, long maxMessageSize = ProtocolMax) =>
         new(TinyProtoRole.Client, pipelined, maxMessageSize);
 
