@@ -61,21 +61,7 @@ public partial class TinyProtoConnection
     protected virtual async ValueTask TransmissionStreamReceivedAsync(Stream message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
-        using var body = new PooledBuffer(message.Length, _options.BufferPool);
-        byte[] chunk = _options.BufferPool.Rent(PooledBuffer.ChunkSize);
-        try
-        {
-            while (body.Remaining > 0)
-            {
-                int read = await message.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, body.Remaining)), cancellationToken).ConfigureAwait(false);
-                body.Append(chunk.AsSpan(0, read));
-            }
-        }
-        finally
-        {
-            _options.BufferPool.Return(chunk);
-        }
-
+        using PooledBuffer body = await PooledBuffer.ReadWholeAsync(message, _options.BufferPool, cancellationToken).ConfigureAwait(false);
         await TransmissionReceivedAsync(_plugins.Receive(body.Sequence), cancellationToken).ConfigureAwait(false);
     }
 

@@ -131,7 +131,7 @@ public partial class TinyProtoConnection
         {
             if (!_plugins.IsEmpty)
             {
-                transformed = TransformBatch(messages);
+                transformed = _plugins.TransmitBatch(messages);
             }
 
             await _parts!.Pipelined.TransmitBatchAsync(messages, transformed, cancellationToken).ConfigureAwait(false);
@@ -147,26 +147,6 @@ public partial class TinyProtoConnection
                 ArrayPool<ReadOnlySequence<byte>>.Shared.Return(transformed, clearArray: true);
             }
         }
-    }
-
-    /// <summary>Applies transmit plugins to every message up front, so an oversize result is found before anything is sent.</summary>
-    private ReadOnlySequence<byte>[] TransformBatch(IReadOnlyList<ReadOnlyMemory<byte>> messages)
-    {
-        ReadOnlySequence<byte>[] transformed = ArrayPool<ReadOnlySequence<byte>>.Shared.Rent(messages.Count);
-        for (int i = 0; i < messages.Count; i++)
-        {
-            ReadOnlySequence<byte> message = _plugins.Transmit(new ReadOnlySequence<byte>(messages[i]));
-
-            if (message.Length > FrameCodec.MaxMessageSize)
-            {
-                ArrayPool<ReadOnlySequence<byte>>.Shared.Return(transformed, clearArray: true);
-                throw new TinyProtoException(TinyProtoError.MessageTooLarge, $"Message {i} of the batch is {message.Length} bytes after transmit plugins, above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent.");
-            }
-
-            transformed[i] = message;
-        }
-
-        return transformed;
     }
 
     private void ThrowIfNotStarted()

@@ -27,6 +27,32 @@ internal sealed class PooledBuffer : IDisposable
         _arrays = arrays;
     }
 
+    /// <summary>Reads all of <paramref name="source"/> (<see cref="Stream.Length"/> bytes) into a new body; dispose it.</summary>
+    public static async ValueTask<PooledBuffer> ReadWholeAsync(Stream source, ArrayPool<byte> arrays, CancellationToken cancellationToken)
+    {
+        var body = new PooledBuffer(source.Length, arrays);
+        byte[] chunk = arrays.Rent(ChunkSize);
+        try
+        {
+            while (body.Remaining > 0)
+            {
+                int read = await source.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, body.Remaining)), cancellationToken).ConfigureAwait(false);
+                body.Append(chunk.AsSpan(0, read));
+            }
+        }
+        catch
+        {
+            body.Dispose();
+            throw;
+        }
+        finally
+        {
+            arrays.Return(chunk);
+        }
+
+        return body;
+    }
+
     /// <summary>The pool this buffer object goes back to on <see cref="Dispose"/>, if any.</summary>
     public MessagePool? Pool { get; init; }
 
