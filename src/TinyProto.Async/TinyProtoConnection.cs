@@ -218,7 +218,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
         {
             if (Volatile.Read(ref _parts)?.Output.IsBusy == true)
             {
-                Log.CloseStalled(_logger, Id, _deadline!.Timeout.TotalMilliseconds);
+                Log.CloseStalled(_logger, Id, deadline.Timeout.TotalMilliseconds);
                 CutTransport();
                 return;
             }
