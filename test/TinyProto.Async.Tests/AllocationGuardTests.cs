@@ -1,3 +1,4 @@
+using System.Buffers;
 using TinyProto.Async.Benchmarks;
 using Xunit.Abstractions;
 
@@ -27,7 +28,8 @@ public sealed class AllocationGuardTests(ITestOutputHelper output) : ConnectionT
     {
         var client = new TinyProtoConnection();
         var server = new EchoConnection();
-        await StartPairAsync(client, server);
+        // The pipes rent from the shared pool, as a real transport does: the checking pool allocates per block.
+        await StartPairAsync(client, server, pool: MemoryPool<byte>.Shared);
         byte[] payload = RandomBytes(PayloadSize, seed: 1);
         byte[] echo = new byte[PayloadSize];
 

@@ -24,10 +24,13 @@ public abstract class TestBase : IDisposable
 
     /// <summary>Two connected in-memory transports: what one writes, the other reads.</summary>
     /// <param name="pauseThreshold">How many unread bytes make a writer wait.</param>
-    /// <param name="pool">Where the pipes rent their blocks; the shared pool when null.</param>
+    /// <param name="pool">
+    /// Where the pipes rent their blocks. By default a <see cref="Buffers.TestMemoryPool"/> that keeps nothing: any access
+    /// to a block after the pipe took it back throws, so every in-memory test catches a use after return.
+    /// </param>
     protected static (IDuplexPipe Client, IDuplexPipe Server) CreatePipePair(long pauseThreshold = 1024 * 1024, MemoryPool<byte>? pool = null)
     {
-        var options = new PipeOptions(pool: pool, pauseWriterThreshold: pauseThreshold, resumeWriterThreshold: pauseThreshold / 2, useSynchronizationContext: false);
+        var options = new PipeOptions(pool: pool ?? new Buffers.TestMemoryPool(keepReturned: false), pauseWriterThreshold: pauseThreshold, resumeWriterThreshold: pauseThreshold / 2, useSynchronizationContext: false);
         var toServer = new Pipe(options);
         var toClient = new Pipe(options);
         return (new DuplexPipe(toClient.Reader, toServer.Writer), new DuplexPipe(toServer.Reader, toClient.Writer));
