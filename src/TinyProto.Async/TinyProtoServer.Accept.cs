@@ -210,7 +210,7 @@ public partial class TinyProtoServer
                     // A client that sends nothing still gets the answer.
                 }
 
-                buffer[0] = Signal.ConnectionLimit;
+                buffer[0] = Handshake.ConnectionLimitAnswer;
                 await socket.SendAsync(buffer, SocketFlags.None, CancellationToken.None).ConfigureAwait(false);
                 socket.Shutdown(SocketShutdown.Send);
             }
