@@ -5,12 +5,15 @@ namespace TinyProto.Async;
 /// <summary>
 /// A reusable awaitable result (an <see cref="IValueTaskSource{TResult}"/>), completed at most once per use:
 /// waits built on it allocate nothing. Completions run their continuation asynchronously unless asked to run
-/// it inline, which only the library's own short steps do.
+/// it inline, which only the library's own short steps do; on the reader thread of a dedicated-thread connection
+/// they are held back and run inline there once the arrival is parsed (<see cref="Transport.ReaderThread"/>).
 /// </summary>
-internal class ReusableSource<T> : IValueTaskSource<T>
+internal class ReusableSource<T> : IValueTaskSource<T>, Transport.IDeferredCompletion
 {
     private ManualResetValueTaskSourceCore<T> _core;
     private int _completed;
+    private T? _deferredResult;
+    private Exception? _deferredError;
 
     public ValueTask<T> Task => new(this, _core.Version);
 
@@ -38,6 +41,18 @@ internal class ReusableSource<T> : IValueTaskSource<T>
     /// <summary>Completes a use reserved with <see cref="TryClaim"/>.</summary>
     public void SetClaimedResult(T result, bool runInline = false)
     {
+        if (!runInline)
+        {
+            _deferredResult = result;
+            _deferredError = null;
+            if (Transport.ReaderThread.TryDefer(this))
+            {
+                return;
+            }
+
+            _deferredResult = default;
+        }
+
         _core.RunContinuationsAsynchronously = !runInline;
         _core.SetResult(result);
     }
@@ -56,8 +71,32 @@ internal class ReusableSource<T> : IValueTaskSource<T>
     /// <summary>Fails a use reserved with <see cref="TryClaim"/>; the continuation runs asynchronously.</summary>
     public void SetClaimedException(Exception error)
     {
+        _deferredError = error;
+        if (Transport.ReaderThread.TryDefer(this))
+        {
+            return;
+        }
+
+        _deferredError = null;
         _core.RunContinuationsAsynchronously = true;
         _core.SetException(error);
+    }
+
+    void Transport.IDeferredCompletion.CompleteDeferred(bool inline)
+    {
+        Exception? error = _deferredError;
+        T result = _deferredResult!;
+        _deferredError = null;
+        _deferredResult = default;
+        _core.RunContinuationsAsynchronously = !inline;
+        if (error is null)
+        {
+            _core.SetResult(result);
+        }
+        else
+        {
+            _core.SetException(error);
+        }
     }
 
     /// <summary>The token of the current use.</summary>

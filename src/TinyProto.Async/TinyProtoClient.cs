@@ -116,13 +116,14 @@ public class TinyProtoClient : IAsyncDisposable
 
         _factory.DefaultLogger = _logger;
         TinyProtoConnection connection = _factory.Create();
-        Socket socket = await ConnectSocketAsync(host, port, cancellationToken).ConfigureAwait(false);
+        bool dedicated = StreamTransport.WantsDedicatedThread(connection.Options.Threading);
+        Socket socket = await ConnectSocketAsync(host, port, dedicated, cancellationToken).ConfigureAwait(false);
         connection.AbortTarget = socket;
         connection.LocalEndPoint = socket.LocalEndPoint;
         connection.RemoteEndPoint = socket.RemoteEndPoint;
         try
         {
-            await connection.HandshakeAsync(StreamTransport.Create(socket), TinyProtoRole.Client, cancellationToken).ConfigureAwait(false);
+            await connection.HandshakeAsync(dedicated ? StreamTransport.CreateDedicated(socket) : StreamTransport.Create(socket), TinyProtoRole.Client, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -212,7 +213,12 @@ public class TinyProtoClient : IAsyncDisposable
     /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
     protected virtual ValueTask PostLoopAsync(CancellationToken cancellationToken) => default;
 
-    private async Task<Socket> ConnectSocketAsync(string host, int port, CancellationToken cancellationToken)
+    /// <summary>
+    /// Connects a socket to the first address of <paramref name="host"/> that accepts. A socket for a dedicated thread
+    /// connects with a blocking call on a thread of its own: one asynchronous operation would register it with the
+    /// runtime's asynchronous engine for good.
+    /// </summary>
+    private async Task<Socket> ConnectSocketAsync(string host, int port, bool blocking, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Timeout);
@@ -227,7 +233,15 @@ public class TinyProtoClient : IAsyncDisposable
                 var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 try
                 {
-                    await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token).ConfigureAwait(false);
+                    if (blocking)
+                    {
+                        await ConnectBlockingAsync(socket, new IPEndPoint(address, port), timeout.Token).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token).ConfigureAwait(false);
+                    }
+
                     return socket;
                 }
                 catch (SocketException ex)
@@ -248,6 +262,43 @@ public class TinyProtoClient : IAsyncDisposable
         {
             throw new TinyProtoException(TinyProtoError.Timeout, $"Connecting to {host}:{port} took longer than {Timeout.TotalSeconds:0.###} s.", ex);
         }
+    }
+
+    /// <summary>A blocking connect on a thread of its own; a cancellation closes the socket, which ends the connect.</summary>
+    private static async Task ConnectBlockingAsync(Socket socket, IPEndPoint endPoint, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                socket.Connect(endPoint);
+                connected.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                connected.TrySetException(ex);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "TinyProto connect",
+        };
+        thread.Start();
+        using (cancellationToken.UnsafeRegister(static state => ((Socket)state!).Dispose(), socket))
+        {
+            try
+            {
+                await connected.Task.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException("Connecting was cancelled.", ex, cancellationToken);
+            }
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
     }
 
     private async Task StopCoreAsync(bool mainLoopRunning)

@@ -15,6 +15,7 @@ public sealed class TinyProtoConnectionOptions
     private long _maxReadAheadBytes = 64 * 1024 * 1024;
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
     private TimeSpan _timeout = TimeSpan.FromSeconds(5);
+    private TinyProtoThreading _threading;
 
     /// <summary>
     /// The largest incoming message this end accepts (PROTOCOL.md rule 1). A larger size is refused
@@ -86,6 +87,19 @@ public sealed class TinyProtoConnectionOptions
 
     /// <summary>Server only: grant pipelined mode to clients that ask for it. Default: true.</summary>
     public bool AcceptPipelining { get; set; } = true;
+
+    /// <summary>
+    /// Where a connection over a socket the library opened waits for data and runs what arrivals complete (see
+    /// <see cref="TinyProtoThreading"/>). Default: <see cref="TinyProtoThreading.Automatic"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not one of <see cref="TinyProtoThreading"/>'s.</exception>
+    public TinyProtoThreading Threading
+    {
+        get => _threading;
+        set => _threading = Enum.IsDefined(value)
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "Threading must be Automatic, DedicatedThread or ThreadPool.");
+    }
 
     /// <summary>Where the connection logs what ended it. Default: no logging.</summary>
     public ILogger? Logger { get; set; }

@@ -158,7 +158,7 @@ internal sealed class IncomingPayload
             {
                 read = await direct.ReadDirectAsync(memory, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException && direct.Input is SocketPipeReader)
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException && direct.ReadsSocket)
             {
                 // Reported as the socket reader reports its own receive failures (and as NetworkStream does).
                 throw SocketPipeReader.ReceiveFailure(ex);

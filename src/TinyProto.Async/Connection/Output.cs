@@ -340,7 +340,7 @@ internal sealed class Output
             for (int offset = 0; offset < memory.Length; offset += DirectWriteChunk)
             {
                 int count = Math.Min(DirectWriteChunk, memory.Length - offset);
-                await _direct.Stream.WriteAsync(memory.Slice(offset, count)).ConfigureAwait(false);
+                await _direct.WriteDirectAsync(memory.Slice(offset, count)).ConfigureAwait(false);
                 _deadline.PayloadSent(count);
             }
         }

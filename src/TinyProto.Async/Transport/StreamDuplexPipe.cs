@@ -21,8 +21,30 @@ internal sealed class StreamDuplexPipe(PipeReader input, PipeWriter output, Stre
     /// nothing unread and no read is pending: the stream reader reads its stream only inside ReadAsync, and the
     /// socket reader checks.
     /// </summary>
-    public ValueTask<int> ReadDirectAsync(Memory<byte> destination, CancellationToken cancellationToken) =>
-        Input is SocketPipeReader socketReader
-            ? socketReader.ReceiveDirectAsync(destination, cancellationToken)
-            : Stream.ReadAsync(destination, cancellationToken);
+    public ValueTask<int> ReadDirectAsync(Memory<byte> destination, CancellationToken cancellationToken) => Input switch
+    {
+        SocketPipeReader socketReader => socketReader.ReceiveDirectAsync(destination, cancellationToken),
+        BlockingSocketReader blockingReader => blockingReader.ReceiveDirectAsync(destination),
+        _ => Stream.ReadAsync(destination, cancellationToken),
+    };
+
+    /// <summary>
+    /// Writes <paramref name="data"/> past the writer, after everything it flushed; only by the holder of the output turn,
+    /// after a flush. No cancellation: the transport could still be reading the caller's memory; a close closes it instead.
+    /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteDirectAsync(ReadOnlyMemory<byte> data)
+    {
+        if (Output is BlockingSocketWriter blockingWriter)
+        {
+            await blockingWriter.WriteDirectAsync(data).ConfigureAwait(false);
+        }
+        else
+        {
+            await Stream.WriteAsync(data).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Whether the input fails with socket errors of its own (reported as <see cref="SocketPipeReader.ReceiveFailure"/> does).</summary>
+    public bool ReadsSocket => Input is SocketPipeReader or BlockingSocketReader;
 }

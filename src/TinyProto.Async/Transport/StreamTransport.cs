@@ -27,6 +27,22 @@ internal static class StreamTransport
         return new StreamDuplexPipe(new SocketPipeReader(stream), CreateWriter(stream), stream);
     }
 
+    /// <summary>
+    /// A dedicated-thread transport (<see cref="TinyProtoThreading.DedicatedThread"/>) over a connected socket that has
+    /// never done an asynchronous operation: blocking receives on a reader thread, non-blocking sends.
+    /// </summary>
+    public static StreamDuplexPipe CreateDedicated(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        socket.NoDelay = true;
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        return new StreamDuplexPipe(new BlockingSocketReader(stream), new BlockingSocketWriter(stream), stream);
+    }
+
+    /// <summary>Whether a connection with <paramref name="threading"/> gets a dedicated thread here (before any server limit).</summary>
+    public static bool WantsDedicatedThread(TinyProtoThreading threading) =>
+        threading != TinyProtoThreading.ThreadPool && NonBlockingSend.IsSupported;
+
     private static PipeWriter CreateWriter(Stream stream) =>
         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: false));
 }

@@ -1,0 +1,401 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Threading.Tasks.Sources;
+
+namespace TinyProto.Async.Transport;
+
+/// <summary>
+/// The <see cref="PipeWriter"/> of a dedicated-thread connection: a flush sends at once without blocking
+/// (<see cref="NonBlockingSend"/>), on whatever thread flushes, and completes synchronously when the socket took it all,
+/// which for small messages is always. What the socket cannot take at once goes to a helper thread of this writer that
+/// sends it with blocking calls, in order, and completes the flush from there.
+/// </summary>
+/// <remarks>
+/// Everything mutable is guarded by <c>_sync</c>. Only the connection's output turn writes and flushes, one flush at a
+/// time; the helper thread (<c>_sender</c>, started on the first send that would block) touches only the queue.
+/// </remarks>
+internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushResult>
+{
+    private const int BufferSize = 64 * 1024;
+
+    private readonly Socket _socket;
+    private readonly NetworkStream _owner;
+    private readonly object _sync = new();
+    private readonly Queue<Pending> _queue = new();
+
+    private ManualResetValueTaskSourceCore<FlushResult> _flush;
+    private byte[]? _buffer;
+    private int _written;
+    private Thread? _sender;
+    private bool _senderWaiting;
+    private long _queuedCount;    // items ever queued
+    private long _sentCount;      // items ever sent
+    private long _awaited;        // the item the pending flush waits for; 0: no flush waits
+    private Exception? _sendError;
+    private bool _completed;
+    private TaskCompletionSource? _drained;
+
+    /// <param name="stream">The stream over the (blocking, never asynchronous) socket; completing the writer disposes it.</param>
+    public BlockingSocketWriter(NetworkStream stream)
+    {
+        _owner = stream;
+        _socket = stream.Socket;
+    }
+
+    public override void Advance(int bytes)
+    {
+        lock (_sync)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+            if (_buffer is null || _written + bytes > _buffer.Length)
+            {
+                throw new InvalidOperationException("Advanced past the memory the writer gave out.");
+            }
+
+            _written += bytes;
+        }
+    }
+
+    public override Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        lock (_sync)
+        {
+            ThrowIfCompleted();
+            return Reserve(Math.Max(sizeHint, 1)).AsMemory(_written);
+        }
+    }
+
+    public override Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
+
+    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_sync)
+        {
+            ThrowIfCompleted();
+            if (_sendError is not null)
+            {
+                throw Failure(_sendError);
+            }
+
+            if (_awaited != 0)
+            {
+                throw new InvalidOperationException("A flush is already pending on this writer.");
+            }
+
+            if (_written > 0)
+            {
+                int offset = _queue.Count == 0 ? SendNow(_buffer.AsSpan(0, _written)) : 0;
+                if (offset == _written)
+                {
+                    _written = 0;
+                    return new ValueTask<FlushResult>(default(FlushResult));
+                }
+
+                Enqueue(new Pending(_buffer!, new ReadOnlyMemory<byte>(_buffer, offset, _written - offset)));
+                _buffer = null;
+                _written = 0;
+            }
+
+            if (_queue.Count == 0)
+            {
+                return new ValueTask<FlushResult>(default(FlushResult));
+            }
+
+            return AwaitQueued();
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="data"/> (the caller's memory, after everything flushed before), without copying it; completes
+    /// once the socket took all of it. Only after a flush, by the holder of the output turn; a close ends it by closing the socket.
+    /// </summary>
+    public ValueTask<FlushResult> WriteDirectAsync(ReadOnlyMemory<byte> data)
+    {
+        lock (_sync)
+        {
+            ThrowIfCompleted();
+            if (_sendError is not null)
+            {
+                throw Failure(_sendError);
+            }
+
+            if (_written > 0 || _awaited != 0)
+            {
+                throw new InvalidOperationException("A direct write needs a flushed writer with no flush pending.");
+            }
+
+            int offset = _queue.Count == 0 ? SendNow(data.Span) : 0;
+            if (offset == data.Length)
+            {
+                return new ValueTask<FlushResult>(default(FlushResult));
+            }
+
+            Enqueue(new Pending(null, data[offset..]));
+            return AwaitQueued();
+        }
+    }
+
+    public override void CancelPendingFlush()
+    {
+        lock (_sync)
+        {
+            if (_awaited == 0)
+            {
+                return;
+            }
+
+            // The helper thread still sends what was queued; the caller only stops waiting for it.
+            _awaited = 0;
+        }
+
+        _flush.RunContinuationsAsynchronously = true;
+        _flush.SetResult(new FlushResult(isCanceled: true, isCompleted: false));
+    }
+
+    public override void Complete(Exception? exception = null)
+    {
+        lock (_sync)
+        {
+            if (_completed)
+            {
+                return;
+            }
+
+            if (_written > 0 && _queue.Count == 0 && _sendError is null)
+            {
+                try
+                {
+                    SendNow(_buffer.AsSpan(0, _written));
+                }
+                catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+                {
+                    // Broken already: nothing more can go out.
+                }
+            }
+
+            _completed = true;
+            ReturnBuffer();
+            Monitor.PulseAll(_sync);
+        }
+
+        _owner.Dispose();
+    }
+
+    public override async ValueTask CompleteAsync(Exception? exception = null)
+    {
+        Task? drained = null;
+        lock (_sync)
+        {
+            if (_completed)
+            {
+                return;
+            }
+
+            if (_sendError is null && (_written > 0 || _queue.Count > 0))
+            {
+                if (_written > 0)
+                {
+                    Enqueue(new Pending(_buffer!, new ReadOnlyMemory<byte>(_buffer, 0, _written)));
+                    _buffer = null;
+                    _written = 0;
+                }
+
+                _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                drained = _drained.Task;
+            }
+        }
+
+        if (drained is not null)
+        {
+            // Bounded by the connection's close deadline, which closes the socket under a stalled send.
+            await drained.ConfigureAwait(false);
+        }
+
+        Complete(exception);
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<FlushResult>.GetStatus(short token) => _flush.GetStatus(token);
+
+    void IValueTaskSource<FlushResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _flush.OnCompleted(continuation, state, token, flags);
+
+    FlushResult IValueTaskSource<FlushResult>.GetResult(short token) => _flush.GetResult(token);
+
+    private static IOException Failure(Exception error) =>
+        error as IOException ?? new IOException($"Unable to write data to the transport connection: {error.Message}", error);
+
+    /// <summary>Sends without blocking; returns how much the socket took. The caller holds <c>_sync</c> and nothing is queued.</summary>
+    private int SendNow(ReadOnlySpan<byte> data)
+    {
+        int offset = 0;
+        while (offset < data.Length)
+        {
+            int sent = NonBlockingSend.Send(_socket, data[offset..]);
+            if (sent == 0)
+            {
+                break;
+            }
+
+            offset += sent;
+        }
+
+        return offset;
+    }
+
+    /// <summary>A pending flush for everything queued so far; the caller holds <c>_sync</c>.</summary>
+    private ValueTask<FlushResult> AwaitQueued()
+    {
+        _flush.Reset();
+        _awaited = _queuedCount;
+        return new ValueTask<FlushResult>(this, _flush.Version);
+    }
+
+    private void Enqueue(Pending item)
+    {
+        _queue.Enqueue(item);
+        _queuedCount++;
+        if (_sender is null)
+        {
+            _sender = new Thread(SendQueued) { IsBackground = true, Name = "TinyProto sender" };
+            _sender.Start();
+        }
+        else if (_senderWaiting)
+        {
+            Monitor.Pulse(_sync);
+        }
+    }
+
+    /// <summary>The helper thread: sends what was queued, in order, with blocking calls, until the writer is completed.</summary>
+    private void SendQueued()
+    {
+        while (true)
+        {
+            Pending item;
+            lock (_sync)
+            {
+                while (_queue.Count == 0 && !_completed)
+                {
+                    _senderWaiting = true;
+                    Monitor.Wait(_sync);
+                    _senderWaiting = false;
+                }
+
+                if (_queue.Count == 0 || _sendError is not null)
+                {
+                    return;
+                }
+
+                item = _queue.Peek();
+            }
+
+            Exception? error = null;
+            try
+            {
+                ReadOnlySpan<byte> data = item.Data.Span;
+                while (!data.IsEmpty)
+                {
+                    data = data[_socket.Send(data, SocketFlags.None)..];
+                }
+            }
+            catch (Exception ex)
+            {
+                error = ex;
+            }
+
+            bool complete;
+            TaskCompletionSource? drained = null;
+            lock (_sync)
+            {
+                _queue.Dequeue();
+                _sentCount++;
+                if (item.Owned is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(item.Owned);
+                }
+
+                if (error is not null)
+                {
+                    _sendError = error;
+                    while (_queue.TryDequeue(out Pending dropped))
+                    {
+                        if (dropped.Owned is not null)
+                        {
+                            ArrayPool<byte>.Shared.Return(dropped.Owned);
+                        }
+                    }
+                }
+
+                complete = _awaited != 0 && (error is not null || _sentCount >= _awaited);
+                if (complete)
+                {
+                    _awaited = 0;
+                }
+
+                if (_queue.Count == 0)
+                {
+                    drained = _drained;
+                    _drained = null;
+                }
+            }
+
+            drained?.TrySetResult();
+            if (complete)
+            {
+                _flush.RunContinuationsAsynchronously = true;
+                if (error is null)
+                {
+                    _flush.SetResult(default);
+                }
+                else
+                {
+                    _flush.SetException(Failure(error));
+                }
+            }
+
+            if (error is not null)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>The current buffer with room for <paramref name="size"/> more bytes; the caller holds <c>_sync</c>.</summary>
+    private byte[] Reserve(int size)
+    {
+        if (_buffer is null)
+        {
+            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(BufferSize, size));
+        }
+        else if (_buffer.Length - _written < size)
+        {
+            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _written + size));
+            _buffer.AsSpan(0, _written).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = larger;
+        }
+
+        return _buffer;
+    }
+
+    private void ReturnBuffer()
+    {
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+            _written = 0;
+        }
+    }
+
+    private void ThrowIfCompleted()
+    {
+        if (_completed)
+        {
+            throw new InvalidOperationException("The writer was completed.");
+        }
+    }
+
+    /// <summary>Bytes the helper thread is to send; <see cref="Owned"/> goes back to the pool once they are out.</summary>
+    private readonly record struct Pending(byte[]? Owned, ReadOnlyMemory<byte> Data);
+}
