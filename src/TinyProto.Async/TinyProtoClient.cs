@@ -116,14 +116,14 @@ public class TinyProtoClient : IAsyncDisposable
 
         _factory.DefaultLogger = _logger;
         TinyProtoConnection connection = _factory.Create();
-        bool dedicated = StreamTransport.WantsDedicatedThread(connection.Options.Threading);
-        Socket socket = await ConnectSocketAsync(host, port, dedicated, cancellationToken).ConfigureAwait(false);
+        TinyProtoThreading threading = connection.Options.Threading;
+        Socket socket = await ConnectSocketAsync(host, port, StreamTransport.MayGetDedicatedThread(threading), cancellationToken).ConfigureAwait(false);
         connection.AbortTarget = socket;
         connection.LocalEndPoint = socket.LocalEndPoint;
         connection.RemoteEndPoint = socket.RemoteEndPoint;
         try
         {
-            await connection.HandshakeAsync(dedicated ? StreamTransport.CreateDedicated(socket) : StreamTransport.Create(socket), TinyProtoRole.Client, cancellationToken).ConfigureAwait(false);
+            await connection.HandshakeAsync(StreamTransport.Create(socket, threading), TinyProtoRole.Client, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

@@ -97,7 +97,6 @@ public partial class TinyProtoServer
         await Task.Yield();
         string? remote = socket.RemoteEndPoint?.ToString();
         int slots = Interlocked.Increment(ref _slots);
-        bool dedicated = false;
         try
         {
             if (_connectionLimit is int limit && slots > limit)
@@ -122,10 +121,9 @@ public partial class TinyProtoServer
             connection.AbortTarget = socket;
             connection.LocalEndPoint = socket.LocalEndPoint;
             connection.RemoteEndPoint = socket.RemoteEndPoint;
-            dedicated = TakeDedicatedThread(connection.Options.Threading);
             try
             {
-                await connection.HandshakeAsync(dedicated ? StreamTransport.CreateDedicated(socket) : StreamTransport.Create(socket), TinyProtoRole.Server, _stopping.Token).ConfigureAwait(false);
+                await connection.HandshakeAsync(StreamTransport.Create(socket, connection.Options.Threading), TinyProtoRole.Server, _stopping.Token).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -139,31 +137,7 @@ public partial class TinyProtoServer
         finally
         {
             Interlocked.Decrement(ref _slots);
-            if (dedicated)
-            {
-                Interlocked.Decrement(ref _dedicatedThreads);
-            }
         }
-    }
-
-    /// <summary>
-    /// Whether the next connection gets a dedicated thread (<see cref="TinyProtoThreading"/>): always when asked for, and
-    /// under <see cref="TinyProtoThreading.Automatic"/> while fewer than <see cref="AutomaticDedicatedThreads"/> have one.
-    /// </summary>
-    private bool TakeDedicatedThread(TinyProtoThreading threading)
-    {
-        if (!StreamTransport.WantsDedicatedThread(threading))
-        {
-            return false;
-        }
-
-        if (Interlocked.Increment(ref _dedicatedThreads) <= AutomaticDedicatedThreads || threading == TinyProtoThreading.DedicatedThread)
-        {
-            return true;
-        }
-
-        Interlocked.Decrement(ref _dedicatedThreads);
-        return false;
     }
 
     private async Task RunConnectionAsync(TinyProtoConnection connection, Socket socket)

@@ -30,10 +30,6 @@ public partial class TinyProtoServer : IAsyncDisposable
     private readonly MainLoop _mainLoop;
     private readonly ILogger _logger;
     private int _slots;
-    private int _dedicatedThreads;
-
-    /// <summary>How many connections at once get a dedicated thread under <see cref="TinyProtoThreading.Automatic"/>.</summary>
-    private static readonly int AutomaticDedicatedThreads = 2 * Environment.ProcessorCount;
     private int _state; // 0 new, 1 running, 2 stopping or stopped
     private int? _connectionLimit;
     private TimeSpan _stopTimeout = TimeSpan.FromSeconds(5);

@@ -8,9 +8,9 @@ namespace TinyProto.Async;
 public enum TinyProtoThreading
 {
     /// <summary>
-    /// A dedicated thread for each of a client's connections and for a server's first connections (as many at once as
-    /// twice the processor count), the thread pool beyond; the thread pool where the platform has no non-blocking send
-    /// the library can use (only Linux and macOS have).
+    /// A dedicated thread for each connection while the process has fewer than twice the processor count of them
+    /// (clients and servers together), the thread pool beyond; the thread pool where the platform has no non-blocking
+    /// send the library can use (only Linux and macOS have).
     /// </summary>
     Automatic = 0,
 

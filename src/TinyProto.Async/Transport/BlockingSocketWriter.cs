@@ -34,6 +34,7 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
     private long _awaited;        // the item the pending flush waits for; 0: no flush waits
     private Exception? _sendError;
     private bool _completed;
+    private bool _memoryOut;      // GetMemory gave out memory that Advance has not yet taken
     private TaskCompletionSource? _drained;
 
     /// <param name="stream">The stream over the (blocking, never asynchronous) socket; completing the writer disposes it.</param>
@@ -54,6 +55,7 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
             }
 
             _written += bytes;
+            _memoryOut = false;
         }
     }
 
@@ -62,6 +64,7 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
         lock (_sync)
         {
             ThrowIfCompleted();
+            _memoryOut = true;
             return Reserve(Math.Max(sizeHint, 1)).AsMemory(_written);
         }
     }
@@ -81,6 +84,12 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
             if (_awaited != 0)
             {
                 throw new InvalidOperationException("A flush is already pending on this writer.");
+            }
+
+            if (_written > 0 && ReaderThread.TryCork(this))
+            {
+                // Sent once the reader thread has run every continuation of this arrival (SendCorked).
+                return new ValueTask<FlushResult>(default(FlushResult));
             }
 
             if (_written > 0)
@@ -120,9 +129,22 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
                 throw Failure(_sendError);
             }
 
-            if (_written > 0 || _awaited != 0)
+            if (_awaited != 0 || _memoryOut)
             {
-                throw new InvalidOperationException("A direct write needs a flushed writer with no flush pending.");
+                throw new InvalidOperationException("A direct write needs a writer with no flush pending and no memory out.");
+            }
+
+            if (_written > 0)
+            {
+                // What a held-back flush left: it goes first.
+                int sent = _queue.Count == 0 ? SendNow(_buffer.AsSpan(0, _written)) : 0;
+                if (sent < _written)
+                {
+                    Enqueue(new Pending(_buffer!, new ReadOnlyMemory<byte>(_buffer, sent, _written - sent)));
+                    _buffer = null;
+                }
+
+                _written = 0;
             }
 
             int offset = _queue.Count == 0 ? SendNow(data.Span) : 0;
@@ -133,6 +155,38 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
 
             Enqueue(new Pending(null, data[offset..]));
             return AwaitQueued();
+        }
+    }
+
+    /// <summary>
+    /// The reader thread sends what a held-back flush left (<see cref="ReaderThread.TryCork"/>), without blocking and
+    /// without anyone awaiting it; unless a writer on another thread has memory out, which it then flushes itself.
+    /// A failure is kept for the next flush to throw.
+    /// </summary>
+    public void SendCorked()
+    {
+        lock (_sync)
+        {
+            if (_completed || _memoryOut || _written == 0 || _sendError is not null)
+            {
+                return;
+            }
+
+            try
+            {
+                int offset = _queue.Count == 0 ? SendNow(_buffer.AsSpan(0, _written)) : 0;
+                if (offset < _written)
+                {
+                    Enqueue(new Pending(_buffer!, new ReadOnlyMemory<byte>(_buffer, offset, _written - offset)));
+                    _buffer = null;
+                }
+
+                _written = 0;
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                _sendError = ex;
+            }
         }
     }
 

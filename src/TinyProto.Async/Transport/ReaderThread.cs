@@ -32,9 +32,13 @@ internal sealed class ReaderThread
     [ThreadStatic]
     private static ReaderThread? t_current;
 
+    [ThreadStatic]
+    private static bool t_draining;
+
     private readonly Func<bool> _receiveOnce;
     private readonly string _name;
     private readonly Queue<IDeferredCompletion> _queue = new();
+    private readonly List<BlockingSocketWriter> _corked = [];
     private long _busySince;
     private bool _demoted;
 
@@ -86,6 +90,30 @@ internal sealed class ReaderThread
     }
 
     /// <summary>
+    /// Holds a flush of <paramref name="writer"/> back until the held-back completions have all run, if the calling thread
+    /// is a reader thread running them (true): transmissions that those continuations start go out in one send, the way
+    /// a well-built pipelined client coalesces its writes.
+    /// </summary>
+    public static bool TryCork(BlockingSocketWriter writer)
+    {
+        ReaderThread? current = t_current;
+        if (current is null || !t_draining)
+        {
+            return false;
+        }
+
+        lock (current._queue)
+        {
+            if (!current._corked.Contains(writer))
+            {
+                current._corked.Add(writer);
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
     /// Called by the watchdog: if the continuation that started at <paramref name="busySince"/> still runs, demotes the
     /// connection and starts a new thread to read on. True if it did.
     /// </summary>
@@ -114,23 +142,52 @@ internal sealed class ReaderThread
     {
         t_current = this;
         ReaderWatchdog.Add(this);
+        bool replaced = false;
         try
         {
-            while (RunDeferred() && _receiveOnce())
+            while (true)
             {
-            }
+                if (!RunDeferred())
+                {
+                    replaced = true;
+                    break;
+                }
 
-            RunDeferred();
+                if (!_receiveOnce())
+                {
+                    replaced = !RunDeferred();
+                    break;
+                }
+            }
         }
         finally
         {
             ReaderWatchdog.Remove(this);
             t_current = null;
+            if (!replaced)
+            {
+                // The thread that replaced this one (after a stall) gives the slot back instead.
+                DedicatedThreads.Release();
+            }
         }
     }
 
     /// <summary>Runs the held-back completions; false if a stall handed the reading to a new thread meanwhile.</summary>
     private bool RunDeferred()
+    {
+        t_draining = true;
+        try
+        {
+            return RunQueued();
+        }
+        finally
+        {
+            t_draining = false;
+            SendCorked();
+        }
+    }
+
+    private bool RunQueued()
     {
         while (true)
         {
@@ -156,6 +213,27 @@ internal sealed class ReaderThread
                 Interlocked.Exchange(ref _busySince, 0);
                 return false;
             }
+        }
+    }
+
+    /// <summary>Sends what flushes held back while the completions ran.</summary>
+    private void SendCorked()
+    {
+        while (true)
+        {
+            BlockingSocketWriter writer;
+            lock (_queue)
+            {
+                if (_corked.Count == 0)
+                {
+                    return;
+                }
+
+                writer = _corked[^1];
+                _corked.RemoveAt(_corked.Count - 1);
+            }
+
+            writer.SendCorked();
         }
     }
 }

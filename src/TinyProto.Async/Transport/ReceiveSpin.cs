@@ -7,13 +7,16 @@ namespace TinyProto.Async.Transport;
 /// How long a reader thread looks for data before it blocks: a lock-step peer often answers within tens of
 /// microseconds, and catching the answer awake saves the thread's wake-up, which on some hosts costs more than the
 /// whole exchange. Adaptive: after a few looks in a row that found nothing it stops looking for a while, so a quiet or
-/// slow peer costs no CPU. Never on a single processor, where looking would only keep the peer from running.
+/// slow peer costs no CPU. Never on a single processor, where looking would only keep the peer from running, and by
+/// at most half the processors' worth of reader threads of the process at once (<c>s_spinning</c>, interlocked), so
+/// that many connections never spin the machine away.
 /// </summary>
 /// <remarks>Owned by one reader thread; not thread-safe.</remarks>
 internal struct ReceiveSpin
 {
-    private static readonly bool s_enabled = Environment.ProcessorCount > 1;
+    private static readonly int s_maxSpinning = Environment.ProcessorCount / 2;
     private static readonly long s_window = Stopwatch.Frequency * 50 / 1_000_000;
+    private static int s_spinning;
 
     private const int MissesBeforeRest = 4;
     private const int RestingReceives = 64;
@@ -24,27 +27,35 @@ internal struct ReceiveSpin
     /// <summary>Looks for data on <paramref name="socket"/> for up to 50 µs unless resting; returns at once when some is there.</summary>
     public void WaitBriefly(Socket socket)
     {
-        if (!s_enabled)
-        {
-            return;
-        }
-
         if (_resting > 0)
         {
             _resting--;
             return;
         }
 
-        long deadline = Stopwatch.GetTimestamp() + s_window;
-        do
+        if (Interlocked.Increment(ref s_spinning) > s_maxSpinning)
         {
-            if (socket.Available > 0)
-            {
-                _misses = 0;
-                return;
-            }
+            Interlocked.Decrement(ref s_spinning);
+            return;
         }
-        while (Stopwatch.GetTimestamp() < deadline);
+
+        try
+        {
+            long deadline = Stopwatch.GetTimestamp() + s_window;
+            do
+            {
+                if (socket.Available > 0)
+                {
+                    _misses = 0;
+                    return;
+                }
+            }
+            while (Stopwatch.GetTimestamp() < deadline);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref s_spinning);
+        }
 
         if (++_misses >= MissesBeforeRest)
         {

@@ -28,20 +28,35 @@ internal static class StreamTransport
     }
 
     /// <summary>
-    /// A dedicated-thread transport (<see cref="TinyProtoThreading.DedicatedThread"/>) over a connected socket that has
-    /// never done an asynchronous operation: blocking receives on a reader thread, non-blocking sends.
+    /// The transport for a connected socket the library opened, with a dedicated thread if <paramref name="threading"/>
+    /// and the process's count of them allow (<see cref="DedicatedThreads"/>), else over asynchronous I/O.
     /// </summary>
-    public static StreamDuplexPipe CreateDedicated(Socket socket)
+    public static StreamDuplexPipe Create(Socket socket, TinyProtoThreading threading)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        socket.NoDelay = true;
-        var stream = new NetworkStream(socket, ownsSocket: true);
-        return new StreamDuplexPipe(new BlockingSocketReader(stream), new BlockingSocketWriter(stream), stream);
+        if (!DedicatedThreads.TryTake(threading))
+        {
+            return Create(socket);
+        }
+
+        try
+        {
+            socket.NoDelay = true;
+            var stream = new NetworkStream(socket, ownsSocket: true);
+            var writer = new BlockingSocketWriter(stream);
+
+            // The reader's thread gives the slot back when it ends.
+            return new StreamDuplexPipe(new BlockingSocketReader(stream), writer, stream);
+        }
+        catch
+        {
+            DedicatedThreads.Release();
+            throw;
+        }
     }
 
-    /// <summary>Whether a connection with <paramref name="threading"/> gets a dedicated thread here (before any server limit).</summary>
-    public static bool WantsDedicatedThread(TinyProtoThreading threading) =>
-        threading != TinyProtoThreading.ThreadPool && NonBlockingSend.IsSupported;
+    /// <summary>Whether a socket for <paramref name="threading"/> must stay out of the asynchronous engine (it may get a dedicated thread).</summary>
+    public static bool MayGetDedicatedThread(TinyProtoThreading threading) => DedicatedThreads.MayTake(threading);
 
     private static PipeWriter CreateWriter(Stream stream) =>
         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: false));
