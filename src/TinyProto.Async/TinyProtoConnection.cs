@@ -228,6 +228,10 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <summary>Payload bytes that crossed the transport either way so far (what timed waits take as a sign of life).</summary>
     internal long PayloadBytesMoved => Volatile.Read(ref _deadline)?.Progress ?? 0;
 
+    /// <summary>The reader thread of a dedicated-thread connection (<see cref="TinyProtoThreading"/>); null over asynchronous I/O.</summary>
+    internal Transport.ReaderThread? DedicatedReader =>
+        (Volatile.Read(ref _transport) as Transport.StreamDuplexPipe)?.Input is Transport.BlockingSocketReader reader ? reader.Thread : null;
+
     /// <summary>The status timer of the deadline fired; the waits for statuses decide what it means.</summary>
     private void OnStatusTimer() => Volatile.Read(ref _parts)?.Waits.OnStatusTimer();
 

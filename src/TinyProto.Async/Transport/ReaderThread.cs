@@ -41,6 +41,7 @@ internal sealed class ReaderThread
     private readonly List<BlockingSocketWriter> _corked = [];
     private long _busySince;
     private bool _demoted;
+    private int _running;
 
     /// <param name="receiveOnce">Waits for a receive to do and does it; false once the reader is done. Only this thread calls it.</param>
     /// <param name="name">The thread's name, for debuggers and dumps.</param>
@@ -61,6 +62,9 @@ internal sealed class ReaderThread
             }
         }
     }
+
+    /// <summary>Whether a thread runs this reader now (after a stall, the stalled one may still finish its continuation).</summary>
+    public bool IsRunning => Volatile.Read(ref _running) > 0;
 
     /// <summary>Starts the thread.</summary>
     public void Start() => StartThread();
@@ -136,7 +140,11 @@ internal sealed class ReaderThread
     /// <summary>Since when (<see cref="Environment.TickCount64"/>) the current continuation runs; 0 when none does.</summary>
     public long BusySince => Volatile.Read(ref _busySince);
 
-    private void StartThread() => new Thread(Run) { IsBackground = true, Name = _name }.Start();
+    private void StartThread()
+    {
+        Interlocked.Increment(ref _running);
+        new Thread(Run) { IsBackground = true, Name = _name }.Start();
+    }
 
     private void Run()
     {
@@ -164,6 +172,7 @@ internal sealed class ReaderThread
         {
             ReaderWatchdog.Remove(this);
             t_current = null;
+            Interlocked.Decrement(ref _running);
             if (!replaced)
             {
                 // The thread that replaced this one (after a stall) gives the slot back instead.

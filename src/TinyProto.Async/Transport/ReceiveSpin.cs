@@ -44,7 +44,9 @@ internal struct ReceiveSpin
             long deadline = Stopwatch.GetTimestamp() + s_window;
             do
             {
-                if (socket.Available > 0)
+                // poll(2) with no timeout reads the socket's state without its lock (FIONREAD would take it, and
+                // contend with the peer's delivery into the socket); true for data, the end or an error.
+                if (socket.Poll(0, SelectMode.SelectRead))
                 {
                     _misses = 0;
                     return;
