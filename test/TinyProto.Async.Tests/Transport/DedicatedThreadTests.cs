@@ -65,11 +65,16 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
         byte[] payload = RandomBytes(64, seed: 3);
         byte[] echo = new byte[64];
 
-        // The status that completes the transmission arrives on the reader thread, and the caller continues there.
-        await connection.TransmitAsync(payload, TimeoutToken);
-        Assert.Equal("TinyProto reader", Thread.CurrentThread.Name);
-        Assert.Equal(64, await connection.ReceiveAsync(echo, TimeoutToken));
-        Assert.Equal("TinyProto reader", Thread.CurrentThread.Name);
+        // The status that completes a transmission arrives on the reader thread, and the caller continues there (unless
+        // it came before the caller awaited); once there, every round trip stays on it.
+        await MoveOntoTheReaderThreadAsync(connection);
+        for (int i = 0; i < 50; i++)
+        {
+            await connection.TransmitAsync(payload, TimeoutToken);
+            Assert.Equal("TinyProto reader", Thread.CurrentThread.Name);
+            Assert.Equal(64, await connection.ReceiveAsync(echo, TimeoutToken));
+            Assert.Equal("TinyProto reader", Thread.CurrentThread.Name);
+        }
 
         await connection.CloseAsync(TimeoutToken);
         await Bounded(connection.Completion);
@@ -81,8 +86,9 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
     public async Task HookThatBlocksItsThread_DedicatedThread_ReadingMovesToANewThreadAndTheNextHeaderIsAnswered()
     {
         using var release = new ManualResetEventSlim();
+        var hookThread = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var server = new TinyProtoServer { ConnectionOptions = new TinyProtoConnectionOptions { Threading = TinyProtoThreading.DedicatedThread } };
-        server.SetConnectionHandler(() => new BlockingHookConnection(release));
+        server.SetConnectionHandler(() => new BlockingHookConnection(release, hookThread));
         int port = await StartLoopbackAsync(server);
         await using var client = new TinyProtoClient();
         TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
@@ -93,9 +99,16 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
             // The first message's hook blocks the server's reader thread (no await: Wait). Rule 5: the server still
             // reads and answers the next header, on the thread that took over the reading.
             await Bounded(connection.TransmitAsync(new byte[] { 1 }, TimeoutToken).AsTask());
+            string? blockedThread = await Bounded(hookThread.Task);
             await Bounded(connection.TransmitAsync(new byte[] { 2 }, TimeoutToken).AsTask());
             Assert.False(release.IsSet);
-            Assert.True(serverSide.DedicatedReader!.IsDemoted);
+
+            // The hook runs on the reader thread when the hook loop waited for the message; if it started late, it
+            // found the message itself, on the thread pool, and no reading had to move.
+            if (blockedThread == "TinyProto reader")
+            {
+                Assert.True(serverSide.DedicatedReader!.IsDemoted);
+            }
         }
         finally
         {
@@ -115,6 +128,7 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
         await using var client = new TinyProtoClient { ConnectionOptions = new TinyProtoConnectionOptions { Threading = TinyProtoThreading.DedicatedThread } };
         TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
 
+        await MoveOntoTheReaderThreadAsync(connection);
         await connection.TransmitAsync(new byte[] { 42 }, TimeoutToken);
         Assert.Equal("TinyProto reader", Thread.CurrentThread.Name);
 
@@ -198,6 +212,18 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
         Assert.Equal(TinyProtoThreading.Automatic, new TinyProtoConnectionOptions().Threading);
     }
 
+    /// <summary>Round trips until the caller continues on the connection's reader thread (the first may complete before it awaits).</summary>
+    private async Task MoveOntoTheReaderThreadAsync(TinyProtoConnection connection)
+    {
+        for (int i = 0; i < 1000 && Thread.CurrentThread.Name != "TinyProto reader"; i++)
+        {
+            await connection.TransmitAsync(new byte[] { 1 }, TimeoutToken);
+            await connection.ReceiveAsync(TimeoutToken);
+        }
+
+        Assert.Equal("TinyProto reader", Thread.CurrentThread.Name);
+    }
+
     /// <summary>A fact that needs the dedicated-thread transport, skipped where the platform has none.</summary>
     private sealed class DedicatedThreadFactAttribute : FactAttribute
     {
@@ -216,7 +242,7 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
             TransmitAsync(message, cancellationToken);
     }
 
-    private sealed class BlockingHookConnection(ManualResetEventSlim release) : TinyProtoConnection
+    private sealed class BlockingHookConnection(ManualResetEventSlim release, TaskCompletionSource<string?> hookThread) : TinyProtoConnection
     {
         private int _messages;
 
@@ -224,6 +250,8 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
         {
             if (Interlocked.Increment(ref _messages) == 1)
             {
+                hookThread.TrySetResult(Thread.CurrentThread.Name);
+
                 // Blocks whatever thread runs the hook, the reader thread included; bounded so a failure cannot hang the run.
                 release.Wait(TimeSpan.FromSeconds(30), cancellationToken);
             }
