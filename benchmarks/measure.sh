@@ -19,8 +19,10 @@
 #   STREAM_SIZE     size of the one streamed message [0xF0FFFFFF]
 #   IDLE_CONNECTIONS IDLE_SECONDS   the idle row [10000 10]
 #   MULTI_CONNECTIONS MULTI_SECONDS the many-connections echo row [100 3]
-#   PLACEMENT_COUNT round trips of the 64 B echo runs of the bare .NET peers (row floor) and of every peer with
-#                   both processes pinned to one CPU and to two (rows echo-same-cpu, echo-split-cpu; need taskset) [20000]
+#   PLACEMENT_COUNT round trips of each 64 B echo run of the placement rows (every peer at both ends: ours, the
+#                   Python original, bare blocking and async .NET, rawpeer; placements quiet, one-cpu, busy) [20000]
+#   SWITCH_BASE_COUNT round trips of the short run whose context switches are subtracted (start-up, JIT) [1000]
+#   PYPEER_DIR      the Python original's folder [../shared/peers/python-tinyproto-3.0]; missing -> no Python rows
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,7 +44,7 @@ if [[ $QUICK == 1 ]]; then
   INTEROP_COUNT=${INTEROP_COUNT:-2000}; ONEWAY_COUNT=${ONEWAY_COUNT:-20000}; BATCH_COUNT=${BATCH_COUNT:-200000}
   IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}; IDLE_SECONDS=${IDLE_SECONDS:-4}
   MULTI_SECONDS=${MULTI_SECONDS:-1}
-  PLACEMENT_COUNT=${PLACEMENT_COUNT:-2000}
+  PLACEMENT_COUNT=${PLACEMENT_COUNT:-2000}; SWITCH_BASE_COUNT=${SWITCH_BASE_COUNT:-500}
 else
   REPEATS=${REPEATS:-3}
   COUNT_0=${COUNT_0:-30000}; COUNT_64=${COUNT_64:-30000}; COUNT_4096=${COUNT_4096:-20000}
@@ -295,57 +297,113 @@ for size in "${SIZES[@]}"; do
   fi
 done
 
-# ---- the floors of .NET's socket models: the protocol over bare blocking and bare async sockets, no library --------
-say "bare .NET peers (no library), 64 B lock-step echo, $REPEATS repeat(s)"
-for model in blocking async; do
-  start_bare_server "$model"
-  runs=()
-  for r in $(seq "$REPEATS"); do
-    line=$(bare_client "dotnet-$model" floor "$model" "$BARE_PORT" "$PLACEMENT_COUNT" 64) || exit 1
-    runs+=("$line")
-  done
-  record "$(printf '%s\n' "${runs[@]}" | median_line)"
-  stop_server "$BARE_PID"
-done
-
-# ---- placement: 64 B lock-step echo with both processes on one CPU, and on two ---------------------------
-# rawpeer's 64 B rate is bimodal on these VMs: its two blocked processes either share a CPU (each wake-up is a
-# direct switch) or sit on two (each wake-up wakes an idle CPU). These rows pin both cases, for every peer.
-if [[ $HAVE_RAWPEER == 1 ]] && command -v taskset >/dev/null && (( $(nproc) >= 2 )); then
-  say "placement: 64 B lock-step echo pinned to one CPU and to two, $REPEATS repeat(s), interleaved"
-  for placement in same-cpu split-cpu; do
-    if [[ $placement == same-cpu ]]; then SERVER_PREFIX=(taskset -c 0); CLIENT_PREFIX=(taskset -c 0)
-    else SERVER_PREFIX=(taskset -c 0); CLIENT_PREFIX=(taskset -c 1); fi
-    [[ -n ${RAWPEER_PID:-} ]] && stop_server "$RAWPEER_PID"
-    RAWPEER_PID=
-    start_ours_server "pinned-$placement"
-    pinned_pid=$SERVER_PID; pinned_port=$SERVER_PORT
-    ours_runs=(); raw_runs=()
-    for r in $(seq "$REPEATS"); do
-      line=$(ours_client ours "echo-$placement" --port "$pinned_port" --mode echo --size 64 --count "$PLACEMENT_COUNT") || exit 1
-      ours_runs+=("$line")
-      ensure_rawpeer_server
-      line=$(rawpeer_client rawpeer "echo-$placement" client "$RAWPEER_PORT" "$PLACEMENT_COUNT" 64) || exit 1
-      raw_runs+=("$line")
-    done
-    record "$(printf '%s\n' "${ours_runs[@]}" | median_line)"
-    record "$(printf '%s\n' "${raw_runs[@]}" | median_line)"
-    stop_server "$pinned_pid"
-    stop_server "$RAWPEER_PID"
-    RAWPEER_PID=
-    for model in blocking async; do
-      start_bare_server "$model"
-      runs=()
-      for r in $(seq "$REPEATS"); do
-        line=$(bare_client "dotnet-$model" "echo-$placement" "$model" "$BARE_PORT" "$PLACEMENT_COUNT" 64) || exit 1
-        runs+=("$line")
-      done
-      record "$(printf '%s\n' "${runs[@]}" | median_line)"
-      stop_server "$BARE_PID"
-    done
-  done
-  SERVER_PREFIX=(); CLIENT_PREFIX=()
+# ---- placements: 64 B lock-step echo, every peer at both ends, with context switches per round trip ----------------
+# Three placements: the kernel's own on a quiet machine (quiet), both processes pinned to one CPU (one-cpu), and the
+# kernel's own with one CPU-bound process running (busy). Peers: ours, the Python original (if its folder is there),
+# the protocol over bare blocking and bare async .NET sockets (BarePeer), rawpeer. Rounds interleave the peers.
+# Context switches (voluntary + nonvoluntary, every thread, dead ones included) come from /usr/bin/time around each
+# process's whole life: a run of PLACEMENT_COUNT round trips minus a run of SWITCH_BASE_COUNT, per round trip.
+SWITCH_BASE_COUNT=${SWITCH_BASE_COUNT:-1000}
+PYPEER_DIR=${PYPEER_DIR:-../shared/peers/python-tinyproto-3.0}
+case "$PYPEER_DIR" in /*) PYPEER=$PYPEER_DIR ;; *) PYPEER=$ROOT/$PYPEER_DIR ;; esac
+PEERS=(ours)
+if [[ -f $PYPEER/py_echo_server.py ]] && command -v python3 >/dev/null; then
+  PEERS+=(python)
+else
+  say "the Python original is not at $PYPEER (set PYPEER_DIR): skipping its rows"
 fi
+PEERS+=(dotnet-blocking dotnet-async)
+[[ $HAVE_RAWPEER == 1 ]] && PEERS+=(rawpeer)
+
+# peer_command PEER server PORT | PEER client PORT N: sets PEER_CMD.
+peer_command() {
+  local peer=$1 side=$2 port=$3 n=${4:-}
+  case "$peer/$side" in
+    ours/server) PEER_CMD=("$TOOL" server --port "$port") ;;
+    ours/client) PEER_CMD=("$TOOL" client --port "$port" --mode echo --size 64 --count "$n") ;;
+    python/server) PEER_CMD=(env PYTHONPATH="$PYPEER" python3 "$PYPEER/py_echo_server.py" "$port") ;;
+    python/client) PEER_CMD=(env PYTHONPATH="$PYPEER" python3 "$PYPEER/py_echo_client.py" "$port" "$n" 64) ;;
+    dotnet-blocking/server) PEER_CMD=("$BARE" blocking server "$port") ;;
+    dotnet-blocking/client) PEER_CMD=("$BARE" blocking client "$port" "$n" 64) ;;
+    dotnet-async/server) PEER_CMD=("$BARE" async server "$port") ;;
+    dotnet-async/client) PEER_CMD=("$BARE" async client "$port" "$n" 64) ;;
+    rawpeer/server) PEER_CMD=("$RAWPEER" server "$port") ;;
+    rawpeer/client) PEER_CMD=("$RAWPEER" client "$port" "$n" 64) ;;
+    *) fail "unknown peer $peer/$side" ;;
+  esac
+}
+
+# rate_of OUTPUT: round trips per second from any peer's last line (msg_per_s=R, or rawpeer's "R msg/s").
+rate_of() {
+  local last
+  last=$(echo "$1" | tail -1)
+  if [[ $last =~ msg_per_s=([0-9.]+) ]]; then echo "${BASH_REMATCH[1]}"
+  elif [[ $last =~ \ ([0-9.]+)\ msg/s ]]; then echo "${BASH_REMATCH[1]}"
+  else echo nan; fi
+}
+
+# lifetime_run PEER N: PEER's server and client, each under /usr/bin/time, N round trips; sets LT_RATE, LT_SERVER_SW,
+# LT_CLIENT_SW (context switches over each process's life).
+lifetime_run() {
+  local peer=$1 n=$2 port tpid output
+  port=$(free_port)
+  peer_command "$peer" server "$port"
+  "${SERVER_PREFIX[@]}" /usr/bin/time -f "TIME %w %c" -o "$OUT/server-time.txt" "${PEER_CMD[@]}" >>"$LOG" 2>&1 &
+  tpid=$!
+  PIDS+=("$tpid")
+  wait_listening "$tpid" "$port" "the $peer server"
+  peer_command "$peer" client "$port" "$n"
+  echo "## $peer client $n (placement $PLACEMENT)" >>"$LOG"
+  output=$("${CLIENT_PREFIX[@]}" /usr/bin/time -f "TIME %w %c" -o "$OUT/client-time.txt" "${PEER_CMD[@]}" 2>>"$LOG") \
+    || { echo "$output" >>"$LOG"; fail "the $peer client failed ($n round trips, placement $PLACEMENT)"; }
+  echo "$output" >>"$LOG"
+  pkill -TERM -P "$tpid" 2>/dev/null || true
+  wait "$tpid" 2>/dev/null || true
+  LT_RATE=$(rate_of "$output")
+  LT_SERVER_SW=$(awk '/^TIME/ { print $2 + $3 }' "$OUT/server-time.txt")
+  LT_CLIENT_SW=$(awk '/^TIME/ { print $2 + $3 }' "$OUT/client-time.txt")
+}
+
+# placement_row PEER: one measured pair of runs; prints its RESULT line.
+placement_row() {
+  local peer=$1 base_s base_c
+  lifetime_run "$peer" "$SWITCH_BASE_COUNT"
+  base_s=$LT_SERVER_SW; base_c=$LT_CLIENT_SW
+  lifetime_run "$peer" "$PLACEMENT_COUNT"
+  awk -v label="$peer" -v row="placement-$PLACEMENT" -v rate="$LT_RATE" -v n="$PLACEMENT_COUNT" -v n0="$SWITCH_BASE_COUNT" \
+      -v s="$((LT_SERVER_SW - base_s))" -v c="$((LT_CLIENT_SW - base_c))" 'BEGIN {
+    printf "RESULT label=%s row=%s mode=echo size=64 connections=1 pipelined=false messages=%d seconds=%.3f msg_per_s=%.1f mb_per_s=%.2f p50_us=nan p99_us=nan server_switches_per_rt=%.2f client_switches_per_rt=%.2f\n",
+      label, row, n, n / rate, rate, rate * 64 / 1e6, s / (n - n0), c / (n - n0) }'
+}
+
+HOG_PID=
+start_hog() { sh -c 'while :; do :; done' & HOG_PID=$!; PIDS+=("$HOG_PID"); }
+stop_hog() { [[ -n $HOG_PID ]] && kill "$HOG_PID" 2>/dev/null; wait "$HOG_PID" 2>/dev/null || true; HOG_PID=; }
+
+PLACEMENTS=(quiet)
+if command -v taskset >/dev/null && (( $(nproc) >= 2 )); then PLACEMENTS+=(one-cpu); else say "no taskset or one CPU: skipping the one-cpu placement"; fi
+PLACEMENTS+=(busy)
+say "placements ${PLACEMENTS[*]}: 64 B lock-step echo, peers ${PEERS[*]}, $REPEATS round(s) interleaved, $PLACEMENT_COUNT round trips"
+for PLACEMENT in "${PLACEMENTS[@]}"; do
+  SERVER_PREFIX=(); CLIENT_PREFIX=()
+  [[ $PLACEMENT == one-cpu ]] && { SERVER_PREFIX=(taskset -c 0); CLIENT_PREFIX=(taskset -c 0); }
+  [[ $PLACEMENT == busy ]] && start_hog
+  declare -A runs=()
+  for r in $(seq "$REPEATS"); do
+    # Rotate the order, so slow drift of the machine hits every peer alike.
+    for i in "${!PEERS[@]}"; do
+      peer=${PEERS[$(( (i + r) % ${#PEERS[@]} ))]}
+      line=$(placement_row "$peer") || exit 1
+      runs[$peer]+="$line"$'\n'
+    done
+  done
+  for peer in "${PEERS[@]}"; do
+    record "$(printf '%s' "${runs[$peer]}" | sed '/^$/d' | median_line)"
+  done
+  unset runs
+  stop_hog
+done
+SERVER_PREFIX=(); CLIENT_PREFIX=()
 
 # ---- interop, 64 B: our client <-> rawpeer server, rawpeer client <-> our server -------------------------
 if [[ $HAVE_RAWPEER == 1 ]]; then

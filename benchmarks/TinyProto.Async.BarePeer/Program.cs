@@ -65,7 +65,18 @@ if (!int.TryParse(args[3], out int count) || count < 1 || !int.TryParse(args[4],
 using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
 try
 {
-    await client.ConnectAsync(endPoint);
+    // A blocking peer connects with a blocking call: one asynchronous operation registers a socket with the runtime's
+    // asynchronous engine for good, and from then on its blocking calls wake extra threads (measured: 19 context
+    // switches per round trip instead of 3).
+    if (blocking)
+    {
+        client.Connect(endPoint);
+    }
+    else
+    {
+        await client.ConnectAsync(endPoint);
+    }
+
     var watch = Stopwatch.StartNew();
     if (blocking)
     {
