@@ -7,7 +7,8 @@ namespace TinyProto.Async.Transport;
 /// How long a reader thread looks for data before it blocks: a lock-step peer often answers within tens of
 /// microseconds, and catching the answer awake saves the thread's wake-up, which on some hosts costs more than the
 /// whole exchange. Adaptive: after a few looks in a row that found nothing it stops looking for a while, so a quiet or
-/// slow peer costs no CPU. Never on a single processor, where looking would only keep the peer from running, and by
+/// slow peer costs no CPU. When the thread is preempted while it looks (every processor busy), it stops looking for a
+/// long while: then looking only takes a processor from the peer. Never on a single processor, where looking would only keep the peer from running, and by
 /// at most half the processors' worth of reader threads of the process at once (<c>s_spinning</c>, interlocked), so
 /// that many connections never spin the machine away.
 /// </summary>
@@ -16,10 +17,12 @@ internal struct ReceiveSpin
 {
     private static readonly int s_maxSpinning = Environment.ProcessorCount / 2;
     private static readonly long s_window = Stopwatch.Frequency * 50 / 1_000_000;
+    private static readonly long s_preempted = Stopwatch.Frequency * 120 / 1_000_000;
     private static int s_spinning;
 
     private const int MissesBeforeRest = 4;
     private const int RestingReceives = 64;
+    private const int ContendedRest = 1024;
 
     private int _misses;
     private int _resting;
@@ -41,8 +44,9 @@ internal struct ReceiveSpin
 
         try
         {
-            long deadline = Stopwatch.GetTimestamp() + s_window;
-            do
+            long last = Stopwatch.GetTimestamp();
+            long deadline = last + s_window;
+            while (true)
             {
                 // poll(2) with no timeout reads the socket's state without its lock (FIONREAD would take it, and
                 // contend with the peer's delivery into the socket); true for data, the end or an error.
@@ -51,8 +55,26 @@ internal struct ReceiveSpin
                     _misses = 0;
                     return;
                 }
+
+                long now = Stopwatch.GetTimestamp();
+                if (now - last > s_preempted)
+                {
+                    // The scheduler took the processor away in the middle of a look: another thread wanted it, so
+                    // every processor is busy and looking only delays whoever runs next, the peer perhaps.
+                    _misses = 0;
+                    _resting = ContendedRest;
+                    return;
+                }
+
+                if (now >= deadline)
+                {
+                    break;
+                }
+
+                // Hands the processor over if another thread waits for it (the peer, on a busy machine); else no-op.
+                Thread.Yield();
+                last = Stopwatch.GetTimestamp();
             }
-            while (Stopwatch.GetTimestamp() < deadline);
         }
         finally
         {
