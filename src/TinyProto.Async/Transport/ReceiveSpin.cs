@@ -6,11 +6,12 @@ namespace TinyProto.Async.Transport;
 /// <summary>
 /// How long a reader thread looks for data before it blocks: a lock-step peer often answers within tens of
 /// microseconds, and catching the answer awake saves the thread's wake-up, which on some hosts costs more than the
-/// whole exchange. Adaptive: after a few looks in a row that found nothing it stops looking for a while, so a quiet or
-/// slow peer costs no CPU. When the thread is preempted while it looks (every processor busy), it stops looking for a
-/// long while: then looking only takes a processor from the peer. Never on a single processor, where looking would only keep the peer from running, and by
-/// at most half the processors' worth of reader threads of the process at once (<c>s_spinning</c>, interlocked), so
-/// that many connections never spin the machine away.
+/// whole exchange. It looks with <c>poll(2)</c> and yields the processor between looks, so a thread that waits for a
+/// processor (the peer, on a busy machine) gets it. Adaptive: after a few looks in a row that found nothing it stops
+/// looking for a while, so a quiet or slow peer costs no CPU; after a look during which the thread was preempted for
+/// long (every processor busy) it stops for longer. Never on a single processor, and by at most half the processors'
+/// worth of reader threads of the process at once (<c>s_spinning</c>, interlocked), so that many connections never
+/// spin the machine away.
 /// </summary>
 /// <remarks>Owned by one reader thread; not thread-safe.</remarks>
 internal struct ReceiveSpin
