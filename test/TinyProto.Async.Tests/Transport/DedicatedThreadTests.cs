@@ -201,6 +201,40 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
         await WaitUntilAsync(() => server.ActiveConnections.IsEmpty());
     }
 
+    [DedicatedThreadFact]
+    public async Task CloseAsync_PeerStopsReadingDuringALargePayload_DedicatedThread_CutsTheBlockedSendWithinTheTimeout()
+    {
+        using Socket listener = ListenOnLoopback(out int port);
+        var stalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task rawServer = Task.Run(async () =>
+        {
+            using Socket accepted = await listener.AcceptAsync(TimeoutToken);
+            await using var raw = new RawPeer(accepted, TimeoutToken);
+            await raw.OpenAsServerAsync();
+            await raw.ReadExactlyAsync(4);
+            await raw.WriteAsync(0xFF);
+
+            // From here on nothing is read: the payload fills both socket buffers and the sender's helper thread blocks.
+            await stalled.Task.WaitAsync(TimeoutToken);
+        });
+
+        await using var client = new TinyProtoClient
+        {
+            ConnectionOptions = new TinyProtoConnectionOptions { Threading = TinyProtoThreading.DedicatedThread, Timeout = TimeSpan.FromMilliseconds(500) },
+        };
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
+        Task transmit = connection.TransmitAsync(new byte[32 * 1024 * 1024], TimeoutToken).AsTask();
+        await WaitUntilAsync(() => connection.PayloadBytesMoved > 0);
+
+        // The close waits for the payload in flight, sees no progress for a Timeout and closes the socket under the send.
+        await Bounded(connection.CloseAsync(TimeoutToken).AsTask());
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => Bounded(transmit));
+        Assert.True(ex is TinyProtoException { Error: TinyProtoError.ConnectionClosed } or OperationCanceledException, $"The transmission failed with {ex}");
+        await Bounded(connection.Completion.ContinueWith(static _ => { }, TaskScheduler.Default));
+        stalled.SetResult();
+        await Bounded(rawServer);
+    }
+
     [Fact]
     public void Threading_ValueOutsideTheEnum_ThrowsAndNamesTheChoices()
     {
