@@ -22,6 +22,7 @@
 #   PLACEMENT_COUNT round trips of each 64 B echo run of the placement rows (every peer at both ends: ours, the
 #                   Python original, bare blocking and async .NET, rawpeer; placements quiet, one-cpu, busy) [20000]
 #   SWITCH_BASE_COUNT round trips of the short run whose context switches are subtracted (start-up, JIT) [1000]
+#   PLACEMENT_WARMUP unmeasured round trips our client makes first in each placement run (JIT tiering) [40000]
 #   PYPEER_DIR      the Python original's folder [../shared/peers/python-tinyproto-3.0]; missing -> no Python rows
 set -euo pipefail
 
@@ -44,7 +45,7 @@ if [[ $QUICK == 1 ]]; then
   INTEROP_COUNT=${INTEROP_COUNT:-2000}; ONEWAY_COUNT=${ONEWAY_COUNT:-20000}; BATCH_COUNT=${BATCH_COUNT:-200000}
   IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-1000}; IDLE_SECONDS=${IDLE_SECONDS:-4}
   MULTI_SECONDS=${MULTI_SECONDS:-1}
-  PLACEMENT_COUNT=${PLACEMENT_COUNT:-2000}; SWITCH_BASE_COUNT=${SWITCH_BASE_COUNT:-500}
+  PLACEMENT_COUNT=${PLACEMENT_COUNT:-2000}; SWITCH_BASE_COUNT=${SWITCH_BASE_COUNT:-500}; PLACEMENT_WARMUP=${PLACEMENT_WARMUP:-500}
 else
   REPEATS=${REPEATS:-3}
   COUNT_0=${COUNT_0:-30000}; COUNT_64=${COUNT_64:-30000}; COUNT_4096=${COUNT_4096:-20000}
@@ -304,6 +305,10 @@ done
 # Context switches (voluntary + nonvoluntary, every thread, dead ones included) come from /usr/bin/time around each
 # process's whole life: a run of PLACEMENT_COUNT round trips minus a run of SWITCH_BASE_COUNT, per round trip.
 SWITCH_BASE_COUNT=${SWITCH_BASE_COUNT:-1000}
+# Our client first runs PLACEMENT_WARMUP unmeasured round trips on the same connection, so that both processes' JIT
+# tiering is done (on one CPU it takes ~40,000 round trips; before that the rate measures the JIT). They are in the
+# base run too, so they cancel out of the switch counts.
+PLACEMENT_WARMUP=${PLACEMENT_WARMUP:-40000}
 PYPEER_DIR=${PYPEER_DIR:-../shared/peers/python-tinyproto-3.0}
 case "$PYPEER_DIR" in /*) PYPEER=$PYPEER_DIR ;; *) PYPEER=$ROOT/$PYPEER_DIR ;; esac
 PEERS=(ours)
@@ -320,7 +325,7 @@ peer_command() {
   local peer=$1 side=$2 port=$3 n=${4:-}
   case "$peer/$side" in
     ours/server) PEER_CMD=("$TOOL" server --port "$port") ;;
-    ours/client) PEER_CMD=("$TOOL" client --port "$port" --mode echo --size 64 --count "$n") ;;
+    ours/client) PEER_CMD=("$TOOL" client --port "$port" --mode echo --size 64 --count "$n" --warmup "$PLACEMENT_WARMUP") ;;
     python/server) PEER_CMD=(env PYTHONPATH="$PYPEER" python3 "$PYPEER/py_echo_server.py" "$port") ;;
     python/client) PEER_CMD=(env PYTHONPATH="$PYPEER" python3 "$PYPEER/py_echo_client.py" "$port" "$n" 64) ;;
     dotnet-blocking/server) PEER_CMD=("$BARE" blocking server "$port") ;;
