@@ -8,10 +8,9 @@
 #   ROUNDS        interleaved rounds [3]
 #   COUNT         measured round trips per run [30000]
 #
-# Context switches are voluntary + nonvoluntary, summed over every thread:
-#   server: /proc/PID/task/*/status before and after the client's run (its 200 warm-up round trips included);
-#   client: /usr/bin/time's totals of a run of COUNT + 2000 round trips minus those of a run of 2000 (start-up and
-#           JIT cancel out), divided by COUNT.
+# Context switches are voluntary + nonvoluntary, summed over every thread of each process's whole life
+# (/usr/bin/time), threads that ended included: a run of COUNT + 2000 round trips minus a run of 2000 (start-up and
+# JIT cancel out), divided by COUNT, for the server and the client alike.
 # Measure with nothing else running: no builds, no tests.
 set -euo pipefail
 
@@ -31,42 +30,34 @@ publish() {
 publish "$A" "$OUT/a"
 publish "$B" "$OUT/b"
 
-switches_of_pid() {
-  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'
-}
-
-# client_run TOOL PORT N: prints "SWITCHES RESULT-LINE".
-client_run() {
+# lifetime TOOL N: the build's server and client, each under /usr/bin/time, N round trips; prints
+# "SERVER_SWITCHES CLIENT_SWITCHES RESULT-LINE". Counted over each process's whole life, so threads that ended
+# (a connection's reader thread ends with it) are in.
+lifetime() {
+  /usr/bin/time -f "TIME %w %c" -o "$OUT/server-time.txt" "$1" server --port 0 >"$OUT/server.out" 2>/dev/null &
+  local timer=$!
+  local port=""
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$OUT/server.out" | head -1)
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  [[ -n $port ]] || { echo "the server of $1 did not start" >&2; exit 1; }
   local line
-  line=$(/usr/bin/time -f "TIME %w %c" "$1" client --port "$2" --mode echo --size 64 --count "$3" 2>"$OUT/time.txt" | tail -1)
-  local t
-  t=$(awk '/^TIME/ { print $2 + $3 }' "$OUT/time.txt")
-  echo "$t $line"
+  line=$(/usr/bin/time -f "TIME %w %c" -o "$OUT/client-time.txt" "$1" client --port "$port" --mode echo --size 64 --count "$2" 2>/dev/null | tail -1)
+  pkill -TERM -P "$timer" 2>/dev/null || true
+  wait "$timer" 2>/dev/null || true
+  echo "$(awk '/^TIME/ { print $2 + $3 }' "$OUT/server-time.txt") $(awk '/^TIME/ { print $2 + $3 }' "$OUT/client-time.txt") $line"
 }
 
 echo "host: $(uname -n), $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC'); A=$A ($(git -C "$A" rev-parse --short HEAD)) B=$B ($(git -C "$B" rev-parse --short HEAD))"
 for round in $(seq "$ROUNDS"); do
   for side in a b; do
     tool=$OUT/$side/TinyProto.Async.LoadTest
-    "$tool" server --port 0 >"$OUT/server.out" 2>/dev/null &
-    server=$!
-    port=""
-    for _ in $(seq 100); do
-      port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$OUT/server.out" | head -1)
-      [[ -n $port ]] && break
-      sleep 0.1
-    done
-    [[ -n $port ]] || { echo "server $side did not start" >&2; exit 1; }
-
-    read -r small_sw _ < <(client_run "$tool" "$port" "$SMALL")
-    before=$(switches_of_pid "$server")
-    read -r big_sw result < <(client_run "$tool" "$port" $((COUNT + SMALL)))
-    after=$(switches_of_pid "$server")
-    kill -TERM "$server"; wait "$server" 2>/dev/null || true
-
+    read -r s0 c0 _ < <(lifetime "$tool" "$SMALL")
+    read -r s1 c1 result < <(lifetime "$tool" $((COUNT + SMALL)))
     rate=$(sed -n 's/.*msg_per_s=\([0-9.]*\).*/\1/p' <<<"$result")
-    awk -v side="$side" -v round="$round" -v rate="$rate" -v n="$COUNT" -v total=$((COUNT + SMALL + 200)) \
-        -v cs=$((big_sw - small_sw)) -v ss=$((after - before)) \
-      'BEGIN { printf "RESULT build=%s round=%d rt_per_s=%.0f server_switches_per_rt=%.2f client_switches_per_rt=%.2f\n", side, round, rate, ss / total, cs / n }'
+    awk -v side="$side" -v round="$round" -v rate="$rate" -v n="$COUNT" -v cs=$((c1 - c0)) -v ss=$((s1 - s0)) \
+      'BEGIN { printf "RESULT build=%s round=%d rt_per_s=%.0f server_switches_per_rt=%.2f client_switches_per_rt=%.2f\n", side, round, rate, ss / n, cs / n }'
   done
 done
