@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Threading.Tasks.Sources;
@@ -13,18 +12,15 @@ namespace TinyProto.Async.Transport;
 /// <remarks>
 /// <para>Everything mutable is guarded by <c>_sync</c>. The thread receives only while a read waits for more data
 /// (<c>_readerWaiting</c> and nothing unexamined) or a direct receive waits (<c>_direct</c>); it writes only after
-/// <c>_end</c> while it receives, so a result over the unread bytes stays valid.</para>
+/// the unread bytes while it receives, so a result over them stays valid.</para>
 /// <para>Completing the reader disposes the socket's stream (shutting the socket down, which ends a blocking receive),
 /// as the stream reader it stands in for did.</para>
 /// </remarks>
 internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadResult>
 {
-    private const int BufferSize = 64 * 1024;
-    private const int MinimumReadSize = 4 * 1024;
-
     private readonly Socket _socket;
     private readonly NetworkStream _owner;
-    private readonly BufferSegment _segment = new();
+    private readonly ReceiveBuffer _unread = new();
     private readonly DirectReceive _direct = new();
     private readonly object _sync = new();
     private readonly ReaderThread _thread;
@@ -33,20 +29,10 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
     private CancellationTokenRegistration _readCancellation;
     private CancellationToken _readToken;
     private ReceiveSpin _spin;
-
-    // Unread bytes are _buffer[_start.._end).
-    private byte[]? _buffer;
-    private int _start;
-    private int _end;
-    private bool _unexamined;     // bytes arrived that no read has returned yet, or the last AdvanceTo examined less than all
-    private bool _endOfStream;
-    private Exception? _receiveError;
     private bool _receiving;      // the thread is in a receive
     private bool _threadWaiting;  // the thread waits for a receive to do
     private bool _readerWaiting;
-    private bool _cancelNextRead;
     private bool _readerCompleted;
-    private bool _resultOut;      // a result was handed out and not yet advanced past
 
     /// <param name="stream">The stream over the (blocking, never asynchronous) socket; the reader disposes it when completed.</param>
     public BlockingSocketReader(NetworkStream stream)
@@ -70,7 +56,7 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
                 throw new InvalidOperationException("A read is already pending on this reader.");
             }
 
-            if (TryTakeResult(out ReadResult ready))
+            if (_unread.TryTakeResult(out ReadResult ready))
             {
                 return new ValueTask<ReadResult>(ready);
             }
@@ -95,7 +81,7 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
         lock (_sync)
         {
             ThrowIfCompleted();
-            return TryTakeResult(out result);
+            return _unread.TryTakeResult(out result);
         }
     }
 
@@ -106,25 +92,7 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
         lock (_sync)
         {
             ThrowIfCompleted();
-            if (consumed.GetObject() != _segment || examined.GetObject() != _segment)
-            {
-                throw new InvalidOperationException("The position does not come from the last buffer this reader returned.");
-            }
-
-            int consumedIndex = consumed.GetInteger();
-            int examinedIndex = examined.GetInteger();
-            if (consumedIndex < _start || consumedIndex > _end || examinedIndex < consumedIndex || examinedIndex > _end)
-            {
-                throw new ArgumentOutOfRangeException(nameof(consumed), "The positions lie outside the unread bytes the last read returned.");
-            }
-
-            _start = consumedIndex;
-            _unexamined = examinedIndex < _end;
-            _resultOut = false;
-            if (_start == _end && !_receiving)
-            {
-                _start = _end = 0;
-            }
+            _unread.AdvanceTo(consumed, examined, _receiving);
         }
     }
 
@@ -135,14 +103,13 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
         {
             if (!_readerWaiting)
             {
-                _cancelNextRead = true;
+                _unread.CancelNextRead();
                 return;
             }
 
             _readerWaiting = false;
             _readCancellation.Unregister();
-            _resultOut = true;
-            result = new ReadResult(Unread(), isCanceled: true, isCompleted: false);
+            result = _unread.TakeResult(canceled: true);
         }
 
         _read.RunContinuationsAsynchronously = true;
@@ -168,7 +135,7 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
             _readCancellation.Unregister();
             if (!_receiving)
             {
-                ReturnBuffer();
+                _unread.Return(completed: true);
             }
 
             WakeThread();
@@ -197,19 +164,19 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
         lock (_sync)
         {
             ThrowIfCompleted();
-            if (_start != _end || _readerWaiting || _direct.Waiting)
+            if (_unread.UnreadCount != 0 || _readerWaiting || _direct.Waiting)
             {
                 throw new InvalidOperationException("A direct receive needs a reader with nothing unread and no read pending.");
             }
 
-            if (_endOfStream)
+            if (_unread.EndOfStream)
             {
                 return new ValueTask<int>(0);
             }
 
-            if (_receiveError is not null)
+            if (_unread.Error is not null)
             {
-                return ValueTask.FromException<int>(_receiveError);
+                return ValueTask.FromException<int>(_unread.Error);
             }
 
             ValueTask<int> pending = _direct.Arm(destination);
@@ -236,7 +203,7 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
             {
                 if (_readerCompleted)
                 {
-                    ReturnBuffer();
+                    _unread.Return(completed: true);
                     return false;
                 }
 
@@ -249,7 +216,7 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
 
                 if (_readerWaiting)
                 {
-                    memory = PrepareReceiveMemory();
+                    memory = _unread.PrepareReceive();
                     direct = false;
                     break;
                 }
@@ -281,18 +248,18 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
                 _receiving = false;
                 if (_readerCompleted)
                 {
-                    ReturnBuffer();
+                    _unread.Return(completed: true);
                     return false;
                 }
 
                 _direct.Waiting = false;
                 if (error is not null)
                 {
-                    _receiveError = error;
+                    _unread.Failed(error);
                 }
                 else if (received == 0)
                 {
-                    _endOfStream = true;
+                    _unread.Ended();
                 }
             }
 
@@ -314,22 +281,17 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
             _receiving = false;
             if (_readerCompleted)
             {
-                ReturnBuffer();
+                _unread.Return(completed: true);
                 return false;
             }
 
             if (error is not null)
             {
-                _receiveError = error;
-            }
-            else if (received == 0)
-            {
-                _endOfStream = true;
+                _unread.Failed(error);
             }
             else
             {
-                _end += received;
-                _unexamined = true;
+                _unread.Received(received);
             }
 
             if (!_readerWaiting)
@@ -340,16 +302,7 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
 
             _readerWaiting = false;
             _readCancellation.Unregister();
-            if (error is null)
-            {
-                _unexamined = false;
-                _resultOut = true;
-                result = new ReadResult(Unread(), isCanceled: false, isCompleted: _endOfStream);
-            }
-            else
-            {
-                result = default;
-            }
+            result = error is null ? _unread.TakeResult(canceled: false) : default;
         }
 
         // The receive loop continues here, on the thread the data woke.
@@ -366,36 +319,6 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
         return true;
     }
 
-    /// <summary>A read that need not wait: a cancellation asked for earlier, unexamined bytes, the end, or an error.</summary>
-    private bool TryTakeResult(out ReadResult result)
-    {
-        if (_cancelNextRead)
-        {
-            _cancelNextRead = false;
-            _resultOut = true;
-            result = new ReadResult(Unread(), isCanceled: true, isCompleted: false);
-            return true;
-        }
-
-        if (_unexamined || _endOfStream)
-        {
-            _unexamined = false;
-            _resultOut = true;
-            result = new ReadResult(Unread(), isCanceled: false, isCompleted: _endOfStream);
-            return true;
-        }
-
-        if (_receiveError is not null)
-        {
-            throw SocketPipeReader.ReceiveFailure(_receiveError);
-        }
-
-        result = default;
-        return false;
-    }
-
-    private ReadOnlySequence<byte> Unread() => new(_segment, _start, _segment, _end);
-
     /// <summary>Wakes the thread if it waits for a receive to do; the caller holds <c>_sync</c>.</summary>
     private void WakeThread()
     {
@@ -403,38 +326,6 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
         {
             Monitor.Pulse(_sync);
         }
-    }
-
-    /// <summary>Free memory after the unread bytes, at least <see cref="MinimumReadSize"/>; under <c>_sync</c>, while no result is out.</summary>
-    private Memory<byte> PrepareReceiveMemory()
-    {
-        if (_buffer is null)
-        {
-            _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
-            _segment.SetArray(_buffer);
-            _start = _end = 0;
-        }
-        else if (_buffer.Length - _end < MinimumReadSize)
-        {
-            int unread = _end - _start;
-            if (_buffer.Length - unread < MinimumReadSize)
-            {
-                byte[] larger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
-                _buffer.AsSpan(_start, unread).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = larger;
-                _segment.SetArray(larger);
-            }
-            else
-            {
-                _buffer.AsSpan(_start, unread).CopyTo(_buffer);
-            }
-
-            _start = 0;
-            _end = unread;
-        }
-
-        return _buffer.AsMemory(_end);
     }
 
     private void CancelRead(CancellationToken token)
@@ -453,36 +344,12 @@ internal sealed class BlockingSocketReader : PipeReader, IValueTaskSource<ReadRe
         _read.SetException(new OperationCanceledException(token));
     }
 
-    /// <summary>Gives the buffer back, unless a result over it is still out after a completion (then the collector takes it).</summary>
-    private void ReturnBuffer()
-    {
-        if (_buffer is null)
-        {
-            return;
-        }
-
-        if (!_resultOut)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _segment.SetArray(null);
-        }
-
-        _buffer = null;
-        _start = _end = 0;
-    }
-
     private void ThrowIfCompleted()
     {
         if (_readerCompleted)
         {
             throw new InvalidOperationException("The reader was completed.");
         }
-    }
-
-    /// <summary>The one segment every returned sequence spans; its memory is the current buffer.</summary>
-    private sealed class BufferSegment : ReadOnlySequenceSegment<byte>
-    {
-        public void SetArray(byte[]? array) => Memory = array;
     }
 
     /// <summary>A receive straight into a message's memory, awaited by the receive loop; its fields are guarded by the reader's <c>_sync</c>.</summary>

@@ -22,12 +22,9 @@ namespace TinyProto.Async.Transport;
 /// </remarks>
 internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult>
 {
-    private const int BufferSize = 64 * 1024;
-    private const int MinimumReadSize = 4 * 1024;
-
     private readonly Socket _socket;
     private readonly NetworkStream _owner;
-    private readonly BufferSegment _segment = new();
+    private readonly ReceiveBuffer _unread = new();
     private readonly Action _onReceiveCompleted;
     private readonly object _sync = new();
 
@@ -37,19 +34,9 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
     private Memory<byte> _receiveMemory;
     private ValueTask<int> _pendingReceive;
     private bool _pendingIsZeroByte;
-
-    // Unread bytes are _buffer[_start.._end); the receive in flight, if any, writes only after _end.
-    private byte[]? _buffer;
-    private int _start;
-    private int _end;
-    private bool _unexamined;     // bytes arrived that no read has returned yet, or the last AdvanceTo examined less than all
-    private bool _endOfStream;
-    private Exception? _receiveError;
-    private bool _receiveInFlight;
+    private bool _receiveInFlight;   // the receive writes only after the unread bytes
     private bool _readerWaiting;
-    private bool _cancelNextRead;
     private bool _readerCompleted;
-    private bool _resultOut;      // a result was handed out and not yet advanced past
 
     /// <param name="stream">The stream over the socket to receive from; the reader disposes it when completed.</param>
     public SocketPipeReader(NetworkStream stream)
@@ -67,13 +54,22 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         {
             lock (_sync)
             {
-                return _end - _start;
+                return _unread.UnreadCount;
             }
         }
     }
 
     /// <summary>Whether the reader holds a pooled buffer right now.</summary>
-    internal bool HoldsBuffer => Volatile.Read(ref _buffer) is not null;
+    internal bool HoldsBuffer
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _unread.HoldsBuffer;
+            }
+        }
+    }
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -87,7 +83,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
                 throw new InvalidOperationException("A read is already pending on this reader.");
             }
 
-            if (TryTakeResult(out ReadResult ready))
+            if (_unread.TryTakeResult(out ReadResult ready))
             {
                 return new ValueTask<ReadResult>(ready);
             }
@@ -102,14 +98,14 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
                 // Where the receive goes is decided here, under the lock: moving unread bytes later could pull them
                 // from under a result that CancelPendingRead hands out meanwhile.
                 _receiveInFlight = true;
-                _pendingIsZeroByte = _start == _end;
+                _pendingIsZeroByte = _unread.UnreadCount == 0;
                 if (_pendingIsZeroByte)
                 {
-                    _start = _end = 0;
+                    _unread.RewindIfEmpty();
                 }
                 else
                 {
-                    _receiveMemory = PrepareReceiveMemory();
+                    _receiveMemory = _unread.PrepareReceive();
                 }
             }
 
@@ -133,7 +129,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         lock (_sync)
         {
             ThrowIfCompleted();
-            return TryTakeResult(out result);
+            return _unread.TryTakeResult(out result);
         }
     }
 
@@ -144,25 +140,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         lock (_sync)
         {
             ThrowIfCompleted();
-            if (consumed.GetObject() != _segment || examined.GetObject() != _segment)
-            {
-                throw new InvalidOperationException("The position does not come from the last buffer this reader returned.");
-            }
-
-            int consumedIndex = consumed.GetInteger();
-            int examinedIndex = examined.GetInteger();
-            if (consumedIndex < _start || consumedIndex > _end || examinedIndex < consumedIndex || examinedIndex > _end)
-            {
-                throw new ArgumentOutOfRangeException(nameof(consumed), "The positions lie outside the unread bytes the last read returned.");
-            }
-
-            _start = consumedIndex;
-            _unexamined = examinedIndex < _end;
-            _resultOut = false;
-            if (_start == _end && !_receiveInFlight)
-            {
-                _start = _end = 0;
-            }
+            _unread.AdvanceTo(consumed, examined, _receiveInFlight);
         }
     }
 
@@ -173,14 +151,13 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         {
             if (!_readerWaiting)
             {
-                _cancelNextRead = true;
+                _unread.CancelNextRead();
                 return;
             }
 
             _readerWaiting = false;
             _readCancellation.Unregister();
-            _resultOut = true;
-            result = new ReadResult(Unread(), isCanceled: true, isCompleted: false);
+            result = _unread.TakeResult(canceled: true);
         }
 
         // Never run the reader's continuation on the thread that cancels.
@@ -204,7 +181,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
             _readCancellation.Unregister();
             if (!_receiveInFlight)
             {
-                ReturnBuffer();
+                _unread.Return(completed: true);
             }
         }
 
@@ -226,12 +203,12 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         lock (_sync)
         {
             ThrowIfCompleted();
-            if (_start != _end || _receiveInFlight || _readerWaiting)
+            if (_unread.UnreadCount != 0 || _receiveInFlight || _readerWaiting)
             {
                 throw new InvalidOperationException("A direct receive needs a reader with nothing unread and no read pending.");
             }
 
-            if (_endOfStream)
+            if (_unread.EndOfStream)
             {
                 return new ValueTask<int>(0);
             }
@@ -256,37 +233,6 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
     void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _read.OnCompleted(continuation, state, token, flags);
 
-    /// <summary>A read that need not wait: a cancellation asked for earlier, unexamined bytes, the end, or an error.</summary>
-    private bool TryTakeResult(out ReadResult result)
-    {
-        if (_cancelNextRead)
-        {
-            _cancelNextRead = false;
-            _resultOut = true;
-            result = new ReadResult(Unread(), isCanceled: true, isCompleted: false);
-            return true;
-        }
-
-        if (_unexamined || _endOfStream)
-        {
-            _unexamined = false;
-            _resultOut = true;
-            result = new ReadResult(Unread(), isCanceled: false, isCompleted: _endOfStream);
-            return true;
-        }
-
-        if (_receiveError is not null)
-        {
-            throw ReceiveFailure(_receiveError);
-        }
-
-        result = default;
-        return false;
-    }
-
-    /// <summary>The unread bytes; even when there are none, positions of the one segment, which AdvanceTo takes.</summary>
-    private ReadOnlySequence<byte> Unread() => new(_segment, _start, _segment, _end);
-
     /// <summary>Runs one receive (a zero-byte wait first when nothing is unread) until it is pending or done.</summary>
     private void Receive()
     {
@@ -300,9 +246,9 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
                     // Idle: hold no buffer until data comes.
                     lock (_sync)
                     {
-                        if (_start == _end)
+                        if (_unread.UnreadCount == 0)
                         {
-                            ReturnBuffer();
+                            _unread.Return(completed: _readerCompleted);
                         }
                     }
 
@@ -318,7 +264,10 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
             _receiveMemory = default;
             if (memory.IsEmpty)
             {
-                memory = PrepareReceiveMemory();
+                lock (_sync)
+                {
+                    memory = _unread.PrepareReceive();
+                }
             }
 
             ValueTask<int> receive = _socket.ReceiveAsync(memory, SocketFlags.None);
@@ -368,69 +317,18 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         Received(received);
     }
 
-    /// <summary>
-    /// Free memory after the unread bytes, at least <see cref="MinimumReadSize"/> of it, renting, compacting or growing the
-    /// buffer. Only while no result over the unread bytes is out: under the lock in ReadAsync, or after a zero-byte wait
-    /// (nothing unread, so nothing moves).
-    /// </summary>
-    private Memory<byte> PrepareReceiveMemory()
-    {
-        lock (_sync)
-        {
-            if (_buffer is null)
-            {
-                _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
-                _segment.SetArray(_buffer);
-                _start = _end = 0;
-            }
-            else if (_buffer.Length - _end < MinimumReadSize)
-            {
-                int unread = _end - _start;
-                if (_buffer.Length - unread < MinimumReadSize)
-                {
-                    // Nothing was consumed and the buffer is full: the reader needs more than it holds.
-                    byte[] larger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
-                    _buffer.AsSpan(_start, unread).CopyTo(larger);
-                    ArrayPool<byte>.Shared.Return(_buffer);
-                    _buffer = larger;
-                    _segment.SetArray(larger);
-                }
-                else
-                {
-                    _buffer.AsSpan(_start, unread).CopyTo(_buffer);
-                }
-
-                _start = 0;
-                _end = unread;
-            }
-
-            return _buffer.AsMemory(_end);
-        }
-    }
-
     private void Received(int count)
     {
         ReadResult result;
         lock (_sync)
         {
-            if (count == 0)
-            {
-                _endOfStream = true;
-            }
-            else
-            {
-                _end += count;
-                _unexamined = true;
-            }
-
+            _unread.Received(count);
             if (!EndReceive())
             {
                 return;
             }
 
-            _unexamined = false;
-            _resultOut = true;
-            result = new ReadResult(Unread(), isCanceled: false, isCompleted: _endOfStream);
+            result = _unread.TakeResult(canceled: false);
         }
 
         // The reader's continuation runs here, on the thread that completed the receive: no extra hop.
@@ -443,7 +341,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         lock (_sync)
         {
             _pendingIsZeroByte = false;
-            _receiveError = exception;
+            _unread.Failed(exception);
             if (!EndReceive())
             {
                 return;
@@ -463,7 +361,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         _receiveInFlight = false;
         if (_readerCompleted)
         {
-            ReturnBuffer();
+            _unread.Return(completed: true);
             return false;
         }
 
@@ -494,39 +392,11 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
         _read.SetException(new OperationCanceledException(token));
     }
 
-    /// <summary>
-    /// Gives the buffer back to the pool. Once the reader is completed while a result over the buffer is still out
-    /// (a caller completing it in the middle of a read), the buffer is left to the collector instead, still behind
-    /// the segment, so that result never reads an array someone else has rented.
-    /// </summary>
-    private void ReturnBuffer()
-    {
-        if (_buffer is not null && _readerCompleted && _resultOut)
-        {
-            _buffer = null;
-            return;
-        }
-
-        if (_buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-            _segment.SetArray(null);
-            _start = _end = 0;
-        }
-    }
-
     private void ThrowIfCompleted()
     {
         if (_readerCompleted)
         {
             throw new InvalidOperationException("The reader was completed.");
         }
-    }
-
-    /// <summary>The one segment every returned sequence spans; its memory is the current buffer.</summary>
-    private sealed class BufferSegment : ReadOnlySequenceSegment<byte>
-    {
-        public void SetArray(byte[]? array) => Memory = array;
     }
 }
