@@ -223,7 +223,7 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
             ConnectionOptions = new TinyProtoConnectionOptions { Threading = TinyProtoThreading.DedicatedThread, Timeout = TimeSpan.FromMilliseconds(500) },
         };
         TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
-        Task transmit = connection.TransmitAsync(new byte[32 * 1024 * 1024], TimeoutToken).AsTask();
+        Task transmit = connection.TransmitAsync(new byte[64 * 1024 * 1024], TimeoutToken).AsTask();
         await WaitUntilAsync(() => connection.PayloadBytesMoved > 0);
 
         // The close waits for the payload in flight, sees no progress for a Timeout and closes the socket under the send.
@@ -256,18 +256,6 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
         }
 
         Assert.Equal("TinyProto reader", Thread.CurrentThread.Name);
-    }
-
-    /// <summary>A fact that needs the dedicated-thread transport, skipped where the platform has none.</summary>
-    private sealed class DedicatedThreadFactAttribute : FactAttribute
-    {
-        public DedicatedThreadFactAttribute()
-        {
-            if (!NonBlockingSend.IsSupported)
-            {
-                Skip = "Dedicated-thread connections need Linux or macOS.";
-            }
-        }
     }
 
     private sealed class EchoConnection : TinyProtoConnection
