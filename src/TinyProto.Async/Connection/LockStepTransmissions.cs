@@ -91,7 +91,8 @@ internal sealed class LockStepTransmissions
 
     /// <summary>
     /// The receive loop read the OK for a buffered lock-step transmission: it writes the payload (nothing may overtake
-    /// it), ends the exchange and completes the caller's wait, whose continuation runs on the thread pool.
+    /// it), ends the exchange and completes the caller's wait, whose continuation runs on the thread pool (or, on a
+    /// dedicated reader thread, on that thread once the arrival is parsed).
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteOwnPayloadAsync()
