@@ -13,7 +13,7 @@ namespace TinyProto.Async;
 /// status timer with a timeout, a cancellation, or the connection's end. An OK in lock-step mode may run the
 /// awaiting transmitter inline on the receive loop (it only writes its payload there, then yields), which saves
 /// a thread-pool hop on every exchange; every other completion runs its continuation asynchronously (on a dedicated reader
-thread, held back and run there once the arrival is parsed: <see cref="Transport.ReaderThread"/>).</para>
+/// thread, held back and run there once the arrival is parsed: <see cref="Transport.ReaderThread"/>).</para>
 /// <para>A buffered lock-step transmission (<c>Connection/LockStepTransmissions.cs</c>) is this waiter and nothing
 /// else: the caller awaits it as a plain <see cref="ValueTask"/>, the receive loop writes <see cref="Body"/> when the OK
 /// comes and then completes it, and no state machine runs in between.</para>
