@@ -13,35 +13,31 @@ namespace TinyProto.Async.Transport;
 /// </summary>
 /// <remarks>
 /// Everything mutable is guarded by <c>_sync</c>. Only the connection's output turn writes and flushes, one flush at a
-/// time; the helper thread (<c>_sender</c>, started on the first send that would block) touches only the queue.
+/// time; the helper thread (<see cref="BlockingSendQueue"/>, started on the first send that would block) touches only the queue.
 /// </remarks>
-internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushResult>
+internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushResult>, BlockingSendQueue.IOwner
 {
     private const int BufferSize = 64 * 1024;
 
     private readonly Socket _socket;
     private readonly NetworkStream _owner;
     private readonly object _sync = new();
-    private readonly Queue<Pending> _queue = new();
+    private readonly BlockingSendQueue _queue;
 
     private ManualResetValueTaskSourceCore<FlushResult> _flush;
     private byte[]? _buffer;
     private int _written;
-    private Thread? _sender;
-    private bool _senderWaiting;
-    private long _queuedCount;    // items ever queued
-    private long _sentCount;      // items ever sent
     private long _awaited;        // the item the pending flush waits for; 0: no flush waits
     private Exception? _sendError;
     private bool _completed;
     private bool _memoryOut;      // GetMemory gave out memory that Advance has not yet taken
-    private TaskCompletionSource? _drained;
 
     /// <param name="stream">The stream over the (blocking, never asynchronous) socket; completing the writer disposes it.</param>
     public BlockingSocketWriter(NetworkStream stream)
     {
         _owner = stream;
         _socket = stream.Socket;
+        _queue = new BlockingSendQueue(_socket, _sync, this);
     }
 
     public override void Advance(int bytes)
@@ -101,7 +97,7 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
                     return new ValueTask<FlushResult>(default(FlushResult));
                 }
 
-                Enqueue(new Pending(_buffer!, new ReadOnlyMemory<byte>(_buffer, offset, _written - offset)));
+                _queue.Enqueue(_buffer!, new ReadOnlyMemory<byte>(_buffer, offset, _written - offset));
                 _buffer = null;
                 _written = 0;
             }
@@ -140,7 +136,7 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
                 int sent = _queue.Count == 0 ? SendNow(_buffer.AsSpan(0, _written)) : 0;
                 if (sent < _written)
                 {
-                    Enqueue(new Pending(_buffer!, new ReadOnlyMemory<byte>(_buffer, sent, _written - sent)));
+                    _queue.Enqueue(_buffer!, new ReadOnlyMemory<byte>(_buffer, sent, _written - sent));
                     _buffer = null;
                 }
 
@@ -153,7 +149,7 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
                 return new ValueTask<FlushResult>(default(FlushResult));
             }
 
-            Enqueue(new Pending(null, data[offset..]));
+            _queue.Enqueue(null, data[offset..]);
             return AwaitQueued();
         }
     }
@@ -177,7 +173,7 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
                 int offset = _queue.Count == 0 ? SendNow(_buffer.AsSpan(0, _written)) : 0;
                 if (offset < _written)
                 {
-                    Enqueue(new Pending(_buffer!, new ReadOnlyMemory<byte>(_buffer, offset, _written - offset)));
+                    _queue.Enqueue(_buffer!, new ReadOnlyMemory<byte>(_buffer, offset, _written - offset));
                     _buffer = null;
                 }
 
@@ -230,7 +226,7 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
 
             _completed = true;
             ReturnBuffer();
-            Monitor.PulseAll(_sync);
+            _queue.Stop();
         }
 
         _owner.Dispose();
@@ -250,13 +246,12 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
             {
                 if (_written > 0)
                 {
-                    Enqueue(new Pending(_buffer!, new ReadOnlyMemory<byte>(_buffer, 0, _written)));
+                    _queue.Enqueue(_buffer!, new ReadOnlyMemory<byte>(_buffer, 0, _written));
                     _buffer = null;
                     _written = 0;
                 }
 
-                _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                drained = _drained.Task;
+                drained = _queue.Drained();
             }
         }
 
@@ -301,116 +296,36 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
     private ValueTask<FlushResult> AwaitQueued()
     {
         _flush.Reset();
-        _awaited = _queuedCount;
+        _awaited = _queue.Queued;
         return new ValueTask<FlushResult>(this, _flush.Version);
     }
 
-    private void Enqueue(Pending item)
+    bool BlockingSendQueue.IOwner.ItemSent(long sent, Exception? error)
     {
-        _queue.Enqueue(item);
-        _queuedCount++;
-        if (_sender is null)
+        if (error is not null)
         {
-            _sender = new Thread(SendQueued) { IsBackground = true, Name = "TinyProto sender" };
-            _sender.Start();
+            _sendError = error;
         }
-        else if (_senderWaiting)
+
+        bool complete = _awaited != 0 && (error is not null || sent >= _awaited);
+        if (complete)
         {
-            Monitor.Pulse(_sync);
+            _awaited = 0;
         }
+
+        return complete;
     }
 
-    /// <summary>The helper thread: sends what was queued, in order, with blocking calls, until the writer is completed.</summary>
-    private void SendQueued()
+    void BlockingSendQueue.IOwner.CompleteFlush(Exception? error)
     {
-        while (true)
+        _flush.RunContinuationsAsynchronously = true;
+        if (error is null)
         {
-            Pending item;
-            lock (_sync)
-            {
-                while (_queue.Count == 0 && !_completed)
-                {
-                    _senderWaiting = true;
-                    Monitor.Wait(_sync);
-                    _senderWaiting = false;
-                }
-
-                if (_queue.Count == 0 || _sendError is not null)
-                {
-                    return;
-                }
-
-                item = _queue.Peek();
-            }
-
-            Exception? error = null;
-            try
-            {
-                ReadOnlySpan<byte> data = item.Data.Span;
-                while (!data.IsEmpty)
-                {
-                    data = data[_socket.Send(data, SocketFlags.None)..];
-                }
-            }
-            catch (Exception ex)
-            {
-                error = ex;
-            }
-
-            bool complete;
-            TaskCompletionSource? drained = null;
-            lock (_sync)
-            {
-                _queue.Dequeue();
-                _sentCount++;
-                if (item.Owned is not null)
-                {
-                    ArrayPool<byte>.Shared.Return(item.Owned);
-                }
-
-                if (error is not null)
-                {
-                    _sendError = error;
-                    while (_queue.TryDequeue(out Pending dropped))
-                    {
-                        if (dropped.Owned is not null)
-                        {
-                            ArrayPool<byte>.Shared.Return(dropped.Owned);
-                        }
-                    }
-                }
-
-                complete = _awaited != 0 && (error is not null || _sentCount >= _awaited);
-                if (complete)
-                {
-                    _awaited = 0;
-                }
-
-                if (_queue.Count == 0)
-                {
-                    drained = _drained;
-                    _drained = null;
-                }
-            }
-
-            drained?.TrySetResult();
-            if (complete)
-            {
-                _flush.RunContinuationsAsynchronously = true;
-                if (error is null)
-                {
-                    _flush.SetResult(default);
-                }
-                else
-                {
-                    _flush.SetException(Failure(error));
-                }
-            }
-
-            if (error is not null)
-            {
-                return;
-            }
+            _flush.SetResult(default);
+        }
+        else
+        {
+            _flush.SetException(Failure(error));
         }
     }
 
@@ -450,6 +365,4 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
         }
     }
 
-    /// <summary>Bytes the helper thread is to send; <see cref="Owned"/> goes back to the pool once they are out.</summary>
-    private readonly record struct Pending(byte[]? Owned, ReadOnlyMemory<byte> Data);
 }

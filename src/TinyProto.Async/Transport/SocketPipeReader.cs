@@ -48,28 +48,10 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
     }
 
     /// <summary>Bytes received but not yet consumed (for tests and assertions).</summary>
-    internal int UnreadCount
-    {
-        get
-        {
-            lock (_sync)
-            {
-                return _unread.UnreadCount;
-            }
-        }
-    }
+    internal int UnreadCount => Locked(static unread => unread.UnreadCount);
 
     /// <summary>Whether the reader holds a pooled buffer right now.</summary>
-    internal bool HoldsBuffer
-    {
-        get
-        {
-            lock (_sync)
-            {
-                return _unread.HoldsBuffer;
-            }
-        }
-    }
+    internal bool HoldsBuffer => Locked(static unread => unread.HoldsBuffer);
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -390,6 +372,14 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
 
         _read.RunContinuationsAsynchronously = true;
         _read.SetException(new OperationCanceledException(token));
+    }
+
+    private T Locked<T>(Func<ReceiveBuffer, T> read)
+    {
+        lock (_sync)
+        {
+            return read(_unread);
+        }
     }
 
     private void ThrowIfCompleted()
