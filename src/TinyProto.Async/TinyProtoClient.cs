@@ -117,7 +117,7 @@ public class TinyProtoClient : IAsyncDisposable
         _factory.DefaultLogger = _logger;
         TinyProtoConnection connection = _factory.Create();
         TinyProtoThreading threading = connection.Options.Threading;
-        Socket socket = await ConnectSocketAsync(host, port, StreamTransport.MayGetDedicatedThread(threading), cancellationToken).ConfigureAwait(false);
+        Socket socket = await ConnectSocketAsync(host, port, DedicatedThreads.MayTake(threading), cancellationToken).ConfigureAwait(false);
         connection.AbortTarget = socket;
         connection.LocalEndPoint = socket.LocalEndPoint;
         connection.RemoteEndPoint = socket.RemoteEndPoint;

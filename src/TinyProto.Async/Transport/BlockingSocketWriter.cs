@@ -88,18 +88,9 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
                 return new ValueTask<FlushResult>(default(FlushResult));
             }
 
-            if (_written > 0)
+            if (_written > 0 && SendOrQueueBuffered())
             {
-                int offset = _queue.Count == 0 ? SendNow(_buffer.AsSpan(0, _written)) : 0;
-                if (offset == _written)
-                {
-                    _written = 0;
-                    return new ValueTask<FlushResult>(default(FlushResult));
-                }
-
-                _queue.Enqueue(_buffer!, new ReadOnlyMemory<byte>(_buffer, offset, _written - offset));
-                _buffer = null;
-                _written = 0;
+                return new ValueTask<FlushResult>(default(FlushResult));
             }
 
             if (_queue.Count == 0)
@@ -130,27 +121,13 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
                 throw new InvalidOperationException("A direct write needs a writer with no flush pending and no memory out.");
             }
 
+            // What a held-back flush left goes first.
             if (_written > 0)
             {
-                // What a held-back flush left: it goes first.
-                int sent = _queue.Count == 0 ? SendNow(_buffer.AsSpan(0, _written)) : 0;
-                if (sent < _written)
-                {
-                    _queue.Enqueue(_buffer!, new ReadOnlyMemory<byte>(_buffer, sent, _written - sent));
-                    _buffer = null;
-                }
-
-                _written = 0;
+                SendOrQueueBuffered();
             }
 
-            int offset = _queue.Count == 0 ? SendNow(data.Span) : 0;
-            if (offset == data.Length)
-            {
-                return new ValueTask<FlushResult>(default(FlushResult));
-            }
-
-            _queue.Enqueue(null, data[offset..]);
-            return AwaitQueued();
+            return SendOrQueue(null, data) ? new ValueTask<FlushResult>(default(FlushResult)) : AwaitQueued();
         }
     }
 
@@ -170,14 +147,7 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
 
             try
             {
-                int offset = _queue.Count == 0 ? SendNow(_buffer.AsSpan(0, _written)) : 0;
-                if (offset < _written)
-                {
-                    _queue.Enqueue(_buffer!, new ReadOnlyMemory<byte>(_buffer, offset, _written - offset));
-                    _buffer = null;
-                }
-
-                _written = 0;
+                SendOrQueueBuffered();
             }
             catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
             {
@@ -290,6 +260,38 @@ internal sealed class BlockingSocketWriter : PipeWriter, IValueTaskSource<FlushR
         }
 
         return offset;
+    }
+
+    /// <summary>
+    /// Sends what the socket takes of <paramref name="data"/> now, unless something is queued before it, and queues the
+    /// rest (with <paramref name="owned"/>, its pooled array); true if all of it went out. The caller holds <c>_sync</c>.
+    /// </summary>
+    private bool SendOrQueue(byte[]? owned, ReadOnlyMemory<byte> data)
+    {
+        int sent = _queue.Count == 0 ? SendNow(data.Span) : 0;
+        if (sent == data.Length)
+        {
+            return true;
+        }
+
+        _queue.Enqueue(owned, data[sent..]);
+        return false;
+    }
+
+    /// <summary>
+    /// <see cref="SendOrQueue"/> for the buffered bytes: the buffer is empty afterwards, and if part of it was queued, the
+    /// queue owns the array now. The caller holds <c>_sync</c>.
+    /// </summary>
+    private bool SendOrQueueBuffered()
+    {
+        bool all = SendOrQueue(_buffer, _buffer.AsMemory(0, _written));
+        if (!all)
+        {
+            _buffer = null;
+        }
+
+        _written = 0;
+        return all;
     }
 
     /// <summary>A pending flush for everything queued so far; the caller holds <c>_sync</c>.</summary>

@@ -20,14 +20,13 @@ internal interface IDeferredCompletion
 /// <para>A continuation may keep the thread (a hook that blocks, or waits synchronously on its own connection): the
 /// <see cref="ReaderWatchdog"/> then starts a new thread in its place (<see cref="TakeOver"/>), and the connection runs
 /// its continuations on the thread pool from then on. <c>_busySince</c> says since when the current continuation runs
-/// (0: none; <see cref="TakenOver"/>: replaced); it is the one field the watchdog and the thread share.</para>
+/// (0: none), the one field the watchdog and the thread share; <c>_owner</c> is the thread that reads now (guarded by
+/// <c>_queue</c>, read without it): a replaced thread leaves once its stalled continuation returns.</para>
 /// </remarks>
 internal sealed class ReaderThread
 {
     /// <summary>How long one continuation may keep the thread before reading moves to a new one.</summary>
     public static readonly TimeSpan StallLimit = TimeSpan.FromMilliseconds(200);
-
-    private const long TakenOver = -1;
 
     [ThreadStatic]
     private static ReaderThread? t_current;
@@ -40,6 +39,7 @@ internal sealed class ReaderThread
     private readonly Queue<IDeferredCompletion> _queue = new();
     private readonly List<BlockingSocketWriter> _corked = [];
     private long _busySince;
+    private Thread? _owner;
     private bool _demoted;
     private int _running;
 
@@ -125,25 +125,28 @@ internal sealed class ReaderThread
     {
         lock (_queue)
         {
-            if (busySince <= 0 || Interlocked.CompareExchange(ref _busySince, TakenOver, busySince) != busySince)
+            if (busySince <= 0 || Interlocked.CompareExchange(ref _busySince, 0, busySince) != busySince)
             {
                 return false;
             }
 
             _demoted = true;
+            StartThread();
         }
 
-        StartThread();
         return true;
     }
 
     /// <summary>Since when (<see cref="Environment.TickCount64"/>) the current continuation runs; 0 when none does.</summary>
     public long BusySince => Volatile.Read(ref _busySince);
 
+    /// <summary>Starts a thread that reads from now on; under <c>_queue</c> when it replaces one.</summary>
     private void StartThread()
     {
         Interlocked.Increment(ref _running);
-        new Thread(Run) { IsBackground = true, Name = _name }.Start();
+        var thread = new Thread(Run) { IsBackground = true, Name = _name };
+        Volatile.Write(ref _owner, thread);
+        thread.Start();
     }
 
     private void Run()
@@ -216,10 +219,12 @@ internal sealed class ReaderThread
             Interlocked.Exchange(ref _busySince, now);
             ReaderWatchdog.Arm();
             next.CompleteDeferred(inline);
-            if (Interlocked.Exchange(ref _busySince, 0) == TakenOver)
+
+            // Only this continuation's mark: after a takeover the new thread's own may stand there.
+            Interlocked.CompareExchange(ref _busySince, 0, now);
+            if (Volatile.Read(ref _owner) != Thread.CurrentThread)
             {
-                // A new thread reads now; this one leaves when the stalled continuation let it go.
-                Interlocked.Exchange(ref _busySince, 0);
+                // A new thread reads now; this one leaves, its stalled continuation done.
                 return false;
             }
         }

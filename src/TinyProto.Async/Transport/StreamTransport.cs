@@ -55,9 +55,6 @@ internal static class StreamTransport
         }
     }
 
-    /// <summary>Whether a socket for <paramref name="threading"/> must stay out of the asynchronous engine (it may get a dedicated thread).</summary>
-    public static bool MayGetDedicatedThread(TinyProtoThreading threading) => DedicatedThreads.MayTake(threading);
-
     private static PipeWriter CreateWriter(Stream stream) =>
         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: BufferSize, leaveOpen: false));
 }
