@@ -37,4 +37,7 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Warning, "Connection {ConnectionId} did not finish closing within {TimeoutMilliseconds} ms (the peer stopped reading); its transport was cut.")]
     public static partial void CloseStalled(ILogger logger, Guid connectionId, double timeoutMilliseconds);
+
+    [LoggerMessage(20, LogLevel.Debug, "Connection {ConnectionId}: releasing its transport failed.")]
+    public static partial void TransportReleaseFailed(ILogger logger, Guid connectionId, Exception exception);
 }

@@ -80,16 +80,45 @@ public partial class TinyProtoConnection
     }
 
 
+    /// <summary>
+    /// Completes both sides of the transport. Whatever a transport throws here (a last flush into a broken stream, a
+    /// stream that throws once disposed, ...) becomes what ended the connection, unless something did before, as a
+    /// <see cref="TinyProtoError.ConnectionClosed"/> error with the transport's exception inside; it never escapes.
+    /// </summary>
     private async ValueTask AbandonTransportAsync()
     {
         IDuplexPipe transport = _transport!;
-        await transport.Input.CompleteAsync().ConfigureAwait(false);
-        await Output.CompleteAsync(transport.Output).ConfigureAwait(false);
+        try
+        {
+            await transport.Input.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            TransportReleaseFailed("reader", ex);
+        }
+
+        try
+        {
+            // Flushes what is left (answers owed) into the transport.
+            await transport.Output.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            TransportReleaseFailed("writer", ex);
+        }
+    }
+
+    private void TransportReleaseFailed(string side, Exception ex)
+    {
+        Log.TransportReleaseFailed(_logger, Id, ex);
+        _lifetime.RecordFailure(new TinyProtoException(TinyProtoError.ConnectionClosed,
+            $"Releasing the transport's {side} failed ({ex.GetType().Name}: {ex.Message}); what was written last may not have reached the peer.", ex));
     }
 
     /// <summary>Waits for both loops, releases the transport, and completes <see cref="Completion"/>.</summary>
     private async Task FinishAsync(Task receive, Task hooks)
     {
+        // Neither loop throws (each records its error in the lifetime); the transport's release never throws either.
         await receive.ConfigureAwait(false);
         await hooks.ConfigureAwait(false);
         await AbandonTransportAsync().ConfigureAwait(false);

@@ -136,7 +136,7 @@ public partial class TinyProtoConnection
 
             await _parts!.Pipelined.TransmitBatchAsync(messages, transformed, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not TinyProtoException and not OperationCanceledException)
+        catch (Exception ex) when (Connection.ConnectionLifetime.IsTransportFailure(ex, cancellationToken))
         {
             throw _lifetime.TransmissionFailed(ex);
         }

@@ -129,8 +129,14 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <param name="role">Whether this end connected or accepted.</param>
     /// <param name="cancellationToken">Cancels the handshake.</param>
     /// <exception cref="TinyProtoException">The handshake failed, timed out, or the server is at its connection limit.</exception>
-    public Task StartAsync(Stream stream, TinyProtoRole role, CancellationToken cancellationToken = default) =>
-        StartAsync(Transport.StreamTransport.Create(stream), role, cancellationToken);
+    public Task StartAsync(Stream stream, TinyProtoRole role, CancellationToken cancellationToken = default)
+    {
+        Transport.StreamDuplexPipe transport = Transport.StreamTransport.Create(stream);
+
+        // A write to the stream takes no token (it may still read the caller's memory): a close that stalls disposes the stream.
+        AbortTarget ??= stream;
+        return StartAsync(transport, role, cancellationToken);
+    }
 
     /// <summary>Starts the connection and waits until it ends; see <see cref="StartAsync(IDuplexPipe, TinyProtoRole, CancellationToken)"/> and <see cref="Completion"/>.</summary>
     /// <param name="transport">The byte transport.</param>
@@ -189,14 +195,28 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <summary>Ends every write that waits on the transport and, for a socket, the socket itself.</summary>
     private void CutTransport()
     {
-        if (Volatile.Read(ref _state) >= 1)
+        try
         {
-            // Null for a moment while the handshake starts: it is cancelled through its token then.
-            Volatile.Read(ref _transport)?.Output.CancelPendingFlush();
-            Volatile.Read(ref _directCancel)?.Cancel();
+            if (Volatile.Read(ref _state) >= 1)
+            {
+                // Null for a moment while the handshake starts: it is cancelled through its token then.
+                Volatile.Read(ref _transport)?.Output.CancelPendingFlush();
+                Volatile.Read(ref _directCancel)?.Cancel();
+            }
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+        {
+            // The connection already released its transport (a writer completed, a stream disposed): nothing waits on it.
         }
 
-        AbortTarget?.Dispose();
+        try
+        {
+            AbortTarget?.Dispose();
+        }
+        catch (Exception ex)
+        {
+            Log.TransportReleaseFailed(_logger, Id, ex);
+        }
     }
 
     /// <summary>
@@ -278,9 +298,16 @@ public partial class TinyProtoConnection : IAsyncDisposable
 
         if (Volatile.Read(ref _state) >= 1)
         {
-            // Null for a moment while the handshake starts: it is cancelled through its token then.
-            Volatile.Read(ref _transport)?.Input.CancelPendingRead();
-            Volatile.Read(ref _directCancel)?.Cancel();
+            try
+            {
+                // Null for a moment while the handshake starts: it is cancelled through its token then.
+                Volatile.Read(ref _transport)?.Input.CancelPendingRead();
+                Volatile.Read(ref _directCancel)?.Cancel();
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+            {
+                // The transport is already released: no read waits on it.
+            }
         }
 
         // A receive loop blocked on a stream consumer that stopped reading must notice the close too.
@@ -341,7 +368,18 @@ public partial class TinyProtoConnection : IAsyncDisposable
 
     private async Task CloseAfterDrainAsync()
     {
-        bool drained = await WaitForDrainAsync().ConfigureAwait(false);
+        bool drained;
+        try
+        {
+            drained = await WaitForDrainAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // The exchange ended with an error: it is reported by the connection's end, and there is nothing left to drain.
+            Log.TransportReleaseFailed(_logger, Id, ex);
+            drained = true;
+        }
+
         BeginClose(byUser: true, drain: false);
         if (!drained)
         {

@@ -76,6 +76,27 @@ internal sealed class ConnectionLifetime
         _failed();
     }
 
+    /// <summary>Records <paramref name="error"/> as what ended the connection unless something did before; for a connection already ending.</summary>
+    public void RecordFailure(Exception error)
+    {
+        lock (_gate)
+        {
+            _failure ??= error;
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="ex"/>, thrown while an operation used the transport, is the transport's own failure (any
+    /// exception but ours and the caller's cancellation): it ends the connection as <see cref="TinyProtoError.ConnectionClosed"/>.
+    /// A transport may throw anything (Kestrel's <c>ConnectionAbortedException</c> is an <see cref="OperationCanceledException"/>).
+    /// </summary>
+    public static bool IsTransportFailure(Exception ex, CancellationToken callersToken) =>
+        ex is not TinyProtoException && !(ex is OperationCanceledException && callersToken.IsCancellationRequested);
+
+    /// <summary>The error that ends a connection whose transport threw <paramref name="ex"/> while it was read.</summary>
+    public static TinyProtoException Lost(Exception ex) =>
+        ex as TinyProtoException ?? new(TinyProtoError.ConnectionClosed, $"The connection was lost: {ex.GetType().Name}: {ex.Message}", ex);
+
     /// <summary>The error of an <paramref name="operation"/> ("transmit", "receive") that the end of the connection cut short.</summary>
     public TinyProtoException ClosedError(string operation)
     {

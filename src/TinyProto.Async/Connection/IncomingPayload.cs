@@ -42,6 +42,9 @@ internal sealed class IncomingPayload
         _deliver = deliver;
     }
 
+    /// <summary>Whether a receive plugin threw: the connection ends with the plugin's own exception.</summary>
+    public bool PluginFailed { get; private set; }
+
     /// <summary>What <see cref="Read"/> did with the bytes it was given.</summary>
     public enum Progress
     {
@@ -213,6 +216,7 @@ internal sealed class IncomingPayload
         catch
         {
             body.Dispose();
+            PluginFailed = true;
             throw;
         }
 

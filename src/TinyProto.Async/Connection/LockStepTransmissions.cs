@@ -112,7 +112,7 @@ internal sealed class LockStepTransmissions
         }
         catch (Exception ex)
         {
-            error = ex is TinyProtoException or OperationCanceledException ? ex : ConnectionLifetime.BrokenTransmission(ex);
+            error = ex as TinyProtoException ?? ConnectionLifetime.BrokenTransmission(ex);
             _lifetime.Fail(error);
             _waits.EndOwnExchange();
         }
@@ -277,7 +277,7 @@ internal sealed class LockStepTransmissions
     /// <summary>The header could not be sent: the exchange is given up; returns the error for the caller.</summary>
     private Exception AbandonHeader(StatusWaiter waiter, Exception ex)
     {
-        Exception error = ex is TinyProtoException or OperationCanceledException ? ex : _lifetime.TransmissionFailed(ex);
+        Exception error = ex as TinyProtoException ?? (Exception)_lifetime.TransmissionFailed(ex);
         Abandon(waiter, error);
         _ = _output.SendAnswersQuietlyAsync().AsTask();
         return error;
@@ -339,7 +339,7 @@ internal sealed class LockStepTransmissions
                 _turn.Release();
             }
         }
-        catch (Exception ex) when (ex is not TinyProtoException and not OperationCanceledException)
+        catch (Exception ex) when (ConnectionLifetime.IsTransportFailure(ex, cancellationToken))
         {
             // A broken transport (reset, disposed stream, ...) ends the connection.
             throw _lifetime.TransmissionFailed(ex);

@@ -178,7 +178,7 @@ internal sealed class Output
         {
             await SendAnswersAsync().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is TinyProtoException or IOException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception)
         {
             // The transmission already failed; the connection is going down with its own error.
         }
@@ -293,21 +293,6 @@ internal sealed class Output
         await FlushAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Ends every flush that waits on the transport (a close that stalls).</summary>
-    public void CancelPendingFlush() => _writer.CancelPendingFlush();
-
-    /// <summary>Completes the writer; a transport that is already broken has nothing left to flush.</summary>
-    public static async ValueTask CompleteAsync(PipeWriter writer)
-    {
-        try
-        {
-            await writer.CompleteAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or System.Net.Sockets.SocketException)
-        {
-            // The transport is already broken; there is nothing left to flush.
-        }
-    }
 
     /// <summary>A payload of ours ended before its announced length: no byte may follow it; the connection closes.</summary>
     private TinyProtoException CutShort(TinyProtoException error)

@@ -49,7 +49,7 @@ internal sealed class PipelinedTransmissions
 
             await _waits.AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not TinyProtoException and not OperationCanceledException)
+        catch (Exception ex) when (ConnectionLifetime.IsTransportFailure(ex, cancellationToken))
         {
             // A reset, a disposed stream, ...
             throw _lifetime.TransmissionFailed(ex);

@@ -143,9 +143,9 @@ internal sealed class ReceiveLoop
             if (!(ex is OperationCanceledException && _lifetime.IsClosingNow()))
             {
                 Log.ConnectionFailed(_logger, _id, ex);
-                _lifetime.Fail(ex is IOException or System.Net.Sockets.SocketException or ObjectDisposedException
-                    ? new TinyProtoException(TinyProtoError.ConnectionClosed, $"The connection was lost: {ex.Message}", ex)
-                    : ex);
+
+                // A receive plugin's error is the connection's end as it is; anything else here came from the transport.
+                _lifetime.Fail(_payload.PluginFailed ? ex : ConnectionLifetime.Lost(ex));
             }
         }
         finally
