@@ -40,4 +40,7 @@ internal static partial class Log
 
     [LoggerMessage(20, LogLevel.Debug, "Connection {ConnectionId}: releasing its transport failed.")]
     public static partial void TransportReleaseFailed(ILogger logger, Guid connectionId, Exception exception);
+
+    [LoggerMessage(21, LogLevel.Warning, "Connection {ConnectionId}: a write made no progress for {TimeoutMilliseconds} ms (the peer stopped reading); the connection was closed.")]
+    public static partial void WriteStalled(ILogger logger, Guid connectionId, double timeoutMilliseconds);
 }

@@ -245,6 +245,16 @@ public partial class TinyProtoConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>A write waited for a whole Timeout and the peer took none of our bytes: it stopped reading; the connection ends.</summary>
+    private void OnWriteStalled()
+    {
+        double ms = _deadline!.Timeout.TotalMilliseconds;
+        Log.WriteStalled(_logger, Id, ms);
+        Fail(new TinyProtoException(TinyProtoError.Timeout,
+            $"The peer took none of our bytes for {ms:0.###} ms (Timeout) while a write waited: it stopped reading, and the connection was closed."));
+        CutTransport();
+    }
+
     /// <summary>Payload bytes that crossed the transport either way so far (what timed waits take as a sign of life).</summary>
     internal long PayloadBytesMoved => Volatile.Read(ref _deadline)?.Progress ?? 0;
 

@@ -23,6 +23,7 @@ internal sealed class ConnectionParts
         Deadline deadline,
         Conversation conversation,
         IDuplexPipe transport,
+        Action writeStalled,
         CancellationToken directCancellation)
     {
         Gate = gate;
@@ -35,7 +36,7 @@ internal sealed class ConnectionParts
         Deadline = deadline;
         Conversation = conversation;
         StreamDuplexPipe? direct = transport as StreamDuplexPipe;
-        Output = new Output(transport.Output, direct, gate, conversation, deadline, lifetime);
+        Output = new Output(transport.Output, direct, gate, conversation, deadline, lifetime, new WriteWatch(deadline, writeStalled));
         Waits = new StatusWaits(gate, conversation, deadline, lifetime, inbox);
         LockStep = new LockStepTransmissions(Output, Waits, lifetime);
         Pipelined = new PipelinedTransmissions(Output, Waits, lifetime);

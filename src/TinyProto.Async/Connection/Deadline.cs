@@ -51,6 +51,12 @@ internal sealed class Deadline
     /// <summary>Payload bytes in and out so far; a wait that sees this grow knows the transport is moving.</summary>
     public long Progress => Volatile.Read(ref _received) + Volatile.Read(ref _sent);
 
+    /// <summary>Payload bytes of ours the peer took so far: what <see cref="WriteWatch"/> takes as a sign that the peer reads.</summary>
+    public long Sent => Volatile.Read(ref _sent);
+
+    /// <summary>The time from timestamp <paramref name="from"/> to timestamp <paramref name="to"/> of the connection's clock.</summary>
+    public TimeSpan Elapsed(long from, long to) => _time.GetElapsedTime(from, to);
+
     /// <summary>The receive loop took <paramref name="count"/> payload bytes off the wire.</summary>
     public void PayloadReceived(long count) => Volatile.Write(ref _received, _received + count);
 

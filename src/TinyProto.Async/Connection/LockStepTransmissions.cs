@@ -238,7 +238,7 @@ internal sealed class LockStepTransmissions
             {
                 if (headerWritten)
                 {
-                    _output.CheckFlush(await headerFlush.ConfigureAwait(false));
+                    await _output.AwaitFlushAsync(headerFlush).ConfigureAwait(false);
                 }
                 else
                 {

@@ -37,9 +37,11 @@ internal sealed class Output
     private readonly Conversation _conversation;
     private readonly Deadline _deadline;
     private readonly ConnectionLifetime _lifetime;
+    private readonly WriteWatch _watch;
 
-    public Output(PipeWriter writer, StreamDuplexPipe? direct, object gate, Conversation conversation, Deadline deadline, ConnectionLifetime lifetime)
+    public Output(PipeWriter writer, StreamDuplexPipe? direct, object gate, Conversation conversation, Deadline deadline, ConnectionLifetime lifetime, WriteWatch watch)
     {
+        _watch = watch;
         _writer = writer;
         _direct = direct;
         _gate = gate;
@@ -120,8 +122,32 @@ internal sealed class Output
     public ValueTask<FlushResult> StartFlush() => _writer.FlushAsync(CancellationToken.None);
 
     /// <summary>Flushes what was written; the caller holds the turn.</summary>
+    public ValueTask FlushAsync()
+    {
+        ValueTask<FlushResult> flush = _writer.FlushAsync();
+        if (flush.IsCompletedSuccessfully)
+        {
+            CheckFlush(flush.Result);
+            return default;
+        }
+
+        return AwaitFlushAsync(flush);
+    }
+
+    /// <summary>Awaits a flush that did not complete at once, bounded by the <see cref="WriteWatch"/>; the caller holds the turn.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask FlushAsync() => CheckFlush(await _writer.FlushAsync().ConfigureAwait(false));
+    public async ValueTask AwaitFlushAsync(ValueTask<FlushResult> flush)
+    {
+        _watch.Begin();
+        try
+        {
+            CheckFlush(await flush.ConfigureAwait(false));
+        }
+        finally
+        {
+            _watch.End();
+        }
+    }
 
     /// <summary>Throws when a flush shows the transport is gone (cancelled by a close, or the peer stopped reading).</summary>
     public void CheckFlush(FlushResult result)
@@ -325,7 +351,20 @@ internal sealed class Output
             for (int offset = 0; offset < memory.Length; offset += DirectWriteChunk)
             {
                 int count = Math.Min(DirectWriteChunk, memory.Length - offset);
-                await _direct.WriteDirectAsync(memory.Slice(offset, count)).ConfigureAwait(false);
+                ValueTask write = _direct.WriteDirectAsync(memory.Slice(offset, count));
+                if (!write.IsCompletedSuccessfully)
+                {
+                    _watch.Begin();
+                    try
+                    {
+                        await write.ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _watch.End();
+                    }
+                }
+
                 _deadline.PayloadSent(count);
             }
         }

@@ -10,10 +10,12 @@ namespace TinyProto.Async.Connection;
 /// The one loop that owns the transport's reader: it reads, parses units with <see cref="FrameCodec"/>, lets the
 /// <see cref="Conversation"/> decide what each means, and carries the decisions out: answers go out through the
 /// <see cref="Output"/>, statuses to <see cref="StatusWaits"/>, complete messages to the <see cref="Inbox"/>. It never
-/// waits for a writer; before answering a header it waits for room in the inbox, unless one of our messages is in flight.
+/// waits for a writer, not even for our own payload; before answering a header it waits for room in the inbox, unless one
+/// of our messages is in flight.
 /// </summary>
 /// <remarks>
-/// Its one mutable field, <c>_waitingHeaderSize</c>, and the <see cref="IncomingPayload"/> are the loop's own: only
+/// Its mutable fields, <c>_waitingHeaderSize</c> and <c>_ownPayloadWrite</c> (our payload's write that went on in the
+/// background), and the <see cref="IncomingPayload"/> are the loop's own: only
 /// <see cref="RunAsync"/> touches them, and it alone calls
 /// <see cref="PipeReader.AdvanceTo(SequencePosition, SequencePosition)"/>. <see cref="CancelStreamFlush"/> is the one
 /// member for other threads.
@@ -37,6 +39,7 @@ internal sealed class ReceiveLoop
     private readonly long _maxBufferedMessageSize;
     private readonly long _maxReadAheadBytes;
     private uint _waitingHeaderSize;
+    private Task? _ownPayloadWrite;
 
     public ReceiveLoop(ConnectionParts parts, PipeReader input, StreamDuplexPipe? direct, CancellationToken directCancellation)
     {
@@ -92,7 +95,7 @@ internal sealed class ReceiveLoop
                             await _output.SendAnswersIfAnyAsync().ConfigureAwait(false);
                             break;
                         case Step.WriteOwnPayload:
-                            await _lockStep.WriteOwnPayloadAsync().ConfigureAwait(false);
+                            WriteOwnPayload();
                             break;
                         case Step.Refuse:
                             await _output.SendAnswersAsync().ConfigureAwait(false);
@@ -152,7 +155,34 @@ internal sealed class ReceiveLoop
         {
             _payload.Abort();
             inputEnded();
+
+            // The connection releases its transport only once our payload's write ended (a stalled one is cut).
+            if (_ownPayloadWrite is { } write)
+            {
+                await write.ConfigureAwait(false);
+            }
         }
+    }
+
+    /// <summary>
+    /// Writes the payload of ours whose OK was just read. Rule 5: reading never waits for writing. A write that cannot
+    /// finish at once (the peer does not read) goes on by itself while the loop reads on, so the loop still sees the
+    /// peer's statuses, messages and end of stream. Nothing can overtake the payload meanwhile: it holds the output's
+    /// turn, and the answers owed wait behind it.
+    /// </summary>
+    private void WriteOwnPayload()
+    {
+        ValueTask write = _lockStep.WriteOwnPayloadAsync();
+        if (write.IsCompletedSuccessfully)
+        {
+            write.GetAwaiter().GetResult();
+            return;
+        }
+
+        // It never throws: a failed write ends the connection and its transmission itself.
+        Task pending = write.AsTask();
+        Task? earlier = _ownPayloadWrite;
+        _ownPayloadWrite = earlier is null || earlier.IsCompleted ? pending : Task.WhenAll(earlier, pending);
     }
 
     /// <summary>A loop blocked on a stream consumer that stopped reading must notice a close too; safe from any thread.</summary>
