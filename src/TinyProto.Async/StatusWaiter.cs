@@ -43,6 +43,8 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
     {
         Transmitter = null;
         Body = default;
+        _payloadWriting = 0;
+        CancelledWhileWriting = default;
         Length = length;
         Reset();
         Count = Remaining = count;
@@ -59,6 +61,18 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
 
     /// <summary>For a buffered lock-step transmission: the caller's cancellation, disposed when the caller takes the result.</summary>
     public CancellationTokenRegistration Registration { get; set; }
+
+    private int _payloadWriting;
+
+    /// <summary>For a buffered lock-step transmission: whether the receive loop is writing its payload (a cancellation then closes the connection).</summary>
+    public bool PayloadWriting
+    {
+        get => Volatile.Read(ref _payloadWriting) != 0;
+        set => Volatile.Write(ref _payloadWriting, value ? 1 : 0);
+    }
+
+    /// <summary>For a buffered lock-step transmission: the caller's token, once it was cancelled while the payload was written.</summary>
+    public CancellationToken CancelledWhileWriting { get; set; }
 
     /// <summary>Turns this wait into a buffered lock-step transmission of <paramref name="body"/>.</summary>
     public void BeginTransmission(Connection.LockStepTransmissions transmitter, ReadOnlySequence<byte> body)

@@ -43,7 +43,7 @@ public partial class TinyProtoConnection
             HandshakeOutcome outcome = await HandshakeExchange.RunAsync(transport, role, _options, timeout.Token).ConfigureAwait(false);
             IsPipelined = outcome.IsPipelined;
             Volatile.Write(ref _parts, new ConnectionParts(_gate, Id, _options, _logger, _plugins, _lifetime, _inbox, _deadline,
-                new Conversation(role, IsPipelined, _options.MaxMessageSize), transport, OnWriteStalled, _directCancel?.Token ?? default));
+                new Conversation(role, IsPipelined, _options.MaxMessageSize), transport, AbortWrites, _directCancel?.Token ?? default));
         }
         catch (Exception ex)
         {

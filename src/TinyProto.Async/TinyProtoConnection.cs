@@ -245,13 +245,13 @@ public partial class TinyProtoConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>A write waited for a whole Timeout and the peer took none of our bytes: it stopped reading; the connection ends.</summary>
-    private void OnWriteStalled()
+    /// <summary>
+    /// Ends the connection with <paramref name="error"/> and cuts every write that waits on the transport: a write that
+    /// stalled for a whole Timeout, or a transmission cancelled while its payload was being written.
+    /// </summary>
+    private void AbortWrites(TinyProtoException error)
     {
-        double ms = _deadline!.Timeout.TotalMilliseconds;
-        Log.WriteStalled(_logger, Id, ms);
-        Fail(new TinyProtoException(TinyProtoError.Timeout,
-            $"The peer took none of our bytes for {ms:0.###} ms (Timeout) while a write waited: it stopped reading, and the connection was closed."));
+        Fail(error);
         CutTransport();
     }
 

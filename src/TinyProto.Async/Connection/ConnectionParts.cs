@@ -23,7 +23,7 @@ internal sealed class ConnectionParts
         Deadline deadline,
         Conversation conversation,
         IDuplexPipe transport,
-        Action writeStalled,
+        Action<TinyProtoException> abortWrites,
         CancellationToken directCancellation)
     {
         Gate = gate;
@@ -36,7 +36,13 @@ internal sealed class ConnectionParts
         Deadline = deadline;
         Conversation = conversation;
         StreamDuplexPipe? direct = transport as StreamDuplexPipe;
-        Output = new Output(transport.Output, direct, gate, conversation, deadline, lifetime, new WriteWatch(deadline, writeStalled));
+        var watch = new WriteWatch(deadline, () =>
+        {
+            Log.WriteStalled(logger, id, deadline.Timeout.TotalMilliseconds);
+            abortWrites(new TinyProtoException(TinyProtoError.Timeout,
+                $"The peer took none of our bytes for {deadline.Timeout.TotalMilliseconds:0.###} ms (Timeout) while a write waited: it stopped reading, and the connection was closed."));
+        });
+        Output = new Output(transport.Output, direct, gate, conversation, deadline, lifetime, watch, abortWrites);
         Waits = new StatusWaits(gate, conversation, deadline, lifetime, inbox);
         LockStep = new LockStepTransmissions(Output, Waits, lifetime);
         Pipelined = new PipelinedTransmissions(Output, Waits, lifetime);

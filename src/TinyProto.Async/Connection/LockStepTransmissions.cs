@@ -99,6 +99,9 @@ internal sealed class LockStepTransmissions
     {
         StatusWaiter waiter = _ownPayloadDue!;
         _ownPayloadDue = null;
+
+        // Marked before the claim: a cancellation that finds the waiter claimed then knows the payload is under way.
+        waiter.PayloadWriting = true;
         if (!waiter.TryClaim())
         {
             // Cancelled or timed out just now: the connection is closing, and its payload is not written.
@@ -117,6 +120,12 @@ internal sealed class LockStepTransmissions
             _waits.EndOwnExchange();
         }
 
+        waiter.PayloadWriting = false;
+        if (error is not null && waiter.CancelledWhileWriting.IsCancellationRequested)
+        {
+            error = new OperationCanceledException("The transmission was cancelled while its payload was being sent; the connection was closed.", error, waiter.CancelledWhileWriting);
+        }
+
         waiter.Body = default;
         _turn.Release();
         if (error is null)
@@ -133,11 +142,11 @@ internal sealed class LockStepTransmissions
     /// Ends a buffered lock-step transmission that will not write its payload (cancelled, timed out, refused, or the
     /// connection ended): our exchange is over and the next transmission may start. Safe under the gate.
     /// </summary>
-    public void Abandon(StatusWaiter waiter, Exception error, bool cancelled = false)
+    public bool Abandon(StatusWaiter waiter, Exception error, bool cancelled = false)
     {
         if (!waiter.TryClaim())
         {
-            return;
+            return false;
         }
 
         if (cancelled)
@@ -149,6 +158,22 @@ internal sealed class LockStepTransmissions
         waiter.Body = default;
         _turn.Release();
         waiter.SetClaimedException(error);
+        return true;
+    }
+
+    /// <summary>
+    /// The caller of a buffered lock-step transmission cancelled: before its OK, the exchange is abandoned (and the
+    /// connection closes, since the header is out); while its payload is written, the connection closes and the write is cut.
+    /// </summary>
+    private void OnCancelled(StatusWaiter waiter, CancellationToken token)
+    {
+        if (Abandon(waiter, new OperationCanceledException(token), cancelled: true) || !waiter.PayloadWriting)
+        {
+            return;
+        }
+
+        waiter.CancelledWhileWriting = token;
+        _output.AbortCancelledPayload();
     }
 
     /// <summary>Returns a waiter whose caller took a successful result to the pool.</summary>
@@ -218,7 +243,7 @@ internal sealed class LockStepTransmissions
             ? cancellationToken.UnsafeRegister(static (state, token) =>
             {
                 var waiter = (StatusWaiter)state!;
-                waiter.Transmitter!.Abandon(waiter, new OperationCanceledException(token), cancelled: true);
+                waiter.Transmitter!.OnCancelled(waiter, token);
             }, waiter)
             : default;
         return new ValueTask(waiter, waiter.Version);
@@ -322,7 +347,18 @@ internal sealed class LockStepTransmissions
 
                     await _waits.AwaitAcceptanceAsync(waiter, length, cancellationToken).ConfigureAwait(false);
 
-                    await WritePayloadThenEndExchangeAsync(body, source, length).ConfigureAwait(false);
+                    try
+                    {
+                        using (_output.CloseOnCancel(cancellationToken))
+                        {
+                            await WritePayloadThenEndExchangeAsync(body, source, length, cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+                    catch (Exception) when (cancellationToken.IsCancellationRequested)
+                    {
+                        throw new OperationCanceledException("The transmission was cancelled while its payload was being sent; the connection was closed.", null, cancellationToken);
+                    }
+
                     exchangeEnded = true;
                 }
                 finally
@@ -359,12 +395,12 @@ internal sealed class LockStepTransmissions
     /// answers held behind the payload (rule 5) in the same flush. Ending the exchange again after a failure is harmless.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WritePayloadThenEndExchangeAsync(ReadOnlySequence<byte> body, Stream? source, long length)
+    private async ValueTask WritePayloadThenEndExchangeAsync(ReadOnlySequence<byte> body, Stream? source, long length, CancellationToken cancellationToken = default)
     {
         await _output.AcquireAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
-            await _output.WritePayloadAsync(body, source, length).ConfigureAwait(false);
+            await _output.WritePayloadAsync(body, source, length, cancellationToken: cancellationToken).ConfigureAwait(false);
             _waits.EndOwnExchange();
             _output.WriteAnswers();
             await _output.FlushAsync().ConfigureAwait(false);

@@ -38,10 +38,12 @@ internal sealed class Output
     private readonly Deadline _deadline;
     private readonly ConnectionLifetime _lifetime;
     private readonly WriteWatch _watch;
+    private readonly Action<TinyProtoException> _abortWrites;
 
-    public Output(PipeWriter writer, StreamDuplexPipe? direct, object gate, Conversation conversation, Deadline deadline, ConnectionLifetime lifetime, WriteWatch watch)
+    public Output(PipeWriter writer, StreamDuplexPipe? direct, object gate, Conversation conversation, Deadline deadline, ConnectionLifetime lifetime, WriteWatch watch, Action<TinyProtoException> abortWrites)
     {
         _watch = watch;
+        _abortWrites = abortWrites;
         _writer = writer;
         _direct = direct;
         _gate = gate;
@@ -200,6 +202,12 @@ internal sealed class Output
     /// <summary>As <see cref="SendAnswersAsync"/>, after a transmission failed: the connection goes down with that error, not this one.</summary>
     public async ValueTask SendAnswersQuietlyAsync()
     {
+        if (_lifetime.IsClosingNow())
+        {
+            // A transport cut or abandoned for good takes nothing more; a flush could wait on it for ever.
+            return;
+        }
+
         try
         {
             await SendAnswersAsync().ConfigureAwait(false);
@@ -216,7 +224,7 @@ internal sealed class Output
     /// A source that ends early or throws closes the connection: the peer counts whatever follows as the rest.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WritePayloadAsync(ReadOnlySequence<byte> body, Stream? source, long length, bool withHeader = false)
+    public async ValueTask WritePayloadAsync(ReadOnlySequence<byte> body, Stream? source, long length, bool withHeader = false, CancellationToken cancellationToken = default)
     {
         if (withHeader)
         {
@@ -263,7 +271,7 @@ internal sealed class Output
             int read;
             try
             {
-                read = await source.ReadAsync(memory).ConfigureAwait(false);
+                read = await source.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -319,6 +327,20 @@ internal sealed class Output
         await FlushAsync().ConfigureAwait(false);
     }
 
+
+    /// <summary>
+    /// While the returned registration lives, cancelling <paramref name="cancellationToken"/> closes the connection and
+    /// cuts the write under way: once a header is out the protocol cannot take the message back, so a cancelled
+    /// payload ends the connection rather than being written to the end.
+    /// </summary>
+    public CancellationTokenRegistration CloseOnCancel(CancellationToken cancellationToken) =>
+        cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static state => ((Output)state!).AbortCancelledPayload(), this)
+            : default;
+
+    /// <summary>A transmission was cancelled while its payload was written: the connection closes and the write is cut.</summary>
+    public void AbortCancelledPayload() => _abortWrites(new TinyProtoException(TinyProtoError.ConnectionClosed,
+        "A transmission was cancelled while its payload was being sent; the protocol cannot take a message back, so the connection was closed."));
 
     /// <summary>A payload of ours ended before its announced length: no byte may follow it; the connection closes.</summary>
     private TinyProtoException CutShort(TinyProtoException error)

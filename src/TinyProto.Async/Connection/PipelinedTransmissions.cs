@@ -37,10 +37,17 @@ internal sealed class PipelinedTransmissions
                 // Statuses come back in the order of the headers, so register in output order.
                 waiter = _waits.Begin(1, length);
 
-                _output.WriteAnswers();
-                await _output.WritePayloadAsync(body, source, length, withHeader: true).ConfigureAwait(false);
-                _output.WriteAnswers();
-                await _output.FlushAsync().ConfigureAwait(false);
+                using (_output.CloseOnCancel(cancellationToken))
+                {
+                    _output.WriteAnswers();
+                    await _output.WritePayloadAsync(body, source, length, withHeader: true, cancellationToken).ConfigureAwait(false);
+                    _output.WriteAnswers();
+                    await _output.FlushAsync().ConfigureAwait(false);
+                }
+            }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException("The transmission was cancelled while its message was being sent; the connection was closed.", null, cancellationToken);
             }
             finally
             {
@@ -66,7 +73,14 @@ internal sealed class PipelinedTransmissions
         {
             long firstLength = transformed is null ? messages[0].Length : transformed[0].Length;
             waiter = _waits.Begin(messages.Count, firstLength);
-            await _output.WriteBatchAsync(messages, transformed).ConfigureAwait(false);
+            using (_output.CloseOnCancel(cancellationToken))
+            {
+                await _output.WriteBatchAsync(messages, transformed).ConfigureAwait(false);
+            }
+        }
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("The batch was cancelled while it was being sent; the connection was closed.", null, cancellationToken);
         }
         finally
         {
