@@ -29,6 +29,7 @@ public class StreamedMessageBenchmarks
         // Far below the default 64 MiB, so that the smoke test's 1 MiB message takes the same streamed path;
         // a 256 MiB message is streamed either way.
         server.ConnectionOptions.MaxBufferedMessageSize = 64 * 1024;
+        server.ConnectionOptions.MaxMessageSize = TinyProtoConnectionOptions.ProtocolMaxMessageSize;
         server.SetConnectionHandler(() =>
         {
             var connection = new StreamSinkConnection();

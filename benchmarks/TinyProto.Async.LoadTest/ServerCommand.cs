@@ -8,6 +8,9 @@ internal static class ServerCommand
         var statistics = new ServerStatistics();
         await using var server = new TinyProtoServer(new StderrLogger("server"));
         server.AddAddress(host, port);
+
+        // The load tool's workloads go up to the protocol maximum (its connection streams what it does not buffer).
+        server.ConnectionOptions.MaxMessageSize = TinyProtoConnectionOptions.ProtocolMaxMessageSize;
         server.SetConnectionHandler(() => new ServerConnection(statistics, sink));
         await SampleHost.ServeUntilShutdownAsync(server);
         Console.WriteLine($"server: {statistics}");

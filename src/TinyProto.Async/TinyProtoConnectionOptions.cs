@@ -10,7 +10,10 @@ public sealed class TinyProtoConnectionOptions
     /// <summary>The largest message the protocol can carry: <c>0xF0FFFFFF</c> bytes (a little over 3.76 GiB).</summary>
     public const long ProtocolMaxMessageSize = 0xF0FFFFFF;
 
-    private long _maxMessageSize = ProtocolMaxMessageSize;
+    /// <summary>The default of <see cref="MaxMessageSize"/>: 64 MiB.</summary>
+    public const long DefaultMaxMessageSize = 64 * 1024 * 1024;
+
+    private long _maxMessageSize = DefaultMaxMessageSize;
     private int _maxBufferedMessageSize = 64 * 1024 * 1024;
     private long _maxReadAheadBytes = 64 * 1024 * 1024;
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
@@ -19,8 +22,11 @@ public sealed class TinyProtoConnectionOptions
 
     /// <summary>
     /// The largest incoming message this end accepts (PROTOCOL.md rule 1). A larger size is refused
-    /// with <c>0xFC</c> before any payload byte is read, and the connection is closed.
-    /// Default: <see cref="ProtocolMaxMessageSize"/>.
+    /// with <c>0xFC</c> before any payload byte is read, and the connection is closed. With
+    /// <see cref="MaxReadAheadBytes"/> it bounds what one peer can make this end hold: a message is kept only as its
+    /// bytes arrive, but a peer can send them. Default: <see cref="DefaultMaxMessageSize"/> (64 MiB); set
+    /// <see cref="ProtocolMaxMessageSize"/> to take anything the protocol can carry, and override
+    /// <c>TransmissionStreamReceivedAsync</c> so that such messages are streamed, not buffered.
     /// </summary>
     public long MaxMessageSize
     {

@@ -24,6 +24,7 @@ public sealed class HugeMessageTests : ConnectionTestBase
     {
         await using var server = new TinyProtoServer();
         server.ConnectionOptions.MaxBufferedMessageSize = 1024 * 1024;
+        server.ConnectionOptions.MaxMessageSize = TinyProtoConnectionOptions.ProtocolMaxMessageSize;
         int port = await StartLoopbackAsync(server);
         await using var client = new TinyProtoClient();
         TinyProtoConnection sender = client.ActiveConnections[await Bounded(client.ConnectToAsync("127.0.0.1", port, TimeoutToken))];

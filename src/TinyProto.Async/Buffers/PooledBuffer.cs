@@ -4,14 +4,21 @@ namespace TinyProto.Async.Buffers;
 
 /// <summary>
 /// A message body built from arrays rented from an <see cref="ArrayPool{T}"/> (the connection's
-/// <see cref="TinyProtoConnectionOptions.BufferPool"/>): one array for messages up to <see cref="ChunkSize"/>,
-/// a chain of such arrays above it (so the body never needs one array larger than the chunk). Returned to
-/// that pool on <see cref="Dispose"/>.
+/// <see cref="TinyProtoConnectionOptions.BufferPool"/>, returned to that pool on <see cref="Dispose"/>.
 /// </summary>
+/// <remarks>
+/// Memory follows the bytes that arrived, never the size a header announced: a body up to <see cref="FirstSegmentSize"/>
+/// is one array; above it, each array holds what is being appended and at least twice the one before, up to
+/// <see cref="ChunkSize"/>. So a peer that announces a large message and sends nothing makes us hold only a small
+/// array, while a message that does arrive takes a few arrays (and never one larger than the chunk).
+/// </remarks>
 internal sealed class PooledBuffer : IDisposable
 {
     /// <summary>The size of each rented array for bodies that need more than one.</summary>
     public const int ChunkSize = 1024 * 1024;
+
+    /// <summary>The most a body holds before its bytes arrive.</summary>
+    public const int FirstSegmentSize = 16 * 1024;
 
     private readonly ArrayPool<byte> _arrays;
     private long _length;
@@ -30,24 +37,25 @@ internal sealed class PooledBuffer : IDisposable
     /// <summary>Reads all of <paramref name="source"/> (<see cref="Stream.Length"/> bytes) into a new body; dispose it.</summary>
     public static async ValueTask<PooledBuffer> ReadWholeAsync(Stream source, ArrayPool<byte> arrays, CancellationToken cancellationToken)
     {
+        // Read straight into the body, which grows with what arrived (see the remarks), not with the announced length.
         var body = new PooledBuffer(source.Length, arrays);
-        byte[] chunk = arrays.Rent(ChunkSize);
         try
         {
             while (body.Remaining > 0)
             {
-                int read = await source.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, body.Remaining)), cancellationToken).ConfigureAwait(false);
-                body.Append(chunk.AsSpan(0, read));
+                int read = await source.ReadAsync(body.GetAppendMemory(body.Remaining), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    throw new EndOfStreamException($"The message ended after {body.Length - body.Remaining} of its {body.Length} bytes.");
+                }
+
+                body.Advance(read);
             }
         }
         catch
         {
             body.Dispose();
             throw;
-        }
-        finally
-        {
-            arrays.Return(chunk);
         }
 
         return body;
@@ -74,7 +82,7 @@ internal sealed class PooledBuffer : IDisposable
         {
             if (_last is null || _last.Count == _last.Array.Length)
             {
-                AddSegment();
+                AddSegment(data.Length);
             }
 
             int n = Math.Min(data.Length, _last!.Array.Length - _last.Count);
@@ -89,7 +97,7 @@ internal sealed class PooledBuffer : IDisposable
     {
         if (_last is null || _last.Count == _last.Array.Length)
         {
-            AddSegment();
+            AddSegment(0);
         }
 
         return _last!.Array.AsMemory(_last.Count, (int)Math.Min(_last.Array.Length - _last.Count, Math.Min(limit, Remaining)));
@@ -119,9 +127,11 @@ internal sealed class PooledBuffer : IDisposable
         _disposed = false;
     }
 
-    private void AddSegment()
+    /// <summary>Adds an array for the next <paramref name="arriving"/> bytes (0 when unknown), sized as the remarks say.</summary>
+    private void AddSegment(int arriving)
     {
-        int size = (int)Math.Min(Remaining, ChunkSize);
+        long wanted = Math.Max(arriving, _last is null ? FirstSegmentSize : 2L * _last.Array.Length);
+        int size = (int)Math.Min(Remaining, Math.Min(wanted, ChunkSize));
         Segment segment = _spare ?? new Segment();
         _spare = null;
         segment.Init(_arrays.Rent(size), _written);

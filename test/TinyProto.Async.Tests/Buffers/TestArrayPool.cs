@@ -35,6 +35,18 @@ internal sealed class TestArrayPool : ArrayPool<byte>
         }
     }
 
+    /// <summary>The bytes of every array rented and not yet returned: what the code under test holds now.</summary>
+    public long RentedBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _rented.Keys.Sum(array => (long)array.Length);
+            }
+        }
+    }
+
     public override byte[] Rent(int minimumLength)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(minimumLength);
