@@ -57,7 +57,10 @@ public class TinyProtoClient : IAsyncDisposable
         set => _loopPassInterval = TimeSpanOption.Positive(value, nameof(LoopPassInterval), infiniteAllowed: false);
     }
 
-    /// <summary>The connections that are open, by id. Safe to enumerate while connections come and go.</summary>
+    /// <summary>
+    /// The connections that are open, by id. Safe to enumerate while connections come and go. A connection leaves it
+    /// before its <see cref="TinyProtoConnection.Completion"/> completes: once that task has completed, it is no longer listed.
+    /// </summary>
     public IReadOnlyDictionary<Guid, TinyProtoConnection> ActiveConnections => _active;
 
     /// <summary>Runs each new connection with a new <typeparamref name="T"/>.</summary>
@@ -131,14 +134,12 @@ public class TinyProtoClient : IAsyncDisposable
             throw;
         }
 
+        // The connection leaves the list before its Completion completes: whoever awaited Completion never finds it here.
+        connection.Ending = () => _active.TryRemove(connection.Id, out _);
         _active[connection.Id] = connection;
         connection.StartLoops();
         _ = connection.Completion.ContinueWith(
-            (t, s) =>
-            {
-                ((Socket)s!).Dispose();
-                _active.TryRemove(connection.Id, out _);
-            },
+            static (t, s) => ((Socket)s!).Dispose(),
             socket,
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,

@@ -93,6 +93,7 @@ public partial class TinyProtoConnection
         await receive.ConfigureAwait(false);
         await hooks.ConfigureAwait(false);
         await AbandonTransportAsync().ConfigureAwait(false);
+        Ending?.Invoke();
 
         Exception? failure;
         lock (_gate)

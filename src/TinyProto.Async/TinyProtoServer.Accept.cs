@@ -142,6 +142,8 @@ public partial class TinyProtoServer
 
     private async Task RunConnectionAsync(TinyProtoConnection connection, Socket socket)
     {
+        // The connection leaves the list before its Completion completes: whoever awaited Completion never finds it here.
+        connection.Ending = () => _active.TryRemove(connection.Id, out _);
         _active[connection.Id] = connection;
         try
         {
@@ -152,6 +154,7 @@ public partial class TinyProtoServer
             catch (Exception ex)
             {
                 Log.ServerHookFailed(_logger, nameof(ConnectionInitAsync), ex);
+                _active.TryRemove(connection.Id, out _);
                 await connection.AbandonAsync().ConfigureAwait(false);
                 socket.Dispose();
                 return;
@@ -186,8 +189,6 @@ public partial class TinyProtoServer
             {
                 Log.ServerHookFailed(_logger, nameof(ConnectionShutdownAsync), ex);
             }
-
-            _active.TryRemove(connection.Id, out _);
         }
     }
 

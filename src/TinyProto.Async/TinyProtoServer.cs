@@ -79,7 +79,11 @@ public partial class TinyProtoServer : IAsyncDisposable
         set => _loopPassInterval = TimeSpanOption.Positive(value, nameof(LoopPassInterval), infiniteAllowed: false);
     }
 
-    /// <summary>The connections that completed their handshake and have not ended, by id. Safe to enumerate while connections come and go.</summary>
+    /// <summary>
+    /// The connections that completed their handshake and have not ended, by id. Safe to enumerate while connections
+    /// come and go. A connection leaves it before its <see cref="TinyProtoConnection.Completion"/> completes (so once
+    /// that task has completed, it is no longer listed) and before <see cref="ConnectionShutdownAsync"/> runs for it.
+    /// </summary>
     public IReadOnlyDictionary<Guid, TinyProtoConnection> ActiveConnections => _active;
 
     /// <summary>The endpoints the server is listening on, with the ports chosen for port 0; empty until started.</summary>
@@ -250,7 +254,7 @@ public partial class TinyProtoServer : IAsyncDisposable
     /// <c>PostLoopAsync</c> returned (when <see cref="ConnectionInitAsync"/> threw, the loop never started), whatever ended it. The original's <c>connection_shutdown</c>.
     /// </summary>
     /// <param name="id">The connection's id.</param>
-    /// <param name="connection">The connection, already closed.</param>
+    /// <param name="connection">The connection, already closed and no longer in <see cref="ActiveConnections"/>.</param>
     /// <param name="cancellationToken">Not cancelled.</param>
     /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
     protected virtual ValueTask ConnectionShutdownAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken) => default;

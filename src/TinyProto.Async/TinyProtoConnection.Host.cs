@@ -1,0 +1,15 @@
+namespace TinyProto.Async;
+
+/// <summary>
+/// What the server or client that made a connection sets on it before it starts. Each member is written once, before
+/// the handshake, by that host alone, and only read by the connection after that.
+/// </summary>
+public partial class TinyProtoConnection
+{
+    /// <summary>
+    /// Runs once, synchronously, when a started connection has ended, after <see cref="PostLoopAsync"/> and just before
+    /// <see cref="Completion"/> completes: a host drops the connection from its <c>ActiveConnections</c> here, so no one
+    /// who awaited <see cref="Completion"/> can still find it listed. It must not throw.
+    /// </summary>
+    internal Action? Ending { get; set; }
+}
