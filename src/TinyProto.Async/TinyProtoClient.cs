@@ -31,7 +31,13 @@ public class TinyProtoClient : IAsyncDisposable
         _mainLoop = new MainLoop(PreLoopAsync, LoopPassAsync, PostLoopAsync);
     }
 
-    /// <summary>Settings copied into every new connection. The logger defaults to the client's.</summary>
+    /// <summary>
+    /// Settings copied into each new connection whose handler did not assign <see cref="TinyProtoConnection.Options"/>
+    /// of its own (a connection that did keeps its own). <see cref="Timeout"/>, once set, wins over their
+    /// <see cref="TinyProtoConnectionOptions.Timeout"/>. When they name no logger, connections log through the client's.
+    /// This object stays writable: connections get a copy, which becomes read-only as it starts.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
     public TinyProtoConnectionOptions ConnectionOptions
     {
         get => _factory.Options;
@@ -39,14 +45,17 @@ public class TinyProtoClient : IAsyncDisposable
     }
 
     /// <summary>
-    /// How long connecting, the opening handshake and each wait for a status may take (the same as
-    /// <c>ConnectionOptions.Timeout</c>). Idle time is not limited. Default: 5 seconds.
+    /// How long connecting, the opening handshake and each wait for a status may take. Idle time is not limited.
+    /// A setting of the client's own: once set, it applies to every connection that takes <see cref="ConnectionOptions"/>,
+    /// whatever their <see cref="TinyProtoConnectionOptions.Timeout"/> says and however often they are replaced; until it is
+    /// set, it reads (and connections use) <c>ConnectionOptions.Timeout</c>. Default: 5 seconds. A connection whose handler
+    /// assigned its own options connects and runs with their timeout.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive (nor <see cref="Timeout.InfiniteTimeSpan"/>), or above 49.7 days (the longest timer).</exception>
     public TimeSpan Timeout
     {
-        get => _factory.Options.Timeout;
-        set => _factory.Options.Timeout = value;
+        get => _factory.Timeout ?? _factory.Options.Timeout;
+        set => _factory.Timeout = TimeSpanOption.Positive(value, nameof(Timeout), infiniteAllowed: true);
     }
 
     /// <summary>How often the client's <see cref="LoopPassAsync"/> runs in <see cref="RunAsync"/>, if overridden. Default: 30 ms.</summary>
@@ -120,7 +129,7 @@ public class TinyProtoClient : IAsyncDisposable
         _factory.DefaultLogger = _logger;
         TinyProtoConnection connection = _factory.Create();
         TinyProtoThreading threading = connection.Options.Threading;
-        Socket socket = await ConnectSocketAsync(host, port, DedicatedThreads.MayTake(threading), cancellationToken).ConfigureAwait(false);
+        Socket socket = await ConnectSocketAsync(host, port, DedicatedThreads.MayTake(threading), connection.Options.Timeout, cancellationToken).ConfigureAwait(false);
         connection.AbortTarget = socket;
         connection.LocalEndPoint = socket.LocalEndPoint;
         connection.RemoteEndPoint = socket.RemoteEndPoint;
@@ -219,10 +228,10 @@ public class TinyProtoClient : IAsyncDisposable
     /// connects with a blocking call on a thread of its own: one asynchronous operation would register it with the
     /// runtime's asynchronous engine for good.
     /// </summary>
-    private async Task<Socket> ConnectSocketAsync(string host, int port, bool blocking, CancellationToken cancellationToken)
+    private static async Task<Socket> ConnectSocketAsync(string host, int port, bool blocking, TimeSpan limit, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Timeout);
+        timeout.CancelAfter(limit);
         try
         {
             IPAddress[] addresses = IPAddress.TryParse(host, out IPAddress? literal)
@@ -261,7 +270,7 @@ public class TinyProtoClient : IAsyncDisposable
         }
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw new TinyProtoException(TinyProtoError.Timeout, $"Connecting to {host}:{port} took longer than {Timeout.TotalSeconds:0.###} s.", ex);
+            throw new TinyProtoException(TinyProtoError.Timeout, $"Connecting to {host}:{port} took longer than {limit.TotalSeconds:0.###} s.", ex);
         }
     }
 

@@ -29,9 +29,10 @@ public partial class TinyProtoConnection
             Volatile.Write(ref _directCancel, new CancellationTokenSource());
         }
 
+        _options.MakeReadOnly();
         Volatile.Write(ref _transport, transport);
         Role = role;
-        _logger = _options.Logger ?? NullLogger.Instance;
+        _logger = _options.Logger ?? HostLogger ?? NullLogger.Instance;
         _loopPassOverridden = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(LoopPassAsync));
         _hooksTakeMessages = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionReceivedAsync), typeof(ReadOnlySequence<byte>), typeof(CancellationToken)) || HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionStreamReceivedAsync), typeof(Stream), typeof(CancellationToken));
 

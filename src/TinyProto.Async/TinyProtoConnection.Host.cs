@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace TinyProto.Async;
 
 /// <summary>
@@ -12,4 +14,13 @@ public partial class TinyProtoConnection
     /// who awaited <see cref="Completion"/> can still find it listed. It must not throw.
     /// </summary>
     internal Action? Ending { get; set; }
+
+    /// <summary>Where the connection logs when its options name no <see cref="TinyProtoConnectionOptions.Logger"/>: its host's connection logger.</summary>
+    internal ILogger? HostLogger { get; set; }
+
+    /// <summary>
+    /// Whether <see cref="Options"/> was assigned. A host gives its own <c>ConnectionOptions</c> (a copy) only to a
+    /// connection whose handler did not assign options of its own.
+    /// </summary>
+    internal bool OptionsWereSet { get; private set; }
 }

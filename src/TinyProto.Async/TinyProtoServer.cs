@@ -43,7 +43,13 @@ public partial class TinyProtoServer : IAsyncDisposable
         _mainLoop = new MainLoop(PreLoopAsync, LoopPassAsync, PostLoopAsync);
     }
 
-    /// <summary>Settings copied into every new connection. The logger defaults to the server's.</summary>
+    /// <summary>
+    /// Settings copied into each new connection whose handler did not assign <see cref="TinyProtoConnection.Options"/>
+    /// of its own: a connection made by <c>SetConnectionHandler(() => new MyConnection { Options = ... })</c> keeps its
+    /// own, and these do not apply to it. When the options name no logger, connections log through the server's.
+    /// This object stays writable: connections get a copy, which becomes read-only as it starts.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
     public TinyProtoConnectionOptions ConnectionOptions
     {
         get => _factory.Options;
