@@ -19,15 +19,41 @@ public class TinyProtoClient : IAsyncDisposable
     private readonly ConcurrentDictionary<Guid, TinyProtoConnection> _active = new();
     private readonly MainLoop _mainLoop;
     private readonly ILogger _logger;
+    private readonly ILogger _connectionLogger;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
     private int _running; // 0 new, 1 main loop running, 2 stopped
 
-    /// <summary>Creates a client.</summary>
-    /// <param name="logger">Where the client and its connections log; defaults to none.</param>
-    public TinyProtoClient(ILogger? logger = null)
+    /// <summary>Creates a client, without logging.</summary>
+    public TinyProtoClient()
+        : this(NullLogger.Instance, NullLogger.Instance)
     {
-        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Creates a client, logging through one logger.</summary>
+    /// <param name="logger">Where the client and its connections log; null for no logging.</param>
+    public TinyProtoClient(ILogger? logger)
+        : this(logger ?? NullLogger.Instance, logger ?? NullLogger.Instance)
+    {
+    }
+
+    /// <summary>
+    /// Creates a client that logs through <paramref name="loggerFactory"/>: the client under the category
+    /// <c>TinyProto.Async.TinyProtoClient</c> (its hooks' exceptions), and each connection whose options name no
+    /// <see cref="TinyProtoConnectionOptions.Logger"/> under <c>TinyProto.Async.TinyProtoConnection</c> (what ended it,
+    /// its hooks' exceptions). The client does not dispose the factory.
+    /// </summary>
+    /// <param name="loggerFactory">Creates the client's and its connections' loggers.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="loggerFactory"/> is null.</exception>
+    public TinyProtoClient(ILoggerFactory loggerFactory)
+        : this(CreateLogger<TinyProtoClient>(loggerFactory), CreateLogger<TinyProtoConnection>(loggerFactory))
+    {
+    }
+
+    private TinyProtoClient(ILogger logger, ILogger connectionLogger)
+    {
+        _logger = logger;
+        _connectionLogger = connectionLogger;
         _mainLoop = new MainLoop(PreLoopAsync, LoopPassAsync, PostLoopAsync);
     }
 
@@ -126,7 +152,7 @@ public class TinyProtoClient : IAsyncDisposable
             throw new InvalidOperationException("The client was stopped.");
         }
 
-        _factory.DefaultLogger = _logger;
+        _factory.DefaultLogger = _connectionLogger;
         TinyProtoConnection connection = _factory.Create();
         TinyProtoThreading threading = connection.Options.Threading;
         Socket socket = await ConnectSocketAsync(host, port, DedicatedThreads.MayTake(threading), connection.Options.Timeout, cancellationToken).ConfigureAwait(false);
@@ -222,6 +248,9 @@ public class TinyProtoClient : IAsyncDisposable
     /// <param name="cancellationToken">Not cancelled.</param>
     /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
     protected virtual ValueTask PostLoopAsync(CancellationToken cancellationToken) => default;
+
+    private static ILogger<T> CreateLogger<T>(ILoggerFactory loggerFactory) =>
+        (loggerFactory ?? throw new ArgumentNullException(nameof(loggerFactory))).CreateLogger<T>();
 
     /// <summary>
     /// Connects a socket to the first address of <paramref name="host"/> that accepts. A socket for a dedicated thread

@@ -29,17 +29,43 @@ public partial class TinyProtoServer : IAsyncDisposable
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly MainLoop _mainLoop;
     private readonly ILogger _logger;
+    private readonly ILogger _connectionLogger;
     private int _slots;
     private int _state; // 0 new, 1 running, 2 stopping or stopped
     private int? _connectionLimit;
     private TimeSpan _stopTimeout = TimeSpan.FromSeconds(5);
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
 
-    /// <summary>Creates a server that is not yet listening.</summary>
-    /// <param name="logger">Where the server and its connections log; defaults to none.</param>
-    public TinyProtoServer(ILogger? logger = null)
+    /// <summary>Creates a server that is not yet listening, without logging.</summary>
+    public TinyProtoServer()
+        : this(NullLogger.Instance, NullLogger.Instance)
     {
-        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Creates a server that is not yet listening, logging through one logger.</summary>
+    /// <param name="logger">Where the server and its connections log; null for no logging.</param>
+    public TinyProtoServer(ILogger? logger)
+        : this(logger ?? NullLogger.Instance, logger ?? NullLogger.Instance)
+    {
+    }
+
+    /// <summary>
+    /// Creates a server that is not yet listening and logs through <paramref name="loggerFactory"/>: the server under the
+    /// category <c>TinyProto.Async.TinyProtoServer</c> (its hooks' exceptions, refusals, failed handshakes), and each
+    /// connection whose options name no <see cref="TinyProtoConnectionOptions.Logger"/> under <c>TinyProto.Async.TinyProtoConnection</c>
+    /// (what ended it, its hooks' exceptions). The server does not dispose the factory.
+    /// </summary>
+    /// <param name="loggerFactory">Creates the server's and its connections' loggers.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="loggerFactory"/> is null.</exception>
+    public TinyProtoServer(ILoggerFactory loggerFactory)
+        : this(CreateLogger<TinyProtoServer>(loggerFactory), CreateLogger<TinyProtoConnection>(loggerFactory))
+    {
+    }
+
+    private TinyProtoServer(ILogger logger, ILogger connectionLogger)
+    {
+        _logger = logger;
+        _connectionLogger = connectionLogger;
         _mainLoop = new MainLoop(PreLoopAsync, LoopPassAsync, PostLoopAsync);
     }
 
@@ -153,7 +179,7 @@ public partial class TinyProtoServer : IAsyncDisposable
             throw new InvalidOperationException("The server was already started or stopped; create a new server to start again.");
         }
 
-        _factory.DefaultLogger = _logger;
+        _factory.DefaultLogger = _connectionLogger;
         try
         {
             foreach ((string host, int port) in _addresses)
@@ -264,6 +290,9 @@ public partial class TinyProtoServer : IAsyncDisposable
     /// <param name="cancellationToken">Not cancelled.</param>
     /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
     protected virtual ValueTask ConnectionShutdownAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken) => default;
+
+    private static ILogger<T> CreateLogger<T>(ILoggerFactory loggerFactory) =>
+        (loggerFactory ?? throw new ArgumentNullException(nameof(loggerFactory))).CreateLogger<T>();
 
     private void ThrowIfStarted()
     {
