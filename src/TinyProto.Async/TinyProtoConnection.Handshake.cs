@@ -41,7 +41,7 @@ public partial class TinyProtoConnection
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _hookCancellation.Token, timer.Token);
         try
         {
-            HandshakeOutcome outcome = await HandshakeExchange.RunAsync(transport, role, _options, timeout.Token).ConfigureAwait(false);
+            HandshakeOutcome outcome = await HandshakeExchange.RunAsync(transport, role, _options, Admit, timeout.Token).ConfigureAwait(false);
             IsPipelined = outcome.IsPipelined;
             Volatile.Write(ref _parts, new ConnectionParts(_gate, Id, _options, _logger, _plugins, _lifetime, _inbox, _deadline,
                 new Conversation(role, IsPipelined, _options.MaxMessageSize), transport, _directCancel?.Token ?? default));

@@ -23,4 +23,10 @@ public partial class TinyProtoConnection
     /// connection whose handler did not assign options of its own.
     /// </summary>
     internal bool OptionsWereSet { get; private set; }
+
+    /// <summary>
+    /// Server role: asked once the client's opening byte is read and valid, just before the answer. False makes the
+    /// handshake answer <c>0xFE</c> (the connection limit) and fail with <see cref="TinyProtoError.ConnectionLimitReached"/>.
+    /// </summary>
+    internal Func<bool>? Admit { get; set; }
 }
