@@ -6,13 +6,23 @@ using TinyProto.Samples.Echo;
 const string Usage = """
     Usage:
       TinyProto.Samples.Echo                 run a server and a client in this process and exchange a few messages
-      TinyProto.Samples.Echo server --port P [--host H] [--connection-limit N]
+      TinyProto.Samples.Echo server --port P [--host H] [--connection-limit N] [--max-connections-per-address N]
+                                    [--max-pending-handshakes N] [--max-message-size BYTES]
       TinyProto.Samples.Echo client --port P [--host H] --count N --size S
 
     Options:
       --host H               address to listen on or connect to (default 127.0.0.1)
       --port P               TCP port, 0..65535 for a server (0 picks a free one), 1..65535 for a client
       --connection-limit N   most clients served at once; more are refused with 0xFE (default: no limit)
+      --max-connections-per-address N
+                             most connections from one IP address, counting those in their handshake;
+                             more are refused with 0xFE (default: no limit)
+      --max-pending-handshakes N
+                             most connections in their opening handshake at once; more are refused with
+                             0xFE at once (default: no limit)
+      --max-message-size BYTES
+                             largest message the server accepts, 0..4043309055; a larger one is refused
+                             with 0xFC and its connection closed (default: 4043309055, the protocol's maximum)
       --count N              number of lock-step echo round trips
       --size S               bytes in each message, 0..1073741824
     """;
@@ -32,11 +42,16 @@ return await SampleHost.RunAsync(Usage, async () =>
 
         case "server":
         {
-            var options = Arguments.Parse(args.AsSpan(1), "--host", "--port", "--connection-limit");
+            var options = Arguments.Parse(args.AsSpan(1), "--host", "--port", "--connection-limit",
+                "--max-connections-per-address", "--max-pending-handshakes", "--max-message-size");
             return await EchoServerCommand.RunAsync(
                 options.GetString("--host", "127.0.0.1"),
                 options.GetInt("--port", 0, 65535),
-                options.GetOptionalInt("--connection-limit", 1, int.MaxValue));
+                new EchoServerCommand.Limits(
+                    options.GetOptionalInt("--connection-limit", 1, int.MaxValue),
+                    options.GetOptionalInt("--max-connections-per-address", 1, int.MaxValue),
+                    options.GetOptionalInt("--max-pending-handshakes", 1, int.MaxValue),
+                    EchoServerCommand.ParseMaxMessageSize(options.GetOptionalString("--max-message-size"))));
         }
 
         case "client":

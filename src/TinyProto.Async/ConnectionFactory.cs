@@ -1,15 +1,29 @@
+using Microsoft.Extensions.Logging;
+
 namespace TinyProto.Async;
 
-/// <summary>What a server or client needs to make each new connection: the handler type, options and plugins.</summary>
+/// <summary>
+/// What a server or client needs to make each new connection: the handler, the host's options and plugins, and the
+/// host's connection logger. Which options a connection runs with:
+/// <list type="number">
+/// <item>options its handler assigned to <see cref="TinyProtoConnection.Options"/>, kept as they are;</item>
+/// <item>otherwise a copy of the host's <see cref="Options"/>, with <see cref="Timeout"/> over its timeout when set.</item>
+/// </list>
+/// Whatever the options, a connection whose options name no logger logs through <see cref="DefaultLogger"/>.
+/// </summary>
 internal sealed class ConnectionFactory
 {
     private readonly List<ITinyProtoPlugin> _plugins = [];
     private Func<TinyProtoConnection> _create = static () => new TinyProtoConnection();
 
+    /// <summary>The host's <c>ConnectionOptions</c>; never made read-only, since each connection gets a copy.</summary>
     public TinyProtoConnectionOptions Options { get; set; } = new();
 
-    /// <summary>The host's logger, used by connections whose options name none.</summary>
-    public Microsoft.Extensions.Logging.ILogger? DefaultLogger { get; set; }
+    /// <summary>A timeout the host set on its own (the client's <c>Timeout</c>); wins over <see cref="Options"/>' timeout.</summary>
+    public TimeSpan? Timeout { get; set; }
+
+    /// <summary>The host's logger for its connections, used by connections whose options name none.</summary>
+    public ILogger? DefaultLogger { get; set; }
 
     public void SetHandler(Func<TinyProtoConnection> create)
     {
@@ -30,9 +44,18 @@ internal sealed class ConnectionFactory
     {
         TinyProtoConnection connection = _create()
             ?? throw new InvalidOperationException("The connection handler factory returned null.");
-        TinyProtoConnectionOptions options = Options.Clone();
-        options.Logger ??= DefaultLogger;
-        connection.Options = options;
+        if (!connection.OptionsWereSet)
+        {
+            TinyProtoConnectionOptions options = Options.Clone();
+            if (Timeout is TimeSpan timeout)
+            {
+                options.Timeout = timeout;
+            }
+
+            connection.Options = options;
+        }
+
+        connection.HostLogger = DefaultLogger;
         lock (_plugins)
         {
             foreach (ITinyProtoPlugin plugin in _plugins)

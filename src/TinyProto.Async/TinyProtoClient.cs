@@ -19,19 +19,51 @@ public class TinyProtoClient : IAsyncDisposable
     private readonly ConcurrentDictionary<Guid, TinyProtoConnection> _active = new();
     private readonly MainLoop _mainLoop;
     private readonly ILogger _logger;
+    private readonly ILogger _connectionLogger;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
     private int _running; // 0 new, 1 main loop running, 2 stopped
 
-    /// <summary>Creates a client.</summary>
-    /// <param name="logger">Where the client and its connections log; defaults to none.</param>
-    public TinyProtoClient(ILogger? logger = null)
+    /// <summary>Creates a client, without logging.</summary>
+    public TinyProtoClient()
+        : this(NullLogger.Instance, NullLogger.Instance)
     {
-        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Creates a client, logging through one logger.</summary>
+    /// <param name="logger">Where the client and its connections log; null for no logging.</param>
+    public TinyProtoClient(ILogger? logger)
+        : this(logger ?? NullLogger.Instance, logger ?? NullLogger.Instance)
+    {
+    }
+
+    /// <summary>
+    /// Creates a client that logs through <paramref name="loggerFactory"/>: the client under the category
+    /// <c>TinyProto.Async.TinyProtoClient</c> (its hooks' exceptions), and each connection whose options name no
+    /// <see cref="TinyProtoConnectionOptions.Logger"/> under <c>TinyProto.Async.TinyProtoConnection</c> (what ended it,
+    /// its hooks' exceptions). The client does not dispose the factory.
+    /// </summary>
+    /// <param name="loggerFactory">Creates the client's and its connections' loggers.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="loggerFactory"/> is null.</exception>
+    public TinyProtoClient(ILoggerFactory loggerFactory)
+        : this(CreateLogger<TinyProtoClient>(loggerFactory), CreateLogger<TinyProtoConnection>(loggerFactory))
+    {
+    }
+
+    private TinyProtoClient(ILogger logger, ILogger connectionLogger)
+    {
+        _logger = logger;
+        _connectionLogger = connectionLogger;
         _mainLoop = new MainLoop(PreLoopAsync, LoopPassAsync, PostLoopAsync);
     }
 
-    /// <summary>Settings copied into every new connection. The logger defaults to the client's.</summary>
+    /// <summary>
+    /// Settings copied into each new connection whose handler did not assign <see cref="TinyProtoConnection.Options"/>
+    /// of its own (a connection that did keeps its own). <see cref="Timeout"/>, once set, wins over their
+    /// <see cref="TinyProtoConnectionOptions.Timeout"/>. When they name no logger, connections log through the client's.
+    /// This object stays writable: connections get a copy, which becomes read-only as it starts.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
     public TinyProtoConnectionOptions ConnectionOptions
     {
         get => _factory.Options;
@@ -39,14 +71,17 @@ public class TinyProtoClient : IAsyncDisposable
     }
 
     /// <summary>
-    /// How long connecting, the opening handshake and each wait for a status may take (the same as
-    /// <c>ConnectionOptions.Timeout</c>). Idle time is not limited. Default: 5 seconds.
+    /// How long connecting, the opening handshake and each wait for a status may take. Idle time is not limited.
+    /// A setting of the client's own: once set, it applies to every connection that takes <see cref="ConnectionOptions"/>,
+    /// whatever their <see cref="TinyProtoConnectionOptions.Timeout"/> says and however often they are replaced; until it is
+    /// set, it reads (and connections use) <c>ConnectionOptions.Timeout</c>. Default: 5 seconds. A connection whose handler
+    /// assigned its own options connects and runs with their timeout.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive (nor <see cref="Timeout.InfiniteTimeSpan"/>), or above 49.7 days (the longest timer).</exception>
     public TimeSpan Timeout
     {
-        get => _factory.Options.Timeout;
-        set => _factory.Options.Timeout = value;
+        get => _factory.Timeout ?? _factory.Options.Timeout;
+        set => _factory.Timeout = TimeSpanOption.Positive(value, nameof(Timeout), infiniteAllowed: true);
     }
 
     /// <summary>How often the client's <see cref="LoopPassAsync"/> runs in <see cref="RunAsync"/>, if overridden. Default: 30 ms.</summary>
@@ -57,7 +92,10 @@ public class TinyProtoClient : IAsyncDisposable
         set => _loopPassInterval = TimeSpanOption.Positive(value, nameof(LoopPassInterval), infiniteAllowed: false);
     }
 
-    /// <summary>The connections that are open, by id. Safe to enumerate while connections come and go.</summary>
+    /// <summary>
+    /// The connections that are open, by id. Safe to enumerate while connections come and go. A connection leaves it
+    /// before its <see cref="TinyProtoConnection.Completion"/> completes: once that task has completed, it is no longer listed.
+    /// </summary>
     public IReadOnlyDictionary<Guid, TinyProtoConnection> ActiveConnections => _active;
 
     /// <summary>Runs each new connection with a new <typeparamref name="T"/>.</summary>
@@ -114,10 +152,10 @@ public class TinyProtoClient : IAsyncDisposable
             throw new InvalidOperationException("The client was stopped.");
         }
 
-        _factory.DefaultLogger = _logger;
+        _factory.DefaultLogger = _connectionLogger;
         TinyProtoConnection connection = _factory.Create();
         TinyProtoThreading threading = connection.Options.Threading;
-        Socket socket = await ConnectSocketAsync(host, port, DedicatedThreads.MayTake(threading), cancellationToken).ConfigureAwait(false);
+        Socket socket = await ConnectSocketAsync(host, port, DedicatedThreads.MayTake(threading), connection.Options.Timeout, cancellationToken).ConfigureAwait(false);
         connection.AbortTarget = socket;
         connection.LocalEndPoint = socket.LocalEndPoint;
         connection.RemoteEndPoint = socket.RemoteEndPoint;
@@ -131,14 +169,12 @@ public class TinyProtoClient : IAsyncDisposable
             throw;
         }
 
+        // The connection leaves the list before its Completion completes: whoever awaited Completion never finds it here.
+        connection.Ending = () => _active.TryRemove(connection.Id, out _);
         _active[connection.Id] = connection;
         connection.StartLoops();
         _ = connection.Completion.ContinueWith(
-            (t, s) =>
-            {
-                ((Socket)s!).Dispose();
-                _active.TryRemove(connection.Id, out _);
-            },
+            static (t, s) => ((Socket)s!).Dispose(),
             socket,
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
@@ -213,15 +249,18 @@ public class TinyProtoClient : IAsyncDisposable
     /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
     protected virtual ValueTask PostLoopAsync(CancellationToken cancellationToken) => default;
 
+    private static ILogger<T> CreateLogger<T>(ILoggerFactory loggerFactory) =>
+        (loggerFactory ?? throw new ArgumentNullException(nameof(loggerFactory))).CreateLogger<T>();
+
     /// <summary>
     /// Connects a socket to the first address of <paramref name="host"/> that accepts. A socket for a dedicated thread
     /// connects with a blocking call on a thread of its own: one asynchronous operation would register it with the
     /// runtime's asynchronous engine for good.
     /// </summary>
-    private async Task<Socket> ConnectSocketAsync(string host, int port, bool blocking, CancellationToken cancellationToken)
+    private static async Task<Socket> ConnectSocketAsync(string host, int port, bool blocking, TimeSpan limit, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Timeout);
+        timeout.CancelAfter(limit);
         try
         {
             IPAddress[] addresses = IPAddress.TryParse(host, out IPAddress? literal)
@@ -260,7 +299,7 @@ public class TinyProtoClient : IAsyncDisposable
         }
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw new TinyProtoException(TinyProtoError.Timeout, $"Connecting to {host}:{port} took longer than {Timeout.TotalSeconds:0.###} s.", ex);
+            throw new TinyProtoException(TinyProtoError.Timeout, $"Connecting to {host}:{port} took longer than {limit.TotalSeconds:0.###} s.", ex);
         }
     }
 

@@ -29,9 +29,10 @@ public partial class TinyProtoConnection
             Volatile.Write(ref _directCancel, new CancellationTokenSource());
         }
 
+        _options.MakeReadOnly();
         Volatile.Write(ref _transport, transport);
         Role = role;
-        _logger = _options.Logger ?? NullLogger.Instance;
+        _logger = _options.Logger ?? HostLogger ?? NullLogger.Instance;
         _loopPassOverridden = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(LoopPassAsync));
         _hooksTakeMessages = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionReceivedAsync), typeof(ReadOnlySequence<byte>), typeof(CancellationToken)) || HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionStreamReceivedAsync), typeof(Stream), typeof(CancellationToken));
 
@@ -40,7 +41,7 @@ public partial class TinyProtoConnection
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _hookCancellation.Token, timer.Token);
         try
         {
-            HandshakeOutcome outcome = await HandshakeExchange.RunAsync(transport, role, _options, timeout.Token).ConfigureAwait(false);
+            HandshakeOutcome outcome = await HandshakeExchange.RunAsync(transport, role, _options, Admit, timeout.Token).ConfigureAwait(false);
             IsPipelined = outcome.IsPipelined;
             Volatile.Write(ref _parts, new ConnectionParts(_gate, Id, _options, _logger, _plugins, _lifetime, _inbox, _deadline,
                 new Conversation(role, IsPipelined, _options.MaxMessageSize), transport, AbortWrites, _directCancel?.Token ?? default));
@@ -122,6 +123,7 @@ public partial class TinyProtoConnection
         await receive.ConfigureAwait(false);
         await hooks.ConfigureAwait(false);
         await AbandonTransportAsync().ConfigureAwait(false);
+        Ending?.Invoke();
 
         Exception? failure;
         lock (_gate)

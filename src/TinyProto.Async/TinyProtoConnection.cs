@@ -67,9 +67,10 @@ public partial class TinyProtoConnection : IAsyncDisposable
     public EndPoint? RemoteEndPoint { get; set; }
 
     /// <summary>
-    /// The connection's settings. They can be replaced until the connection starts; a server or client
-    /// sets them from its own <c>ConnectionOptions</c>. The connection reads them as it starts: changing a property
-    /// of these options afterwards has no effect on it.
+    /// The connection's settings. They can be replaced, or changed, until the connection starts; then they become
+    /// read-only (<see cref="TinyProtoConnectionOptions.IsReadOnly"/>) and every setter of theirs throws. A server or
+    /// client gives a connection a copy of its own <c>ConnectionOptions</c> only when the connection's handler did not
+    /// assign options of its own: options set here, in the handler, are kept as they are.
     /// </summary>
     /// <exception cref="InvalidOperationException">Set after the connection started.</exception>
     public TinyProtoConnectionOptions Options
@@ -84,6 +85,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
             }
 
             _options = value;
+            OptionsWereSet = true;
         }
     }
 

@@ -3,8 +3,14 @@ using Microsoft.Extensions.Logging;
 
 namespace TinyProto.Async;
 
-/// <summary>Settings of one connection. A server or client copies its options into each new connection.</summary>
-/// <remarks>Setters validate their argument and throw <see cref="ArgumentOutOfRangeException"/> on a bad value.</remarks>
+/// <summary>Settings of one connection. A server or client copies its options into each new connection that has none of its own.</summary>
+/// <remarks>
+/// <para>Setters validate their argument and throw <see cref="ArgumentOutOfRangeException"/> on a bad value.</para>
+/// <para>The options a connection runs with become read-only when it starts (<see cref="IsReadOnly"/>): from then on
+/// every setter throws <see cref="InvalidOperationException"/>, so a setting can never be half applied to a running
+/// connection. <see cref="Clone"/> gives a writable copy. The <c>ConnectionOptions</c> of a server or client never
+/// become read-only: each connection gets a copy of them.</para>
+/// </remarks>
 public sealed class TinyProtoConnectionOptions
 {
     /// <summary>The largest message the protocol can carry: <c>0xF0FFFFFF</c> bytes (a little over 3.76 GiB).</summary>
@@ -19,6 +25,18 @@ public sealed class TinyProtoConnectionOptions
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
     private TimeSpan _timeout = TimeSpan.FromSeconds(5);
     private TinyProtoThreading _threading;
+    private bool _requestPipelining;
+    private bool _acceptPipelining = true;
+    private ILogger? _logger;
+    private TimeProvider _timeProvider = TimeProvider.System;
+    private ArrayPool<byte> _bufferPool = ArrayPool<byte>.Shared;
+    private volatile bool _readOnly;
+
+    /// <summary>
+    /// Whether these options belong to a connection that has started. Read-only options refuse every change with an
+    /// <see cref="InvalidOperationException"/>; <see cref="Clone"/> returns a writable copy.
+    /// </summary>
+    public bool IsReadOnly => _readOnly;
 
     /// <summary>
     /// The largest incoming message this end accepts (PROTOCOL.md rule 1). A larger size is refused
@@ -28,10 +46,11 @@ public sealed class TinyProtoConnectionOptions
     /// <see cref="ProtocolMaxMessageSize"/> to take anything the protocol can carry, and override
     /// <c>TransmissionStreamReceivedAsync</c> so that such messages are streamed, not buffered.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
     public long MaxMessageSize
     {
         get => _maxMessageSize;
-        set => _maxMessageSize = value is >= 0 and <= ProtocolMaxMessageSize
+        set => _maxMessageSize = Writable(value, nameof(MaxMessageSize)) is >= 0 and <= ProtocolMaxMessageSize
             ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, $"MaxMessageSize must be between 0 and {ProtocolMaxMessageSize} (0xF0FFFFFF).");
     }
@@ -40,10 +59,11 @@ public sealed class TinyProtoConnectionOptions
     /// Incoming messages up to this size are buffered whole and delivered as a sequence; larger ones are
     /// delivered as a <see cref="Stream"/> while they arrive, so memory stays bounded. Default: 64 MiB.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
     public int MaxBufferedMessageSize
     {
         get => _maxBufferedMessageSize;
-        set => _maxBufferedMessageSize = value >= 0
+        set => _maxBufferedMessageSize = Writable(value, nameof(MaxBufferedMessageSize)) >= 0
             ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "MaxBufferedMessageSize must not be negative.");
     }
@@ -54,10 +74,11 @@ public sealed class TinyProtoConnectionOptions
     /// the peer's next message to see its status). Past it the connection fails with
     /// <see cref="TinyProtoError.MessageTooLarge"/> rather than hang. Default: 64 MiB.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
     public long MaxReadAheadBytes
     {
         get => _maxReadAheadBytes;
-        set => _maxReadAheadBytes = value >= 0
+        set => _maxReadAheadBytes = Writable(value, nameof(MaxReadAheadBytes)) >= 0
             ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "MaxReadAheadBytes must not be negative.");
     }
@@ -66,10 +87,11 @@ public sealed class TinyProtoConnectionOptions
     /// How often <see cref="TinyProtoConnection.LoopPassAsync"/> runs while no message arrives. Default: 30 ms, as in
     /// the original. A connection that does not override the hook runs no timer.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
     public TimeSpan LoopPassInterval
     {
         get => _loopPassInterval;
-        set => _loopPassInterval = TimeSpanOption.Positive(value, nameof(LoopPassInterval), infiniteAllowed: true);
+        set => _loopPassInterval = TimeSpanOption.Positive(Writable(value, nameof(LoopPassInterval)), nameof(LoopPassInterval), infiniteAllowed: true);
     }
 
     /// <summary>
@@ -78,10 +100,11 @@ public sealed class TinyProtoConnectionOptions
     /// out), and times out after this long with neither a status nor payload. Closing is bounded by it too.
     /// Idle time between messages is not limited. Default: 5 seconds; <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> disables it.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
     public TimeSpan Timeout
     {
         get => _timeout;
-        set => _timeout = TimeSpanOption.Positive(value, nameof(Timeout), infiniteAllowed: true);
+        set => _timeout = TimeSpanOption.Positive(Writable(value, nameof(Timeout)), nameof(Timeout), infiniteAllowed: true);
     }
 
     /// <summary>
@@ -89,36 +112,79 @@ public sealed class TinyProtoConnectionOptions
     /// server may accept or decline; a Python tinyproto server fails the opening, so enable this only towards
     /// TinyProto.Async servers. Default: false.
     /// </summary>
-    public bool RequestPipelining { get; set; }
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
+    public bool RequestPipelining
+    {
+        get => _requestPipelining;
+        set => _requestPipelining = Writable(value, nameof(RequestPipelining));
+    }
 
     /// <summary>Server only: grant pipelined mode to clients that ask for it. Default: true.</summary>
-    public bool AcceptPipelining { get; set; } = true;
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
+    public bool AcceptPipelining
+    {
+        get => _acceptPipelining;
+        set => _acceptPipelining = Writable(value, nameof(AcceptPipelining));
+    }
 
     /// <summary>
     /// Where a connection over a socket the library opened waits for data and runs what arrivals complete (see
     /// <see cref="TinyProtoThreading"/>). Default: <see cref="TinyProtoThreading.Automatic"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not one of <see cref="TinyProtoThreading"/>'s.</exception>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
     public TinyProtoThreading Threading
     {
         get => _threading;
-        set => _threading = Enum.IsDefined(value)
+        set => _threading = Enum.IsDefined(Writable(value, nameof(Threading)))
             ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "Threading must be Automatic, DedicatedThread or ThreadPool.");
     }
 
-    /// <summary>Where the connection logs what ended it. Default: no logging.</summary>
-    public ILogger? Logger { get; set; }
+    /// <summary>
+    /// Where the connection logs what ended it and what its hooks threw. Default: null, which for a connection made by a
+    /// <see cref="TinyProtoServer"/> or <see cref="TinyProtoClient"/> means that host's logger (or its logger factory's
+    /// <c>TinyProto.Async.TinyProtoConnection</c> category), and for a connection you host yourself no logging.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
+    public ILogger? Logger
+    {
+        get => _logger;
+        set => _logger = Writable(value, nameof(Logger));
+    }
 
     /// <summary>The clock and timers of every timed wait; tests give a fake one.</summary>
-    internal TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+    internal TimeProvider TimeProvider
+    {
+        get => _timeProvider;
+        set => _timeProvider = Writable(value, nameof(TimeProvider));
+    }
 
     /// <summary>
     /// Where received message bodies rent their arrays. Internal so tests can put in a pool that catches leaks and
     /// use after return; users have no reason to change it.
     /// </summary>
-    internal ArrayPool<byte> BufferPool { get; set; } = ArrayPool<byte>.Shared;
+    internal ArrayPool<byte> BufferPool
+    {
+        get => _bufferPool;
+        set => _bufferPool = Writable(value, nameof(BufferPool));
+    }
 
-    /// <summary>Returns a copy of these options.</summary>
-    public TinyProtoConnectionOptions Clone() => (TinyProtoConnectionOptions)MemberwiseClone();
+    /// <summary>Returns a writable copy of these options, also of read-only ones.</summary>
+    public TinyProtoConnectionOptions Clone()
+    {
+        var copy = (TinyProtoConnectionOptions)MemberwiseClone();
+        copy._readOnly = false;
+        return copy;
+    }
+
+    /// <summary>Makes these options read-only; a connection does this as it starts. Cannot be undone.</summary>
+    internal void MakeReadOnly() => _readOnly = true;
+
+    /// <summary>Returns <paramref name="value"/>, or throws if these options are read-only.</summary>
+    private T Writable<T>(T value, string option) => _readOnly
+        ? throw new InvalidOperationException(
+            $"TinyProtoConnectionOptions.{option} cannot be changed: these options belong to a connection that has started and are read-only. " +
+            "Set options before the connection starts; for later connections, change a Clone() or the server's or client's ConnectionOptions.")
+        : value;
 }

@@ -96,52 +96,69 @@ public partial class TinyProtoServer
     {
         await Task.Yield();
         string? remote = socket.RemoteEndPoint?.ToString();
-        int slots = Interlocked.Increment(ref _slots);
+        IPAddress? address = (socket.RemoteEndPoint as IPEndPoint)?.Address;
+        switch (_admission.Arrive(address, out ConnectionAdmission.Ticket? arrival))
+        {
+            case ConnectionAdmission.Verdict.PendingLimitReached:
+                Log.PendingHandshakesLimitReached(_logger, remote, _admission.MaxPending ?? 0);
+                RefuseAtOnce(socket);
+                return;
+            case ConnectionAdmission.Verdict.AddressLimitReached:
+                using (arrival)
+                {
+                    Log.AddressLimitReached(_logger, remote, address!.ToString(), _admission.MaxPerAddress ?? 0);
+                    await RefuseAsync(socket).ConfigureAwait(false);
+                }
+
+                return;
+        }
+
+        using ConnectionAdmission.Ticket ticket = arrival!;
+        TinyProtoConnection connection;
         try
         {
-            if (_connectionLimit is int limit && slots > limit)
-            {
-                Log.ConnectionLimitReached(_logger, remote, limit);
-                await RefuseAsync(socket).ConfigureAwait(false);
-                return;
-            }
+            connection = _factory.Create();
+        }
+        catch (Exception ex)
+        {
+            Log.ServerHookFailed(_logger, "SetConnectionHandler factory", ex);
+            socket.Dispose();
+            return;
+        }
 
-            TinyProtoConnection connection;
-            try
-            {
-                connection = _factory.Create();
-            }
-            catch (Exception ex)
-            {
-                Log.ServerHookFailed(_logger, "SetConnectionHandler factory", ex);
-                socket.Dispose();
-                return;
-            }
-
-            connection.AbortTarget = socket;
-            connection.LocalEndPoint = socket.LocalEndPoint;
-            connection.RemoteEndPoint = socket.RemoteEndPoint;
-            try
-            {
-                await connection.HandshakeAsync(StreamTransport.Create(socket, connection.Options.Threading), TinyProtoRole.Server, _stopping.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                Log.HandshakeFailed(_logger, remote, ex);
-                socket.Dispose();
-                return;
-            }
-
-            await RunConnectionAsync(connection, socket).ConfigureAwait(false);
+        connection.AbortTarget = socket;
+        connection.LocalEndPoint = socket.LocalEndPoint;
+        connection.RemoteEndPoint = socket.RemoteEndPoint;
+        connection.Admit = ticket.TryTakeSlot;
+        try
+        {
+            await connection.HandshakeAsync(StreamTransport.Create(socket, connection.Options.Threading), TinyProtoRole.Server, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (TinyProtoException ex) when (ex.Error == TinyProtoError.ConnectionLimitReached)
+        {
+            // The handshake answered 0xFE: every slot is taken by an established connection.
+            Log.ConnectionLimitReached(_logger, remote, _admission.ConnectionLimit ?? 0);
+            socket.Dispose();
+            return;
+        }
+        catch (Exception ex)
+        {
+            Log.HandshakeFailed(_logger, remote, ex);
+            socket.Dispose();
+            return;
         }
         finally
         {
-            Interlocked.Decrement(ref _slots);
+            ticket.EndHandshake();
         }
+
+        await RunConnectionAsync(connection, socket).ConfigureAwait(false);
     }
 
     private async Task RunConnectionAsync(TinyProtoConnection connection, Socket socket)
     {
+        // The connection leaves the list before its Completion completes: whoever awaited Completion never finds it here.
+        connection.Ending = () => _active.TryRemove(connection.Id, out _);
         _active[connection.Id] = connection;
         try
         {
@@ -152,6 +169,7 @@ public partial class TinyProtoServer
             catch (Exception ex)
             {
                 Log.ServerHookFailed(_logger, nameof(ConnectionInitAsync), ex);
+                _active.TryRemove(connection.Id, out _);
                 await connection.AbandonAsync().ConfigureAwait(false);
                 socket.Dispose();
                 return;
@@ -186,12 +204,38 @@ public partial class TinyProtoServer
             {
                 Log.ServerHookFailed(_logger, nameof(ConnectionShutdownAsync), ex);
             }
-
-            _active.TryRemove(connection.Id, out _);
         }
     }
 
-    /// <summary>Answers a client over the limit with 0xFE (after reading its opening byte, so the close is clean) and closes.</summary>
+    /// <summary>
+    /// Answers a socket beyond <see cref="MaxPendingHandshakes"/> with 0xFE without waiting and closes it. What already
+    /// arrived (its opening byte, usually) is read first, so the close is a clean end rather than a reset. Blocking calls
+    /// that cannot block (data already there, one byte into an empty send buffer) keep the socket off the asynchronous engine.
+    /// </summary>
+    private static void RefuseAtOnce(Socket socket)
+    {
+        using (socket)
+        {
+            try
+            {
+                int available = socket.Available;
+                if (available > 0)
+                {
+                    socket.Receive(new byte[Math.Min(available, 64)], SocketFlags.None);
+                }
+
+                socket.NoDelay = true;
+                socket.Send([Handshake.ConnectionLimitAnswer], SocketFlags.None);
+                socket.Shutdown(SocketShutdown.Send);
+            }
+            catch (SocketException)
+            {
+                // The client is gone already.
+            }
+        }
+    }
+
+    /// <summary>Answers a client over a limit with 0xFE (after reading its opening byte, so the close is clean) and closes.</summary>
     private static async Task RefuseAsync(Socket socket)
     {
         using (socket)

@@ -29,21 +29,52 @@ public partial class TinyProtoServer : IAsyncDisposable
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly MainLoop _mainLoop;
     private readonly ILogger _logger;
-    private int _slots;
+    private readonly ILogger _connectionLogger;
+    private readonly ConnectionAdmission _admission = new();
     private int _state; // 0 new, 1 running, 2 stopping or stopped
-    private int? _connectionLimit;
     private TimeSpan _stopTimeout = TimeSpan.FromSeconds(5);
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
 
-    /// <summary>Creates a server that is not yet listening.</summary>
-    /// <param name="logger">Where the server and its connections log; defaults to none.</param>
-    public TinyProtoServer(ILogger? logger = null)
+    /// <summary>Creates a server that is not yet listening, without logging.</summary>
+    public TinyProtoServer()
+        : this(NullLogger.Instance, NullLogger.Instance)
     {
-        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Creates a server that is not yet listening, logging through one logger.</summary>
+    /// <param name="logger">Where the server and its connections log; null for no logging.</param>
+    public TinyProtoServer(ILogger? logger)
+        : this(logger ?? NullLogger.Instance, logger ?? NullLogger.Instance)
+    {
+    }
+
+    /// <summary>
+    /// Creates a server that is not yet listening and logs through <paramref name="loggerFactory"/>: the server under the
+    /// category <c>TinyProto.Async.TinyProtoServer</c> (its hooks' exceptions, refusals, failed handshakes), and each
+    /// connection whose options name no <see cref="TinyProtoConnectionOptions.Logger"/> under <c>TinyProto.Async.TinyProtoConnection</c>
+    /// (what ended it, its hooks' exceptions). The server does not dispose the factory.
+    /// </summary>
+    /// <param name="loggerFactory">Creates the server's and its connections' loggers.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="loggerFactory"/> is null.</exception>
+    public TinyProtoServer(ILoggerFactory loggerFactory)
+        : this(CreateLogger<TinyProtoServer>(loggerFactory), CreateLogger<TinyProtoConnection>(loggerFactory))
+    {
+    }
+
+    private TinyProtoServer(ILogger logger, ILogger connectionLogger)
+    {
+        _logger = logger;
+        _connectionLogger = connectionLogger;
         _mainLoop = new MainLoop(PreLoopAsync, LoopPassAsync, PostLoopAsync);
     }
 
-    /// <summary>Settings copied into every new connection. The logger defaults to the server's.</summary>
+    /// <summary>
+    /// Settings copied into each new connection whose handler did not assign <see cref="TinyProtoConnection.Options"/>
+    /// of its own: a connection made by <c>SetConnectionHandler(() => new MyConnection { Options = ... })</c> keeps its
+    /// own, and these do not apply to it. When the options name no logger, connections log through the server's.
+    /// This object stays writable: connections get a copy, which becomes read-only as it starts.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
     public TinyProtoConnectionOptions ConnectionOptions
     {
         get => _factory.Options;
@@ -51,17 +82,57 @@ public partial class TinyProtoServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// The most connections served at once (counting those still in their handshake), or null for no limit
-    /// (the default). A client over the limit is answered <c>0xFE</c> and closed; the server keeps serving.
+    /// The most connections served at once, or null for no limit (the default). A connection takes its place when the
+    /// server answers the client's opening byte and keeps it until <see cref="ConnectionShutdownAsync"/> has returned; a
+    /// client over the limit is answered <c>0xFE</c> instead and closed, and the server keeps serving. A peer that has
+    /// not sent its opening byte holds no place (<see cref="MaxPendingHandshakes"/> bounds those), so silent peers
+    /// cannot lock good clients out. A change applies to clients that arrive after it.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is below 1.</exception>
     public int? ConnectionLimit
     {
-        get => _connectionLimit;
-        set => _connectionLimit = value is null or >= 1
+        get => _admission.ConnectionLimit;
+        set => _admission.ConnectionLimit = value is null or >= 1
             ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "ConnectionLimit must be at least 1, or null for no limit.");
     }
+
+    /// <summary>
+    /// The most connections from one IP address at once, counting those still in their opening handshake, or null for no
+    /// limit (the default: clients behind one NAT share an address). One more from that address is answered <c>0xFE</c>
+    /// (after its opening byte, waiting at most a second for it) and closed, as at <see cref="ConnectionLimit"/>, and a log
+    /// line names the address. An IPv4 address mapped to IPv6 counts as the IPv4 address. A change applies to clients that arrive after it.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 1.</exception>
+    public int? MaxConnectionsPerRemoteAddress
+    {
+        get => _admission.MaxPerAddress;
+        set => _admission.MaxPerAddress = value is null or >= 1
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "MaxConnectionsPerRemoteAddress must be at least 1, or null for no limit.");
+    }
+
+    /// <summary>
+    /// The most accepted sockets in their opening handshake at once (counting those being refused by
+    /// <see cref="MaxConnectionsPerRemoteAddress"/>), or null for no limit (the default). Beyond it, a new socket is
+    /// answered <c>0xFE</c> at once, without waiting for its opening byte, and closed (a client whose opening byte had
+    /// not arrived yet may see a reset instead), with a log line. A good client's handshake lasts half a round trip; a
+    /// silent peer's lasts until the handshake times out (<see cref="TinyProtoConnectionOptions.Timeout"/>), so this
+    /// bounds what silent peers can hold. It has no default because any fixed number lets that many silent peers turn
+    /// away every new client: set it together with <see cref="MaxConnectionsPerRemoteAddress"/> (and a short
+    /// <c>Timeout</c>) on a server open to the internet. A change applies to sockets accepted after it.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 1.</exception>
+    public int? MaxPendingHandshakes
+    {
+        get => _admission.MaxPending;
+        set => _admission.MaxPending = value is null or >= 1
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "MaxPendingHandshakes must be at least 1, or null for no limit.");
+    }
+
+    /// <summary>Accepted sockets in their opening handshake or being refused, for tests.</summary>
+    internal int PendingHandshakes => _admission.Pending;
 
     /// <summary>How long <see cref="StopAsync"/> waits for connections to end before aborting them. Default: 5 s.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative or above 49.7 days (the longest timer).</exception>
@@ -79,7 +150,11 @@ public partial class TinyProtoServer : IAsyncDisposable
         set => _loopPassInterval = TimeSpanOption.Positive(value, nameof(LoopPassInterval), infiniteAllowed: false);
     }
 
-    /// <summary>The connections that completed their handshake and have not ended, by id. Safe to enumerate while connections come and go.</summary>
+    /// <summary>
+    /// The connections that completed their handshake and have not ended, by id. Safe to enumerate while connections
+    /// come and go. A connection leaves it before its <see cref="TinyProtoConnection.Completion"/> completes (so once
+    /// that task has completed, it is no longer listed) and before <see cref="ConnectionShutdownAsync"/> runs for it.
+    /// </summary>
     public IReadOnlyDictionary<Guid, TinyProtoConnection> ActiveConnections => _active;
 
     /// <summary>The endpoints the server is listening on, with the ports chosen for port 0; empty until started.</summary>
@@ -143,7 +218,7 @@ public partial class TinyProtoServer : IAsyncDisposable
             throw new InvalidOperationException("The server was already started or stopped; create a new server to start again.");
         }
 
-        _factory.DefaultLogger = _logger;
+        _factory.DefaultLogger = _connectionLogger;
         try
         {
             foreach ((string host, int port) in _addresses)
@@ -250,10 +325,13 @@ public partial class TinyProtoServer : IAsyncDisposable
     /// <c>PostLoopAsync</c> returned (when <see cref="ConnectionInitAsync"/> threw, the loop never started), whatever ended it. The original's <c>connection_shutdown</c>.
     /// </summary>
     /// <param name="id">The connection's id.</param>
-    /// <param name="connection">The connection, already closed.</param>
+    /// <param name="connection">The connection, already closed and no longer in <see cref="ActiveConnections"/>.</param>
     /// <param name="cancellationToken">Not cancelled.</param>
     /// <returns>A task that completes when the hook is done; an exception is logged.</returns>
     protected virtual ValueTask ConnectionShutdownAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken) => default;
+
+    private static ILogger<T> CreateLogger<T>(ILoggerFactory loggerFactory) =>
+        (loggerFactory ?? throw new ArgumentNullException(nameof(loggerFactory))).CreateLogger<T>();
 
     private void ThrowIfStarted()
     {

@@ -100,7 +100,7 @@ public sealed class ServerTests : ConnectionTestBase
         await Bounded(bad.Completion);
         await Bounded(log.WaitForAsync(e => e.Count(x => x == "shutdown") == 1, TimeoutToken));
 
-        // The server lists a connection until just after its ConnectionShutdownAsync has returned.
+        // The server drops a connection before its Completion completes, and its ConnectionShutdownAsync runs after that.
         await WaitUntilAsync(() => server.ActiveConnections.Count == 1);
 
         // The first connection, and new ones, are still served.

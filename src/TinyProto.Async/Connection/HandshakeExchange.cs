@@ -11,10 +11,13 @@ namespace TinyProto.Async.Connection;
 /// </summary>
 internal static class HandshakeExchange
 {
-    /// <summary>Runs the handshake; returns its outcome once established.</summary>
+    /// <summary>
+    /// Runs the handshake; returns its outcome once established. A server asks <c>admit</c> (if given) after a valid
+    /// opening, just before its answer: false answers <c>0xFE</c> instead and fails.
+    /// </summary>
     /// <exception cref="TinyProtoException">The peer opened or answered with an unexpected byte, closed, or a server is at its limit.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (its caller tells a timeout from a close).</exception>
-    public static async Task<HandshakeOutcome> RunAsync(IDuplexPipe transport, TinyProtoRole role, TinyProtoConnectionOptions options, CancellationToken cancellationToken)
+    public static async Task<HandshakeOutcome> RunAsync(IDuplexPipe transport, TinyProtoRole role, TinyProtoConnectionOptions options, Func<bool>? admit, CancellationToken cancellationToken)
     {
         HandshakeOutcome outcome;
         if (role == TinyProtoRole.Client)
@@ -30,6 +33,12 @@ internal static class HandshakeExchange
         if (!outcome.IsEstablished)
         {
             throw outcome.Error!;
+        }
+
+        if (admit is not null && !admit())
+        {
+            await WriteByteAsync(transport.Output, Handshake.ConnectionLimitAnswer, cancellationToken).ConfigureAwait(false);
+            throw new TinyProtoException(TinyProtoError.ConnectionLimitReached, "The server is at its connection limit; it answered the opening with 0xFE.");
         }
 
         await WriteByteAsync(transport.Output, outcome.Answer, cancellationToken).ConfigureAwait(false);

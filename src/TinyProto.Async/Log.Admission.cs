@@ -1,0 +1,13 @@
+using Microsoft.Extensions.Logging;
+
+namespace TinyProto.Async;
+
+/// <summary>The server's admission messages (ids from 101, apart from the connection's).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(101, LogLevel.Information, "Refused a connection from {RemoteEndPoint}: address {Address} is at its limit of {Limit} connections (MaxConnectionsPerRemoteAddress).")]
+    public static partial void AddressLimitReached(ILogger logger, string? remoteEndPoint, string address, int limit);
+
+    [LoggerMessage(102, LogLevel.Warning, "Closed a connection from {RemoteEndPoint} at once: {Limit} opening handshakes are already in progress (MaxPendingHandshakes).")]
+    public static partial void PendingHandshakesLimitReached(ILogger logger, string? remoteEndPoint, int limit);
+}
