@@ -136,7 +136,7 @@ public sealed class OptionsPrecedenceTests : ConnectionTestBase
 
         // Later connections take the change; the running ones do not.
         Assert.Equal(10, (await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken))).Options.MaxMessageSize);
-        Assert.Equal(TinyProtoConnectionOptions.ProtocolMaxMessageSize, clientSide.Options.MaxMessageSize);
-        Assert.Equal(TinyProtoConnectionOptions.ProtocolMaxMessageSize, serverSide.Options.MaxMessageSize);
+        Assert.Equal(TinyProtoConnectionOptions.DefaultMaxMessageSize, clientSide.Options.MaxMessageSize);
+        Assert.Equal(TinyProtoConnectionOptions.DefaultMaxMessageSize, serverSide.Options.MaxMessageSize);
     }
 }
