@@ -24,6 +24,8 @@ public sealed class TinyProtoConnectionOptions
     private long _maxReadAheadBytes = 64 * 1024 * 1024;
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
     private TimeSpan _timeout = TimeSpan.FromSeconds(5);
+    private TimeSpan _idleTimeout = System.Threading.Timeout.InfiniteTimeSpan;
+    private long _minReceiveBytesPerSecond = 240;
     private TinyProtoThreading _threading;
     private bool _requestPipelining;
     private bool _acceptPipelining = true;
@@ -95,16 +97,48 @@ public sealed class TinyProtoConnectionOptions
     }
 
     /// <summary>
-    /// How long the opening handshake and each wait for a status may take; connecting too, for a client. A wait for a
-    /// status lasts as long as the peer keeps sending payload bytes (it may hold its answer until its own payload is
-    /// out), and times out after this long with neither a status nor payload. Closing is bounded by it too.
-    /// Idle time between messages is not limited. Default: 5 seconds; <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> disables it.
+    /// The limit of every wait the peer controls: the opening handshake (and connecting, for a client); each wait for
+    /// a status, which lasts as long as the peer keeps sending payload bytes (it may hold its answer until its own
+    /// payload is out); a message in progress that receives no byte for this long (a peer that stops mid-message); a
+    /// write the peer takes none of our bytes of for this long (a peer that stopped reading); and closing. Each ends
+    /// the connection with a <see cref="TinyProtoError.Timeout"/> error that says which wait it was. Idle time between
+    /// messages is limited by <see cref="IdleTimeout"/> instead. Default: 5 seconds;
+    /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> disables all of these.
     /// </summary>
     /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
     public TimeSpan Timeout
     {
         get => _timeout;
         set => _timeout = TimeSpanOption.Positive(Writable(value, nameof(Timeout)), nameof(Timeout), infiniteAllowed: true);
+    }
+
+    /// <summary>
+    /// How long the connection may stay idle (no byte received and no message of ours sent) between messages before
+    /// it is closed with a <see cref="TinyProtoError.Timeout"/> error. Off by default
+    /// (<see cref="System.Threading.Timeout.InfiniteTimeSpan"/>): a lock-step client may rightly wait for ever for its
+    /// next request. A server on an open port usually sets it, so that silent peers do not hold connection slots.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
+    public TimeSpan IdleTimeout
+    {
+        get => _idleTimeout;
+        set => _idleTimeout = TimeSpanOption.Positive(Writable(value, nameof(IdleTimeout)), nameof(IdleTimeout), infiniteAllowed: true);
+    }
+
+    /// <summary>
+    /// The slowest the peer may send a message we have accepted, in payload bytes per second, measured over the time
+    /// this end waits for its bytes once <see cref="Timeout"/> of such waiting has passed (the grace period). A peer
+    /// that trickles a message (a byte a second) is closed with a <see cref="TinyProtoError.Timeout"/> error. 0 turns the
+    /// check off, e.g. for peers that stream a message from a slow source. Default: 240, as Kestrel's minimum request
+    /// body data rate.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
+    public long MinReceiveBytesPerSecond
+    {
+        get => _minReceiveBytesPerSecond;
+        set => _minReceiveBytesPerSecond = Writable(value, nameof(MinReceiveBytesPerSecond)) >= 0
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "MinReceiveBytesPerSecond must be 0 (off) or more.");
     }
 
     /// <summary>

@@ -42,6 +42,7 @@ internal sealed class ConnectionParts
             abortWrites(new TinyProtoException(TinyProtoError.Timeout,
                 $"The peer took none of our bytes for {deadline.Timeout.TotalMilliseconds:0.###} ms (Timeout) while a write waited: it stopped reading, and the connection was closed."));
         });
+        AbortWrites = abortWrites;
         Output = new Output(transport.Output, direct, gate, conversation, deadline, lifetime, watch, abortWrites);
         Waits = new StatusWaits(gate, conversation, deadline, lifetime, inbox);
         LockStep = new LockStepTransmissions(Output, Waits, lifetime);
@@ -79,4 +80,7 @@ internal sealed class ConnectionParts
     public PipelinedTransmissions Pipelined { get; }
 
     public ReceiveLoop ReceiveLoop { get; }
+
+    /// <summary>Ends the connection with an error and cuts every write that waits on the transport (a timeout that expired).</summary>
+    public Action<TinyProtoException> AbortWrites { get; }
 }

@@ -28,6 +28,7 @@ internal sealed class Deadline
     // out (rule 5), or until its output is free (rule 6). Payload bytes leaving mean the peer is still reading.
     private long _received;
     private long _sent;
+    private long _headersSent;
 
     /// <param name="time">The clock and timers.</param>
     /// <param name="timeout">The limit of each wait, or <see cref="Timeout.InfiniteTimeSpan"/>.</param>
@@ -50,6 +51,15 @@ internal sealed class Deadline
 
     /// <summary>Payload bytes in and out so far; a wait that sees this grow knows the transport is moving.</summary>
     public long Progress => Volatile.Read(ref _received) + Volatile.Read(ref _sent);
+
+    /// <summary>Payload bytes the receive loop took off the wire so far.</summary>
+    public long Received => Volatile.Read(ref _received);
+
+    /// <summary>Size headers of ours written so far: with <see cref="Sent"/>, what says this end is not idle.</summary>
+    public long HeadersSent => Volatile.Read(ref _headersSent);
+
+    /// <summary>The holder of the output wrote a size header.</summary>
+    public void HeaderSent() => Volatile.Write(ref _headersSent, _headersSent + 1);
 
     /// <summary>Payload bytes of ours the peer took so far: what <see cref="WriteWatch"/> takes as a sign that the peer reads.</summary>
     public long Sent => Volatile.Read(ref _sent);

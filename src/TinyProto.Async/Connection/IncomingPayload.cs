@@ -151,12 +151,13 @@ internal sealed class IncomingPayload
 
     /// <summary>Reads the rest of the payload from the stream into its buffer, then completes the message.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask ReadDirectAsync(StreamDuplexPipe direct, CancellationToken cancellationToken)
+    public async ValueTask ReadDirectAsync(StreamDuplexPipe direct, ReceiveWatch watch, CancellationToken cancellationToken)
     {
         while (_conversation.IncomingRemaining > 0)
         {
             Memory<byte> memory = _body!.GetAppendMemory(_conversation.IncomingRemaining);
             int read;
+            watch.BeginWait(midMessage: true);
             try
             {
                 read = await direct.ReadDirectAsync(memory, cancellationToken).ConfigureAwait(false);
@@ -165,6 +166,10 @@ internal sealed class IncomingPayload
             {
                 // Reported as the socket reader reports its own receive failures (and as NetworkStream does).
                 throw SocketPipeReader.ReceiveFailure(ex);
+            }
+            finally
+            {
+                watch.EndWait();
             }
 
             if (read == 0)

@@ -118,7 +118,11 @@ internal sealed class Output
     }
 
     /// <summary>Writes a size header; the caller holds the turn.</summary>
-    public void WriteHeader(long length) => FrameCodec.WriteHeader(_writer, (uint)length);
+    public void WriteHeader(long length)
+    {
+        FrameCodec.WriteHeader(_writer, (uint)length);
+        _deadline.HeaderSent();
+    }
 
     /// <summary>Starts a flush without awaiting it (the allocation-free lock-step path awaits only when it must).</summary>
     public ValueTask<FlushResult> StartFlush() => _writer.FlushAsync(CancellationToken.None);

@@ -40,6 +40,7 @@ internal sealed class ReceiveLoop
     private readonly long _maxReadAheadBytes;
     private uint _waitingHeaderSize;
     private Task? _ownPayloadWrite;
+    private readonly ReceiveWatch _watch;
 
     public ReceiveLoop(ConnectionParts parts, PipeReader input, StreamDuplexPipe? direct, CancellationToken directCancellation)
     {
@@ -58,6 +59,7 @@ internal sealed class ReceiveLoop
         _maxBufferedMessageSize = parts.Options.MaxBufferedMessageSize;
         _maxReadAheadBytes = parts.Options.MaxReadAheadBytes;
         _hasRoomForWaitingHeader = HasRoomForWaitingHeader;
+        _watch = new ReceiveWatch(parts.Deadline, parts.Options.TimeProvider, parts.Options.IdleTimeout, parts.Options.MinReceiveBytesPerSecond, parts.AbortWrites);
         _payload = new IncomingPayload(_conversation, parts.Deadline, parts.Plugins, parts.Options, Deliver);
     }
 
@@ -82,9 +84,20 @@ internal sealed class ReceiveLoop
         await Task.Yield();
         try
         {
+            long unparsed = 0;
             while (true)
             {
-                ReadResult result = await _input.ReadAsync().ConfigureAwait(false);
+                _watch.BeginWait(IsMidMessage(unparsed));
+                ReadResult result;
+                try
+                {
+                    result = await _input.ReadAsync().ConfigureAwait(false);
+                }
+                finally
+                {
+                    _watch.EndWait();
+                }
+
                 ReadOnlySequence<byte> buffer = result.Buffer;
                 Step step;
                 while ((step = Parse(ref buffer)) != Step.NeedMoreData)
@@ -119,13 +132,15 @@ internal sealed class ReceiveLoop
                 }
 
                 _input.AdvanceTo(buffer.Start, buffer.End);
+                unparsed = buffer.Length;
 
                 // Answers to every header in this read go out together: one write per read, not per message.
                 await _output.SendAnswersIfAnyAsync().ConfigureAwait(false);
 
                 if (!result.IsCompleted && !result.IsCanceled && _payload.CanReadDirectly(_direct, buffer))
                 {
-                    await _payload.ReadDirectAsync(_direct!, _directCancellation).ConfigureAwait(false);
+                    await _payload.ReadDirectAsync(_direct!, _watch, _directCancellation).ConfigureAwait(false);
+                    unparsed = 0;
                     continue;
                 }
 
@@ -153,6 +168,7 @@ internal sealed class ReceiveLoop
         }
         finally
         {
+            _watch.Stop();
             _payload.Abort();
             inputEnded();
 
@@ -184,6 +200,17 @@ internal sealed class ReceiveLoop
         Task? earlier = _ownPayloadWrite;
         _ownPayloadWrite = earlier is null || earlier.IsCompleted ? pending : Task.WhenAll(earlier, pending);
     }
+
+    /// <summary>
+    /// Whether the loop now waits for the rest of a message the peer is sending: a header begun (<paramref name="unparsed"/>
+    /// bytes at a boundary), or a payload we answered. Not while our answer is still owed or held (the peer waits for it).
+    /// </summary>
+    private bool IsMidMessage(long unparsed) => _conversation.Phase switch
+    {
+        IncomingPhase.Boundary => unparsed > 0,
+        IncomingPhase.Payload => _conversation.AnswersOwed == 0 && !_conversation.IsAnswerHeld,
+        _ => false,
+    };
 
     /// <summary>A loop blocked on a stream consumer that stopped reading must notice a close too; safe from any thread.</summary>
     public void CancelStreamFlush() => _payload.CancelStreamFlush();
