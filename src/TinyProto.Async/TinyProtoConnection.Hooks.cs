@@ -181,6 +181,13 @@ public partial class TinyProtoConnection
                 return true;
             }
 
+            // A graceful stop ends the hooks once every message accepted has arrived and been taken.
+            if (_lifetime.Stopping && _inbox.Count == 0 && !_inbox.Arriving)
+            {
+                ended = true;
+                return true;
+            }
+
             wake = _hookWake.Arm();
             return false;
         }

@@ -187,6 +187,32 @@ public partial class TinyProtoConnection : IAsyncDisposable
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>
+    /// Stops the connection gracefully, for a stopping server: no new header is answered (its sender learns that its
+    /// message failed), while every message already accepted is still received in full and delivered to the hooks (or
+    /// <c>ReceiveAsync</c>), which may transmit as usual; once nothing is left the connection closes as
+    /// <see cref="CloseAsync"/> does. The hooks' token is not cancelled: the caller bounds the stop with <see cref="Abort"/>.
+    /// </summary>
+    internal void BeginStop()
+    {
+        lock (_gate)
+        {
+            if (_lifetime.IsClosing || _lifetime.Stopping)
+            {
+                return;
+            }
+
+            _lifetime.Stopping = true;
+            _inbox.WakeHooksOnTake = true;
+            SignalHooks();
+        }
+
+        if (Volatile.Read(ref _state) == 0)
+        {
+            BeginClose(byUser: true);
+        }
+    }
+
     /// <summary>Ends the connection at once without waiting for hooks, e.g. when a stop deadline has passed.</summary>
     internal void Abort()
     {

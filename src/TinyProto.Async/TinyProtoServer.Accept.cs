@@ -273,7 +273,8 @@ public partial class TinyProtoServer
             CloseListeners();
             foreach (TinyProtoConnection connection in _active.Values)
             {
-                _ = connection.CloseAsync().AsTask();
+                // Accepted messages are still delivered and answered; new ones are not accepted (README "Stopping").
+                connection.BeginStop();
             }
 
             Task all = Task.WhenAll(_handlers.Keys);

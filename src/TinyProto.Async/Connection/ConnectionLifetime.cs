@@ -29,6 +29,12 @@ internal sealed class ConnectionLifetime
     /// <summary>Whether the user (or a stopping server) asked for the close: the hooks end at once. Under the gate.</summary>
     public bool ClosedByUser { get; set; }
 
+    /// <summary>
+    /// Whether a graceful stop began (a stopping server): no new header is answered, while messages already accepted
+    /// are still received, delivered and answered; the connection closes once nothing is left. Under the gate.
+    /// </summary>
+    public bool Stopping { get; set; }
+
     /// <summary>Whether the receive loop has ended: no more messages or statuses will come. Under the gate.</summary>
     public bool InputEnded { get; set; }
 

@@ -34,6 +34,18 @@ internal sealed partial class Inbox
         _messageQueued = messageQueued;
     }
 
+    /// <summary>
+    /// Whether a message whose header was answered is still arriving (buffered: until it is queued; streamed: until its
+    /// last byte). A stopping connection ends only once this is false and nothing is left to take. Under the gate.
+    /// </summary>
+    public bool Arriving { get; set; }
+
+    /// <summary>Whether taking a message wakes the hooks (a stopping connection ends once the inbox is empty). Under the gate.</summary>
+    public bool WakeHooksOnTake { get; set; }
+
+    /// <summary>Wakes the hook loop to look again (a stopping connection whose last message arrived). Under the gate.</summary>
+    public void WakeHooks() => _messageQueued();
+
     /// <summary>Messages received and not yet taken.</summary>
     public int Count => _messages.Count;
 
@@ -49,6 +61,11 @@ internal sealed partial class Inbox
         InboundMessage message = _messages.Dequeue();
         _bytes -= message.IsStreamed ? 0 : message.Length;
         SignalRoom();
+        if (WakeHooksOnTake)
+        {
+            _messageQueued();
+        }
+
         return message;
     }
 

@@ -25,6 +25,7 @@ internal sealed class IncomingPayload
     private readonly Deadline _deadline;
     private readonly PluginChain _plugins;
     private readonly Action<InboundMessage> _deliver;
+    private readonly Action _streamEnded;
     private readonly long _maxBuffered;
     private readonly MessagePool _messages;
     private PooledBuffer? _body;
@@ -32,8 +33,9 @@ internal sealed class IncomingPayload
     private bool _consumerGone;
 
     /// <summary>A payload keeper whose <paramref name="deliver"/> hands each message on (to the inbox); a streamed one as soon as its header was answered.</summary>
-    public IncomingPayload(Conversation conversation, Deadline deadline, PluginChain plugins, TinyProtoConnectionOptions options, Action<InboundMessage> deliver)
+    public IncomingPayload(Conversation conversation, Deadline deadline, PluginChain plugins, TinyProtoConnectionOptions options, Action<InboundMessage> deliver, Action streamEnded)
     {
+        _streamEnded = streamEnded;
         _messages = new MessagePool(options.BufferPool);
         _maxBuffered = options.MaxBufferedMessageSize;
         _conversation = conversation;
@@ -136,6 +138,7 @@ internal sealed class IncomingPayload
             _conversation.CompleteMessage();
             await _stream.StreamWriter.CompleteAsync().ConfigureAwait(false);
             _stream = null;
+            _streamEnded();
         }
     }
 
@@ -208,6 +211,7 @@ internal sealed class IncomingPayload
         {
             _stream.StreamWriter.Complete();
             _stream = null;
+            _streamEnded();
             return;
         }
 

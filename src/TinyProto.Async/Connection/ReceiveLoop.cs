@@ -60,7 +60,7 @@ internal sealed class ReceiveLoop
         _maxReadAheadBytes = parts.Options.MaxReadAheadBytes;
         _hasRoomForWaitingHeader = HasRoomForWaitingHeader;
         _watch = new ReceiveWatch(parts.Deadline, parts.Options.TimeProvider, parts.Options.IdleTimeout, parts.Options.MinReceiveBytesPerSecond, parts.AbortWrites);
-        _payload = new IncomingPayload(_conversation, parts.Deadline, parts.Plugins, parts.Options, Deliver);
+        _payload = new IncomingPayload(_conversation, parts.Deadline, parts.Plugins, parts.Options, Deliver, StreamedMessageEnded);
     }
 
     /// <summary>What <see cref="Parse"/> needs the loop to do before it parses on.</summary>
@@ -263,15 +263,15 @@ internal sealed class ReceiveLoop
 
                     continue;
                 case BoundaryUnit.Header:
-                    if (!HasRoom(size))
+                    Step step = TakeHeader(size);
+                    if (step == Step.WaitForRoom)
                     {
-                        // Back-pressure: leave the header unread (and unanswered) until the inbox has room.
+                        // Back-pressure, or a stop: leave the header unread (and unanswered) until the inbox has room.
                         buffer = atBoundary;
                         _waitingHeaderSize = size;
                         return Step.WaitForRoom;
                     }
 
-                    Step step = TakeHeader(size);
                     if (step != Step.Continue)
                     {
                         return step;
@@ -288,17 +288,12 @@ internal sealed class ReceiveLoop
         }
     }
 
-    /// <summary>Whether a header of <paramref name="size"/> bytes may be answered now; the caller holds the gate.</summary>
+    /// <summary>
+    /// Whether a header of <paramref name="size"/> bytes may be answered now; the caller holds the gate. Never while
+    /// the connection stops: a header that arrives then stays unanswered, so its sender learns that it failed.
+    /// </summary>
     private bool HasRoomUnderGate(uint size) =>
-        _inbox.HasRoom(size, mustReadOn: _lifetime.IsClosing || _conversation.OwnMessageInFlight);
-
-    private bool HasRoom(uint size)
-    {
-        lock (_gate)
-        {
-            return HasRoomUnderGate(size);
-        }
-    }
+        !_lifetime.Stopping && _inbox.HasRoom(size, mustReadOn: _lifetime.IsClosing || _conversation.OwnMessageInFlight);
 
     private bool HasRoomForWaitingHeader() => HasRoomUnderGate(_waitingHeaderSize);
 
@@ -308,7 +303,26 @@ internal sealed class ReceiveLoop
         HeaderOutcome outcome;
         lock (_gate)
         {
-            outcome = _conversation.OnHeader(size);
+            // Decided with the answer under one lock: a stop that begins meanwhile cannot close past an answered header.
+            if (_lifetime.Stopping && !_conversation.IsPipelined)
+            {
+                // Rule 8: declined with 0xFD; no payload follows, so reading goes on (our own statuses may be next).
+                outcome = _conversation.OnHeaderWhileStopping(size);
+                if (outcome == HeaderOutcome.Declined)
+                {
+                    return Step.SendAnswers;
+                }
+            }
+            else if (!HasRoomUnderGate(size))
+            {
+                return Step.WaitForRoom;
+            }
+            else
+            {
+                outcome = _conversation.OnHeader(size);
+            }
+
+            _inbox.Arriving = outcome is HeaderOutcome.Answered or HeaderOutcome.Held;
             if (outcome is HeaderOutcome.Answered or HeaderOutcome.Held && _conversation.OwnMessageInFlight && _inbox.Count > 0 &&
                 size <= _maxBufferedMessageSize && _inbox.Bytes + size > _maxReadAheadBytes)
             {
@@ -334,7 +348,18 @@ internal sealed class ReceiveLoop
     {
         lock (_gate)
         {
+            _inbox.Arriving = message.IsStreamed;
             _inbox.Deliver(message);
+        }
+    }
+
+    /// <summary>The last byte of a streamed message arrived; a stop may end the connection now.</summary>
+    private void StreamedMessageEnded()
+    {
+        lock (_gate)
+        {
+            _inbox.Arriving = false;
+            _inbox.WakeHooks();
         }
     }
 

@@ -33,6 +33,7 @@ internal sealed class Conversation
     private int _answersOwed;
     private bool _answerHeld;
     private bool _refusalOwed;
+    private int _declinesOwed;
     private bool _refusalWritten;
     private bool _cutShort;
     private TinyProtoException? _violation;
@@ -87,7 +88,7 @@ internal sealed class Conversation
     public bool MayWriteAnswers => _own != OwnExchange.PayloadDue && !_cutShort && !_refusalWritten;
 
     /// <summary>Whether answers are owed and may be written now.</summary>
-    public bool HasAnswersToWrite => MayWriteAnswers && (_answersOwed > 0 || _refusalOwed);
+    public bool HasAnswersToWrite => MayWriteAnswers && (_answersOwed > 0 || _declinesOwed > 0 || _refusalOwed);
 
     /// <summary>How many OKs we owe the peer and have not written (held ones not counted).</summary>
     public int AnswersOwed => _answersOwed;
@@ -223,6 +224,23 @@ internal sealed class Conversation
         return HeaderOutcome.Answered;
     }
 
+    /// <summary>
+    /// An incoming size header while this end stops (lock-step mode, rule 8): declined with <c>0xFD</c>, after the OKs
+    /// owed for earlier headers. The sender writes no payload for a refused header (rule 5), so the next unit is again
+    /// at a boundary: statuses for our own messages keep coming, and the connection goes on until it closes.
+    /// </summary>
+    public HeaderOutcome OnHeaderWhileStopping(uint size)
+    {
+        Debug.Assert(!IsPipelined);
+        if (_phase == IncomingPhase.HeldBoundary)
+        {
+            return OnHeader(size);
+        }
+
+        _declinesOwed++;
+        return HeaderOutcome.Declined;
+    }
+
     /// <summary>Counts <paramref name="count"/> payload bytes of the incoming message as read.</summary>
     public void OnPayload(long count)
     {
@@ -257,7 +275,7 @@ internal sealed class Conversation
 
     /// <summary>
     /// Writes the answers owed, if they may go now (<see cref="MayWriteAnswers"/>): the OKs in the order of their
-    /// headers, then a refusal if one is owed, which is the last byte this end ever writes. Returns how many bytes it wrote.
+    /// headers, then the declines of a stop (rule 8), then a refusal if one is owed, which is the last byte this end ever writes. Returns how many bytes it wrote.
     /// </summary>
     public int WriteAnswers(IBufferWriter<byte> output)
     {
@@ -266,7 +284,7 @@ internal sealed class Conversation
             return 0;
         }
 
-        int count = _answersOwed + (_refusalOwed ? 1 : 0);
+        int count = _answersOwed + _declinesOwed + (_refusalOwed ? 1 : 0);
         if (count == 0)
         {
             return 0;
@@ -274,6 +292,8 @@ internal sealed class Conversation
 
         Span<byte> span = output.GetSpan(count)[..count];
         span[.._answersOwed].Fill(Signal.Ok);
+        span.Slice(_answersOwed, _declinesOwed).Fill(Signal.Stopping);
+        _declinesOwed = 0;
         if (_refusalOwed)
         {
             span[^1] = Signal.TooLarge;
@@ -292,7 +312,7 @@ internal sealed class Conversation
     /// <summary>The whole state in one line, for logs and for telling states apart.</summary>
     public override string ToString() =>
         $"{(_server ? "server" : "client")} {(IsPipelined ? "pipelined" : "lock-step")} in={_phase}:{_incomingRemaining}/{_incomingLength} " +
-        $"own={_own} awaiting={_awaitingStatuses} owed={_answersOwed} held={_answerHeld} refusal={(_refusalWritten ? "written" : _refusalOwed ? "owed" : "none")} cut={_cutShort}";
+        $"own={_own} awaiting={_awaitingStatuses} owed={_answersOwed} declined={_declinesOwed} held={_answerHeld} refusal={(_refusalWritten ? "written" : _refusalOwed ? "owed" : "none")} cut={_cutShort}";
 
     private static TinyProtoException UnexpectedStatus(byte first, in ReadOnlySequence<byte> rest)
     {

@@ -12,6 +12,12 @@ internal enum HeaderOutcome
     /// <summary>Above this end's limit (rules 1 and 2): a refusal is owed, then the connection closes.</summary>
     Refused,
 
+    /// <summary>
+    /// Declined while this end stops (lock-step only): a <c>0xFD</c> is owed, no payload follows, and the conversation
+    /// goes on at a boundary (TinyProto.Async rule 8).
+    /// </summary>
+    Declined,
+
     /// <summary>The peer broke a rule; <see cref="Conversation.Violation"/> says which.</summary>
     Violation,
 }

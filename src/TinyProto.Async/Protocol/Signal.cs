@@ -13,8 +13,11 @@ internal static class Signal
     /// <summary>Server at its connection limit (handshake only).</summary>
     public const byte ConnectionLimit = 0xFE;
 
-    /// <summary>Defined by the original, never sent by it; reserved.</summary>
-    public const byte Conflict = 0xFD;
+    /// <summary>
+    /// The original's CONFLICT, never sent by it. A stopping TinyProto.Async receiver declines a new lock-step header
+    /// with it (rule 8); any sender, the original too, takes it as a refusal.
+    /// </summary>
+    public const byte Stopping = 0xFD;
 
     /// <summary>Size refused by a TinyProto.Async receiver (rule 2).</summary>
     public const byte TooLarge = 0xFC;
@@ -33,7 +36,7 @@ internal static class Signal
     {
         Ok => "0xFF (OK)",
         ConnectionLimit => "0xFE (connection limit)",
-        Conflict => "0xFD (conflict)",
+        Stopping => "0xFD (the receiver is stopping)",
         TooLarge => "0xFC (too large)",
         Pipeline => "0xFB (pipeline)",
         GenericError => "0x00 (generic error)",

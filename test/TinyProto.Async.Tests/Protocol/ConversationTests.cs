@@ -54,6 +54,38 @@ public sealed class ConversationTests
         ExpectIdle(server);
     }
 
+    // Rule 8: a stopping receiver declines new lock-step headers.
+
+    [Fact]
+    public void Stopping_AHeaderIsDeclinedWith0xFDAfterTheOKsOwed_AndTheNextUnitIsAtABoundary()
+    {
+        Conversation server = Server();
+        var toClient = new ArrayBufferWriter<byte>();
+
+        Assert.Equal(HeaderOutcome.Answered, server.OnHeader(3));
+        server.OnPayload(3);
+        server.CompleteMessage();
+        Assert.Equal(HeaderOutcome.Declined, server.OnHeaderWhileStopping(7));
+
+        Assert.Equal(IncomingPhase.Boundary, server.Phase);
+        Assert.Equal(2, server.WriteAnswers(toClient));
+        Assert.Equal([0xFF, 0xFD], toClient.WrittenSpan.ToArray());
+        Assert.False(server.HasAnswersToWrite);
+    }
+
+    [Fact]
+    public void Stopping_WhileOurOwnMessageAwaitsItsStatus_TheDeclineGoesOutAndOurStatusIsStillTaken()
+    {
+        Conversation server = Server();
+        var toClient = new ArrayBufferWriter<byte>();
+        server.BeginOwnMessages(1);
+
+        Assert.Equal(HeaderOutcome.Declined, server.OnHeaderWhileStopping(7));
+        Assert.Equal(1, server.WriteAnswers(toClient));
+        Assert.Equal([0xFD], toClient.WrittenSpan.ToArray());
+        Assert.Equal(StatusOutcome.PayloadDue, server.OnStatus(0xFF, default));
+    }
+
     [Fact]
     public void SingleMessage_Empty_AnsweredAndCompletesWithoutPayload()
     {

@@ -152,7 +152,7 @@ public sealed class HandshakeTests
     {
         0xFF => "0xFF (OK)",
         0xFE => "0xFE (connection limit)",
-        0xFD => "0xFD (conflict)",
+        0xFD => "0xFD (the receiver is stopping)",
         0xFC => "0xFC (too large)",
         0xFB => "0xFB (pipeline)",
         0x00 => "0x00 (generic error)",
