@@ -123,13 +123,22 @@ public partial class TinyProtoConnection
         await receive.ConfigureAwait(false);
         await hooks.ConfigureAwait(false);
         await AbandonTransportAsync().ConfigureAwait(false);
-        Ending?.Invoke();
 
         Exception? failure;
+        TinyProtoCloseReason reason;
         lock (_gate)
         {
             failure = _lifetime.Failure;
+            reason = failure is not null ? TinyProtoCloseReason.Failed
+                : _lifetime.Stopping || _lifetime.Aborted ? TinyProtoCloseReason.ServerStopped
+                : _lifetime.ClosedByUser ? TinyProtoCloseReason.ClosedLocally
+                : TinyProtoCloseReason.PeerClosed;
         }
+
+        // Published before the host hears of the end and before Completion, so ConnectionShutdownAsync can read them.
+        CloseError = failure;
+        CloseReason = reason;
+        Ending?.Invoke();
 
         if (failure is null)
         {

@@ -96,6 +96,18 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// </summary>
     public Task Completion => _completion.Task;
 
+    /// <summary>
+    /// Why the connection ended; <see cref="TinyProtoCloseReason.None"/> until it has. Set before <see cref="Completion"/>
+    /// completes and before the server's <c>ConnectionShutdownAsync</c> runs for it.
+    /// </summary>
+    public TinyProtoCloseReason CloseReason { get; private set; }
+
+    /// <summary>
+    /// The error that ended the connection (what a faulted <see cref="Completion"/> holds), or null when it ended
+    /// cleanly or has not ended. Set with <see cref="CloseReason"/>.
+    /// </summary>
+    public Exception? CloseError { get; private set; }
+
     /// <summary>Adds a plugin; plugins run in the order they were added on transmit, and in reverse on receive.</summary>
     /// <param name="plugin">The plugin.</param>
     /// <exception cref="ArgumentNullException"><paramref name="plugin"/> is null.</exception>
@@ -187,102 +199,6 @@ public partial class TinyProtoConnection : IAsyncDisposable
         GC.SuppressFinalize(this);
     }
 
-    /// <summary>
-    /// Stops the connection gracefully, for a stopping server: no new header is answered (its sender learns that its
-    /// message failed), while every message already accepted is still received in full and delivered to the hooks (or
-    /// <c>ReceiveAsync</c>), which may transmit as usual; once nothing is left the connection closes as
-    /// <see cref="CloseAsync"/> does. The hooks' token is not cancelled: the caller bounds the stop with <see cref="Abort"/>.
-    /// </summary>
-    internal void BeginStop()
-    {
-        lock (_gate)
-        {
-            if (_lifetime.IsClosing || _lifetime.Stopping)
-            {
-                return;
-            }
-
-            _lifetime.Stopping = true;
-            _inbox.WakeHooksOnTake = true;
-            SignalHooks();
-        }
-
-        if (Volatile.Read(ref _state) == 0)
-        {
-            BeginClose(byUser: true);
-        }
-    }
-
-    /// <summary>Ends the connection at once without waiting for hooks, e.g. when a stop deadline has passed.</summary>
-    internal void Abort()
-    {
-        BeginClose(byUser: true, drain: false);
-        CutTransport();
-    }
-
-    /// <summary>Ends every write that waits on the transport and, for a socket, the socket itself.</summary>
-    private void CutTransport()
-    {
-        try
-        {
-            if (Volatile.Read(ref _state) >= 1)
-            {
-                // Null for a moment while the handshake starts: it is cancelled through its token then.
-                Volatile.Read(ref _transport)?.Output.CancelPendingFlush();
-                Volatile.Read(ref _directCancel)?.Cancel();
-            }
-        }
-        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
-        {
-            // The connection already released its transport (a writer completed, a stream disposed): nothing waits on it.
-        }
-
-        try
-        {
-            AbortTarget?.Dispose();
-        }
-        catch (Exception ex)
-        {
-            Log.TransportReleaseFailed(_logger, Id, ex);
-        }
-    }
-
-    /// <summary>
-    /// A close is bounded by <see cref="TinyProtoConnectionOptions.Timeout"/>: a peer that stops reading while we still
-    /// write (statuses we owe, the rest of a payload) cannot hold the connection, and CloseAsync, open for ever.
-    /// </summary>
-    private async Task CutTransportIfCloseStallsAsync()
-    {
-        // Null before the handshake began: there is no transport to cut.
-        Deadline? deadline = Volatile.Read(ref _deadline);
-        if (deadline is null || deadline.IsInfinite)
-        {
-            return;
-        }
-
-        // Slow hooks or PostLoopAsync are not a stall, nor is a slow peer that keeps taking our bytes: only a write
-        // that makes no progress for a whole Timeout is cut.
-        while (!await deadline.WaitWhileProgressingAsync(Completion).ConfigureAwait(false))
-        {
-            if (Volatile.Read(ref _parts)?.Output.IsBusy == true)
-            {
-                Log.CloseStalled(_logger, Id, deadline.Timeout.TotalMilliseconds);
-                CutTransport();
-                return;
-            }
-        }
-    }
-
-    /// <summary>
-    /// Ends the connection with <paramref name="error"/> and cuts every write that waits on the transport: a write that
-    /// stalled for a whole Timeout, or a transmission cancelled while its payload was being written.
-    /// </summary>
-    private void AbortWrites(TinyProtoException error)
-    {
-        Fail(error);
-        CutTransport();
-    }
-
     /// <summary>Payload bytes that crossed the transport either way so far (what timed waits take as a sign of life).</summary>
     internal long PayloadBytesMoved => Volatile.Read(ref _deadline)?.Progress ?? 0;
 
@@ -304,136 +220,4 @@ public partial class TinyProtoConnection : IAsyncDisposable
         _completion.TrySetResult();
     }
 
-    /// <summary>
-    /// Starts closing. A close asked for by the user (or a stopping server) ends the hooks at once and cancels
-    /// their token; a close caused by an error first lets the hooks take the messages already received in full.
-    /// </summary>
-    private void BeginClose(bool byUser, bool drain = true)
-    {
-        if (byUser && drain && TryBeginDrain())
-        {
-            return;
-        }
-
-        lock (_gate)
-        {
-            _lifetime.ClosedByUser |= byUser;
-            if (_lifetime.TryBeginClosing())
-            {
-                WakeAll();
-                _ = CutTransportIfCloseStallsAsync();
-            }
-            else if (byUser)
-            {
-                SignalHooks();
-            }
-        }
-
-        if (byUser)
-        {
-            _hookCancellation.Cancel();
-        }
-
-        if (Volatile.Read(ref _state) >= 1)
-        {
-            try
-            {
-                // Null for a moment while the handshake starts: it is cancelled through its token then.
-                Volatile.Read(ref _transport)?.Input.CancelPendingRead();
-                Volatile.Read(ref _directCancel)?.Cancel();
-            }
-            catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
-            {
-                // The transport is already released: no read waits on it.
-            }
-        }
-
-        // A receive loop blocked on a stream consumer that stopped reading must notice the close too.
-        Volatile.Read(ref _parts)?.ReceiveLoop.CancelStreamFlush();
-
-        if (Volatile.Read(ref _state) == 0)
-        {
-            _completion.TrySetResult();
-        }
-    }
-
-    /// <summary>Wakes every loop and waiter so they notice the connection is closing; the caller holds <see cref="_gate"/>.</summary>
-    private void WakeAll()
-    {
-        _inbox.SignalRoom();
-        SignalHooks();
-        _inbox.FailWaiters(() => _lifetime.ClosedError("receive"));
-        _parts?.Waits.FailAll();
-    }
-
-    /// <summary>The receive loop has ended: no more messages will arrive.</summary>
-    private void InputEnded()
-    {
-        lock (_gate)
-        {
-            _lifetime.InputEnded = true;
-            if (_inbox.Count == 0 || _lifetime.IsClosing)
-            {
-                _inbox.FailWaiters(() => _lifetime.ClosedError("receive"));
-            }
-
-            _parts!.Waits.FailAll();
-            SignalHooks();
-        }
-    }
-
-    /// <summary>
-    /// A close asked for while one of our own messages is in flight first lets that exchange finish (bounded by
-    /// <see cref="TinyProtoConnectionOptions.Timeout"/>), so the peer never sees a size header without its payload.
-    /// Hooks take no further messages and new transmissions are refused meanwhile.
-    /// </summary>
-    private bool TryBeginDrain()
-    {
-        lock (_gate)
-        {
-            if (_lifetime.IsClosing || Volatile.Read(ref _state) != 2 || !_parts!.Waits.TryBeginDrain())
-            {
-                return false;
-            }
-
-            _lifetime.ClosedByUser = true;
-            SignalHooks();
-        }
-
-        _ = CloseAfterDrainAsync();
-        return true;
-    }
-
-    private async Task CloseAfterDrainAsync()
-    {
-        bool drained;
-        try
-        {
-            drained = await WaitForDrainAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            // The exchange ended with an error: it is reported by the connection's end, and there is nothing left to drain.
-            Log.TransportReleaseFailed(_logger, Id, ex);
-            drained = true;
-        }
-
-        BeginClose(byUser: true, drain: false);
-        if (!drained)
-        {
-            // Our exchange did not finish in time: the peer is not taking it, so writing the rest cannot hold the close.
-            Log.CloseStalled(_logger, Id, _deadline!.Timeout.TotalMilliseconds);
-            CutTransport();
-        }
-    }
-
-    /// <summary>Waits for our exchange in flight to end while it makes progress; false once it stalled for a whole Timeout.</summary>
-    private async Task<bool> WaitForDrainAsync()
-    {
-        Task? drained = Volatile.Read(ref _parts)?.Waits.Drained;
-        return drained is null || await _deadline!.WaitWhileProgressingAsync(drained).ConfigureAwait(false);
-    }
-
-    /// <summary>Records the first error that ends the connection and starts closing it.</summary>
-    private void Fail(Exception error) => _lifetime.Fail(error);
 }

@@ -72,8 +72,9 @@ public sealed class GracefulCloseTests : TestBase
 
         await Bounded(server.StopAsync(TimeoutToken));
 
+        // A header that reached the server after its stop began is declined with 0xFD (rule 8); otherwise the close ends the loop.
         TinyProtoException loopError = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(echoLoop));
-        Assert.Equal(TinyProtoError.ConnectionClosed, loopError.Error);
+        Assert.True(loopError.Error == TinyProtoError.ConnectionClosed || (loopError.Error == TinyProtoError.MessageRefused && loopError.Message.Contains("0xFD", StringComparison.Ordinal)), loopError.ToString());
         Assert.DoesNotContain("inside a payload", loopError.Message, StringComparison.Ordinal);
         await Bounded(connection.Completion);
     }

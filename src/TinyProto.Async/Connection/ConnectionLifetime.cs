@@ -35,6 +35,9 @@ internal sealed class ConnectionLifetime
     /// </summary>
     public bool Stopping { get; set; }
 
+    /// <summary>Whether a stopping host aborted the connection at its deadline. Under the gate.</summary>
+    public bool Aborted { get; set; }
+
     /// <summary>Whether the receive loop has ended: no more messages or statuses will come. Under the gate.</summary>
     public bool InputEnded { get; set; }
 
