@@ -7,7 +7,8 @@ namespace TinyProto.Samples.Echo;
 internal static class EchoServerCommand
 {
     /// <summary>The server's limits, each null when not given on the command line (the library's default then).</summary>
-    internal sealed record Limits(int? ConnectionLimit, int? MaxConnectionsPerAddress, int? MaxPendingHandshakes, long? MaxMessageSize);
+    internal sealed record Limits(int? ConnectionLimit, int? MaxConnectionsPerAddress, int? MaxPendingHandshakes, long? MaxMessageSize,
+        int? TimeoutSeconds = null, int? IdleTimeoutSeconds = null);
 
     public static async Task<int> RunAsync(string host, int port, Limits limits)
     {
@@ -20,6 +21,16 @@ internal static class EchoServerCommand
         if (limits.MaxMessageSize is long maxMessageSize)
         {
             server.ConnectionOptions.MaxMessageSize = maxMessageSize;
+        }
+
+        if (limits.TimeoutSeconds is int timeout)
+        {
+            server.ConnectionOptions.Timeout = TimeSpan.FromSeconds(timeout);
+        }
+
+        if (limits.IdleTimeoutSeconds is int idle)
+        {
+            server.ConnectionOptions.IdleTimeout = TimeSpan.FromSeconds(idle);
         }
 
         server.AddAddress(host, port);

@@ -8,6 +8,7 @@ const string Usage = """
       TinyProto.Samples.Echo                 run a server and a client in this process and exchange a few messages
       TinyProto.Samples.Echo server --port P [--host H] [--connection-limit N] [--max-connections-per-address N]
                                     [--max-pending-handshakes N] [--max-message-size BYTES]
+                                    [--timeout S] [--idle-timeout S]
       TinyProto.Samples.Echo client --port P [--host H] --count N --size S
 
     Options:
@@ -22,7 +23,11 @@ const string Usage = """
                              0xFE at once (default: no limit)
       --max-message-size BYTES
                              largest message the server accepts, 0..4043309055; a larger one is refused
-                             with 0xFC and its connection closed (default: 4043309055, the protocol's maximum)
+                             with 0xFC and its connection closed (default: 67108864, 64 MiB)
+      --timeout S            seconds a peer may take for the handshake, a status, the rest of a message it
+                             began, or taking our bytes; then its connection is closed (default: 5)
+      --idle-timeout S       seconds a connection may stay idle between messages before it is closed
+                             (default: no limit)
       --count N              number of lock-step echo round trips
       --size S               bytes in each message, 0..1073741824
     """;
@@ -43,7 +48,7 @@ return await SampleHost.RunAsync(Usage, async () =>
         case "server":
         {
             var options = Arguments.Parse(args.AsSpan(1), "--host", "--port", "--connection-limit",
-                "--max-connections-per-address", "--max-pending-handshakes", "--max-message-size");
+                "--max-connections-per-address", "--max-pending-handshakes", "--max-message-size", "--timeout", "--idle-timeout");
             return await EchoServerCommand.RunAsync(
                 options.GetString("--host", "127.0.0.1"),
                 options.GetInt("--port", 0, 65535),
@@ -51,7 +56,9 @@ return await SampleHost.RunAsync(Usage, async () =>
                     options.GetOptionalInt("--connection-limit", 1, int.MaxValue),
                     options.GetOptionalInt("--max-connections-per-address", 1, int.MaxValue),
                     options.GetOptionalInt("--max-pending-handshakes", 1, int.MaxValue),
-                    EchoServerCommand.ParseMaxMessageSize(options.GetOptionalString("--max-message-size"))));
+                    EchoServerCommand.ParseMaxMessageSize(options.GetOptionalString("--max-message-size")),
+                    options.GetOptionalInt("--timeout", 1, 86_400),
+                    options.GetOptionalInt("--idle-timeout", 1, 86_400 * 7)));
         }
 
         case "client":
