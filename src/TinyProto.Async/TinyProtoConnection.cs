@@ -155,8 +155,9 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <summary>Starts the connection and waits until it ends; see <see cref="StartAsync(IDuplexPipe, TinyProtoRole, CancellationToken)"/> and <see cref="Completion"/>.</summary>
     /// <param name="transport">The byte transport.</param>
     /// <param name="role">Whether this end connected or accepted.</param>
-    /// <param name="cancellationToken">Closes the connection when cancelled.</param>
-    /// <exception cref="TinyProtoException">The handshake failed, or an error ended the connection.</exception>
+    /// <param name="cancellationToken">Closes the connection when cancelled (as <see cref="CloseAsync"/>); cancels the handshake while it runs.</param>
+    /// <exception cref="TinyProtoException">The handshake failed, or an error ended the connection (whatever the transport threw is its inner exception).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled during the opening handshake.</exception>
     public async Task RunAsync(IDuplexPipe transport, TinyProtoRole role, CancellationToken cancellationToken = default)
     {
         await StartAsync(transport, role, cancellationToken).ConfigureAwait(false);

@@ -7,8 +7,10 @@ namespace TinyProto.Async.Tests;
 /// <summary>
 /// A bounded attack on one server: a few hundred hostile connections (silent, oversize announcers, tricklers, peers
 /// that never read) while a good client's lock-step echo keeps succeeding, every hostile connection is closed by a
-/// timeout, and the process's managed memory stays under a stated bound.
+/// timeout, and the process's managed memory stays under a stated bound. It measures the whole process, so it runs
+/// alone (<see cref="AllocationGuardTestGroup"/>).
 /// </summary>
+[Collection(nameof(AllocationGuardTestGroup))]
 public sealed class AttackTests : ConnectionTestBase
 {
     /// <summary>The managed memory the attack may add, at most (announced sizes alone would be 200 MiB).</summary>
