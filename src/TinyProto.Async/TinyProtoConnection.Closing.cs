@@ -23,6 +23,9 @@ public partial class TinyProtoConnection
             _lifetime.Stopping = true;
             _inbox.WakeHooksOnTake = true;
             SignalHooks();
+
+            // A header held back for room is declined now (rule 8): the receive loop looks at it again.
+            _inbox.SignalRoom();
         }
 
         if (Volatile.Read(ref _state) == 0)

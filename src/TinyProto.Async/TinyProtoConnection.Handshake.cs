@@ -98,6 +98,10 @@ public partial class TinyProtoConnection
             TransportReleaseFailed("reader", ex);
         }
 
+        // A writer still under way (a transmission from another thread, cut by the close) finishes first: a PipeWriter
+        // takes one writer at a time. Bounded, in case one never lets go.
+        Output? output = Volatile.Read(ref _parts)?.Output;
+        bool turn = output is not null && await output.TryAcquireAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
         try
         {
             // Flushes what is left (answers owed) into the transport.
@@ -106,6 +110,13 @@ public partial class TinyProtoConnection
         catch (Exception ex)
         {
             TransportReleaseFailed("writer", ex);
+        }
+        finally
+        {
+            if (turn)
+            {
+                output!.Release();
+            }
         }
     }
 

@@ -136,7 +136,12 @@ public partial class TinyProtoConnection
         }
         finally
         {
-            // A close asked for by the user first lets our own message in flight finish.
+            // A stop, like a close asked for by the user, first lets our own message in flight finish.
+            if (IsStopping())
+            {
+                BeginClose(byUser: true);
+            }
+
             await WaitForDrainAsync().ConfigureAwait(false);
             BeginClose(byUser: false);
             _hookCancellation.Cancel();
@@ -181,8 +186,9 @@ public partial class TinyProtoConnection
                 return true;
             }
 
-            // A graceful stop ends the hooks once every message accepted has arrived and been taken.
-            if (_lifetime.Stopping && _inbox.Count == 0 && !_inbox.Arriving)
+            // A graceful stop ends the hooks once every message accepted has arrived and been handled: taken by a hook
+            // (which has returned), or by a ReceiveAsync consumer that came back for the next one (so its reply went out).
+            if (_lifetime.Stopping && _inbox.Count == 0 && !_inbox.Arriving && (_hooksTakeMessages || _inbox.HasWaiters || !_inbox.HandedAny))
             {
                 ended = true;
                 return true;
@@ -190,6 +196,14 @@ public partial class TinyProtoConnection
 
             wake = _hookWake.Arm();
             return false;
+        }
+    }
+
+    private bool IsStopping()
+    {
+        lock (_gate)
+        {
+            return _lifetime.Stopping;
         }
     }
 

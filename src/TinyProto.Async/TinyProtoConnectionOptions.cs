@@ -116,7 +116,9 @@ public sealed class TinyProtoConnectionOptions
     /// How long the connection may stay idle (no byte received and no message of ours sent) between messages before
     /// it is closed with a <see cref="TinyProtoError.Timeout"/> error. Off by default
     /// (<see cref="System.Threading.Timeout.InfiniteTimeSpan"/>): a lock-step client may rightly wait for ever for its
-    /// next request. A server on an open port usually sets it, so that silent peers do not hold connection slots.
+    /// next request. A server on an open port usually sets it, so that silent peers do not hold connection slots. Time
+    /// this end spends on its own (a hook still working on a message while the peer waits for the reply) counts as idle
+    /// too: set it well above the longest such pause.
     /// </summary>
     /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
     public TimeSpan IdleTimeout

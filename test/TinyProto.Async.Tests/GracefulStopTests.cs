@@ -70,6 +70,68 @@ public sealed class GracefulStopTests : ConnectionTestBase
     }
 
     [Fact]
+    public async Task StopAsync_PipelinedHeaderAfterTheStopBegan_IsDeclinedItsPayloadDroppedAndTheConnectionEnds()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = new TinyProtoServer { StopTimeout = TimeSpan.FromSeconds(15) };
+        server.SetConnectionHandler(() => new EchoConnection(release.Task));
+        int port = await StartLoopbackAsync(server);
+        await using RawPeer raw = await ConnectRawAsync(port);
+        Assert.Equal(0xFB, await Bounded(raw.OpenAsClientAsync(0xFB)));
+
+        await Bounded(raw.WriteAsync([.. RawPeer.Header(5), .. "first"u8.ToArray()]));
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        TinyProtoConnection connection = await SingleServerConnectionAsync(server);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Task stop = server.StopAsync(TimeoutToken);
+        await Task.Delay(100, TimeoutToken);
+
+        // Pipelined: the payload follows its header unasked. It is read, dropped and declined.
+        await Bounded(raw.WriteAsync([.. RawPeer.Header(6), .. "second"u8.ToArray()]));
+        Assert.Equal(0xFD, await Bounded(raw.ReadByteAsync()));
+        release.SetResult();
+
+        // The hook's echo of the accepted message still goes out and is answered; then the end.
+        byte[] echo = await Bounded(raw.ReadExactlyAsync(9));
+        Assert.Equal([.. RawPeer.Header(5), .. "first"u8.ToArray()], echo);
+        await Bounded(raw.WriteAsync(0xFF));
+        Assert.Empty(await Bounded(raw.ReadToEndAsync()));
+        await Bounded(stop);
+        await Bounded(connection.Completion);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the stop took {clock.Elapsed}: it waited for its deadline");
+        Assert.Equal(TinyProtoCloseReason.ServerStopped, connection.CloseReason);
+    }
+
+    [Fact]
+    public async Task StopAsync_AHeaderHeldBackForRoomWhenTheStopBegins_IsDeclinedAndTheConnectionEnds()
+    {
+        // No hook takes messages (a ReceiveAsync consumer): a 700 KB message fills the inbox, so the next header waits for room.
+        await using var server = new TinyProtoServer { StopTimeout = TimeSpan.FromSeconds(15) };
+        int port = await StartLoopbackAsync(server);
+        await using RawPeer raw = await ConnectRawAsync(port);
+        await Bounded(raw.OpenAsClientAsync());
+        Assert.Equal(0xFF, await Bounded(raw.SendMessageAsync(new byte[700_000])));
+        TinyProtoConnection connection = await SingleServerConnectionAsync(server);
+        await Bounded(raw.WriteAsync(RawPeer.Header(700_000)));
+        await Task.Delay(100, TimeoutToken);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Task stop = server.StopAsync(TimeoutToken);
+
+        Assert.Equal(0xFD, await Bounded(raw.ReadByteAsync()));
+
+        // The accepted message is still there for its consumer; once it comes back for the next one, the stop ends.
+        Assert.Equal(700_000, (await Bounded(connection.ReceiveAsync(TimeoutToken).AsTask())).Length);
+        Task next = connection.ReceiveAsync(TimeoutToken).AsTask();
+        Assert.Empty(await Bounded(raw.ReadToEndAsync()));
+        await Bounded(stop);
+        await Bounded(connection.Completion);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the stop took {clock.Elapsed}: it waited for its deadline");
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(next));
+        Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+    }
+
+    [Fact]
     public async Task StopAsync_WithClientsStreamingChecksummedEchoes_EveryMessageTheServerAcceptedIsEchoedBack()
     {
         const int clients = 32;

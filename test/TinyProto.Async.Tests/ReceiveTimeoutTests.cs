@@ -145,6 +145,47 @@ public sealed class ReceiveTimeoutTests : ConnectionTestBase
     }
 
     [Fact]
+    public async Task SmallMessagesBackToBackOverASlowRoundTrip_AreNotTakenForATrickle()
+    {
+        // Each payload waits a round trip for our OK, and the next header comes with the payload before it: the rate
+        // is measured per message, so a slow link with small messages is not a peer that trickles.
+        var server = new TinyProtoConnection();
+        FakeTimeProvider time = UseFakeTime(server, ShortTimeout);
+        RawPeer raw = await StartWithRawClientAsync(server);
+        byte[] payload = new byte[40];
+
+        await Bounded(raw.WriteAsync(RawPeer.Header(40)));
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        for (int i = 1; i <= 20; i++)
+        {
+            await AdvanceAsync(time, ShortTimeout * 0.3);
+            await Bounded(raw.WriteAsync([.. payload, .. RawPeer.Header(40)]));
+            Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        }
+
+        Assert.False(server.Completion.IsCompleted, "a peer sending whole small messages was closed for its rate");
+        Assert.Equal(40, (await Bounded(server.ReceiveAsync(TimeoutToken).AsTask())).Length);
+    }
+
+    [Fact]
+    public async Task IdleTimeoutSet_APeerThatStopsInAHeader_IsStillClosedAfterTimeoutNotAfterIdleTimeout()
+    {
+        var server = new TinyProtoConnection();
+        FakeTimeProvider time = UseFakeTime(server, ShortTimeout);
+        server.Options.IdleTimeout = TimeSpan.FromMinutes(5);
+        RawPeer raw = await StartWithRawClientAsync(server);
+        await AdvanceAsync(time, TimeSpan.FromSeconds(2));
+
+        await Bounded(raw.WriteAsync(0x00));
+        await Task.Delay(50, TimeoutToken);
+
+        TimeSpan waited = await AdvanceUntilAsync(time, Ended(server), ShortTimeout / 10);
+        Assert.True(waited <= ShortTimeout * 1.5, $"closed only after {waited}");
+        var ex = await AssertFaultsAsync(server.Completion, TinyProtoError.Timeout);
+        Assert.Contains("middle of a message", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Options_RefuseABadIdleTimeoutOrRate_WithMessagesThatNameThem()
     {
         var options = new TinyProtoConnectionOptions();

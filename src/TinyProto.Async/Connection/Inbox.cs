@@ -46,6 +46,20 @@ internal sealed partial class Inbox
     /// <summary>Wakes the hook loop to look again (a stopping connection whose last message arrived). Under the gate.</summary>
     public void WakeHooks() => _messageQueued();
 
+    /// <summary>Whether a receive call waits: a <c>ReceiveAsync</c> consumer came back for its next message. Under the gate.</summary>
+    public bool HasWaiters => _waiters.Count > 0;
+
+    /// <summary>Whether a message was ever handed to a receive call (there is a <c>ReceiveAsync</c> consumer). Under the gate.</summary>
+    public bool HandedAny { get; private set; }
+
+    private void WakeHooksIfStopping()
+    {
+        if (WakeHooksOnTake)
+        {
+            _messageQueued();
+        }
+    }
+
     /// <summary>Messages received and not yet taken.</summary>
     public int Count => _messages.Count;
 
@@ -59,6 +73,7 @@ internal sealed partial class Inbox
     public InboundMessage Take()
     {
         InboundMessage message = _messages.Dequeue();
+        HandedAny = true;
         _bytes -= message.IsStreamed ? 0 : message.Length;
         SignalRoom();
         if (WakeHooksOnTake)
@@ -76,6 +91,7 @@ internal sealed partial class Inbox
         {
             if (waiter.TryTake(message))
             {
+                HandedAny = true;
                 return;
             }
         }
@@ -91,6 +107,7 @@ internal sealed partial class Inbox
         MessageWaiter waiter = _freeMessageWaiters.TryPop(out MessageWaiter? free) ? free : new MessageWaiter(this);
         waiter.Arm(arrayOnly);
         _waiters.Enqueue(waiter);
+        WakeHooksIfStopping();
         waiter.CancelOnRequest(cancellationToken);
         return waiter.Task;
     }
@@ -101,6 +118,7 @@ internal sealed partial class Inbox
         MemoryWaiter waiter = _freeMemoryWaiters.TryPop(out MemoryWaiter? free) ? free : new MemoryWaiter(this);
         waiter.Arm(destination);
         _waiters.Enqueue(waiter);
+        WakeHooksIfStopping();
         waiter.CancelOnRequest(cancellationToken);
         return waiter.Task;
     }

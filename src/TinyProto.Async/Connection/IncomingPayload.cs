@@ -75,6 +75,14 @@ internal sealed class IncomingPayload
         }
     }
 
+    /// <summary>Starts the payload of a header declined while stopping (pipelined mode): its bytes are read and dropped.</summary>
+    public void BeginDiscarded()
+    {
+        _body = null;
+        _stream = null;
+        _consumerGone = true;
+    }
+
     /// <summary>Takes what it can of the payload from <paramref name="buffer"/>, slicing past it.</summary>
     public Progress Read(ref ReadOnlySequence<byte> buffer)
     {
@@ -154,13 +162,13 @@ internal sealed class IncomingPayload
 
     /// <summary>Reads the rest of the payload from the stream into its buffer, then completes the message.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask ReadDirectAsync(StreamDuplexPipe direct, ReceiveWatch watch, CancellationToken cancellationToken)
+    public async ValueTask ReadDirectAsync(StreamDuplexPipe direct, ReceiveWatch watch, Func<bool> isMidMessage, CancellationToken cancellationToken)
     {
         while (_conversation.IncomingRemaining > 0)
         {
             Memory<byte> memory = _body!.GetAppendMemory(_conversation.IncomingRemaining);
             int read;
-            watch.BeginWait(midMessage: true);
+            watch.BeginWait(isMidMessage());
             try
             {
                 read = await direct.ReadDirectAsync(memory, cancellationToken).ConfigureAwait(false);
@@ -215,7 +223,13 @@ internal sealed class IncomingPayload
             return;
         }
 
-        PooledBuffer body = _body!;
+        if (_body is null)
+        {
+            // A declined payload, read and dropped (BeginDiscarded).
+            return;
+        }
+
+        PooledBuffer body = _body;
         _body = null;
         ReadOnlySequence<byte> message;
         try

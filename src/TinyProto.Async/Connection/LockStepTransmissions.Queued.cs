@@ -63,7 +63,7 @@ internal sealed partial class LockStepTransmissions
                 {
                     if (!exchangeEnded)
                     {
-                        _waits.EndOwnExchange();
+                        _waits.GiveUpOwnExchange();
                         await _output.SendAnswersQuietlyAsync().ConfigureAwait(false);
                     }
                 }

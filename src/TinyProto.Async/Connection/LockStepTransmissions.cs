@@ -117,7 +117,7 @@ internal sealed partial class LockStepTransmissions
         {
             error = ex as TinyProtoException ?? ConnectionLifetime.BrokenTransmission(ex);
             _lifetime.Fail(error);
-            _waits.EndOwnExchange();
+            _waits.GiveUpOwnExchange();
         }
 
         waiter.PayloadWriting = false;
@@ -154,7 +154,7 @@ internal sealed partial class LockStepTransmissions
             _waits.FailCancelled();
         }
 
-        _waits.EndOwnExchange();
+        _waits.GiveUpOwnExchange();
         waiter.Body = default;
         _turn.Release();
         waiter.SetClaimedException(error);

@@ -68,6 +68,9 @@ internal sealed class Output
         }
     }
 
+    /// <summary>Takes the turn, waiting at most <paramref name="timeout"/>; true when it was taken.</summary>
+    public Task<bool> TryAcquireAsync(TimeSpan timeout) => _turn.WaitAsync(timeout);
+
     /// <summary>Gives the turn back and sends nothing: for a caller that failed and sends the answers owed itself.</summary>
     public void Release() => _turn.Release();
 

@@ -41,6 +41,7 @@ internal sealed class ReceiveLoop
     private uint _waitingHeaderSize;
     private Task? _ownPayloadWrite;
     private readonly ReceiveWatch _watch;
+    private readonly Func<bool> _isMidMessage;
 
     public ReceiveLoop(ConnectionParts parts, PipeReader input, StreamDuplexPipe? direct, CancellationToken directCancellation)
     {
@@ -59,6 +60,7 @@ internal sealed class ReceiveLoop
         _maxBufferedMessageSize = parts.Options.MaxBufferedMessageSize;
         _maxReadAheadBytes = parts.Options.MaxReadAheadBytes;
         _hasRoomForWaitingHeader = HasRoomForWaitingHeader;
+        _isMidMessage = () => IsMidMessage(0);
         _watch = new ReceiveWatch(parts.Deadline, parts.Options.TimeProvider, parts.Options.IdleTimeout, parts.Options.MinReceiveBytesPerSecond, parts.AbortWrites);
         _payload = new IncomingPayload(_conversation, parts.Deadline, parts.Plugins, parts.Options, Deliver, StreamedMessageEnded);
     }
@@ -139,7 +141,7 @@ internal sealed class ReceiveLoop
 
                 if (!result.IsCompleted && !result.IsCanceled && _payload.CanReadDirectly(_direct, buffer))
                 {
-                    await _payload.ReadDirectAsync(_direct!, _watch, _directCancellation).ConfigureAwait(false);
+                    await _payload.ReadDirectAsync(_direct!, _watch, _isMidMessage, _directCancellation).ConfigureAwait(false);
                     unparsed = 0;
                     continue;
                 }
@@ -295,7 +297,11 @@ internal sealed class ReceiveLoop
     private bool HasRoomUnderGate(uint size) =>
         !_lifetime.Stopping && _inbox.HasRoom(size, mustReadOn: _lifetime.IsClosing || _conversation.OwnMessageInFlight);
 
-    private bool HasRoomForWaitingHeader() => HasRoomUnderGate(_waitingHeaderSize);
+    /// <summary>
+    /// Whether the header the loop holds back may be parsed again: room came, the connection closes (the loop then
+    /// ends), or a stop began (the header is then declined, rule 8).
+    /// </summary>
+    private bool HasRoomForWaitingHeader() => _lifetime.IsClosing || _lifetime.Stopping || HasRoomUnderGate(_waitingHeaderSize);
 
     /// <summary>Answers, holds or refuses an incoming size header (rules 1, 2 and 5), then starts taking its payload.</summary>
     private Step TakeHeader(uint size)
@@ -304,12 +310,19 @@ internal sealed class ReceiveLoop
         lock (_gate)
         {
             // Decided with the answer under one lock: a stop that begins meanwhile cannot close past an answered header.
-            if (_lifetime.Stopping && !_conversation.IsPipelined)
+            if (_lifetime.Stopping)
             {
-                // Rule 8: declined with 0xFD; no payload follows, so reading goes on (our own statuses may be next).
+                // Rule 8: declined with 0xFD, so reading goes on (our own statuses may be next). In lock-step mode no
+                // payload follows; in pipelined mode the one that follows is read and dropped.
                 outcome = _conversation.OnHeaderWhileStopping(size);
                 if (outcome == HeaderOutcome.Declined)
                 {
+                    if (_conversation.IsPipelined)
+                    {
+                        _payload.BeginDiscarded();
+                        return Step.Continue;
+                    }
+
                     return Step.SendAnswers;
                 }
             }
@@ -323,6 +336,7 @@ internal sealed class ReceiveLoop
             }
 
             _inbox.Arriving = outcome is HeaderOutcome.Answered or HeaderOutcome.Held;
+            _watch.MessageBegan();
             if (outcome is HeaderOutcome.Answered or HeaderOutcome.Held && _conversation.OwnMessageInFlight && _inbox.Count > 0 &&
                 size <= _maxBufferedMessageSize && _inbox.Bytes + size > _maxReadAheadBytes)
             {
@@ -350,6 +364,11 @@ internal sealed class ReceiveLoop
         {
             _inbox.Arriving = message.IsStreamed;
             _inbox.Deliver(message);
+            if (_inbox.WakeHooksOnTake)
+            {
+                // A stopping connection ends once nothing accepted is left: the hooks look again.
+                _inbox.WakeHooks();
+            }
         }
     }
 

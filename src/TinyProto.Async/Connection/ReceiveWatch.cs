@@ -9,10 +9,12 @@ namespace TinyProto.Async.Connection;
 /// slow consumer of ours or a full inbox never counts against the peer.
 /// </summary>
 /// <remarks>
-/// <para>The receive loop alone calls <see cref="BeginWait"/> and <see cref="EndWait"/> and writes <c>_waitStart</c>,
-/// <c>_midMessage</c>, <c>_streakStart</c> (payload bytes received when the current stretch of mid-message waits
-/// began) and <c>_streakWaited</c>; the timer reads them (volatile). The timer alone touches <c>_seenActivity</c> and
-/// <c>_activityAt</c>. <c>_armed</c> says whether the timer runs, with interlocked operations on both sides.</para>
+/// <para>The receive loop alone calls <see cref="BeginWait"/>, <see cref="EndWait"/> and <see cref="MessageBegan"/> and
+/// writes <c>_wait</c> (when the current wait began, and whether it is in the middle of a message, in one word so the
+/// timer never pairs one wait's start with another's kind), <c>_streakStart</c> (payload bytes received when the
+/// current message's waits began) and <c>_streakWaited</c>; the timer reads them (volatile). The timer alone touches
+/// <c>_seenActivity</c> and <c>_activityAt</c>. <c>_armed</c> and <c>_armedShort</c> say whether the timer runs and
+/// whether it is due soon, with interlocked operations on both sides; <c>_fired</c> is set once, under <c>_timerGate</c>.</para>
 /// <para>It costs one volatile write per read and no timer while reads complete in whole messages; the timer runs
 /// only while the loop waits in the middle of a message, or at a boundary when an idle timeout is set.</para>
 /// </remarks>
@@ -26,12 +28,12 @@ internal sealed class ReceiveWatch
     private readonly object _timerGate = new();
     private ITimer? _timer;
     private int _armed;
-    private int _fired;
+    private int _armedShort;
+    private bool _fired;
 
-    private long _waitStart;        // timestamp + 1 while the loop waits for bytes (0: not waiting)
-    private int _midMessage;        // 1 while that wait is in the middle of a message
-    private long _streakStart = -1; // payload bytes received when the current mid-message stretch began; -1 at a boundary
-    private long _streakWaited;     // ticks waited in the current stretch, before the current wait
+    private long _wait;             // 0: not waiting; else (start timestamp + 1) << 1, | 1 in the middle of a message
+    private long _streakStart = -1; // payload bytes received when the current message's waits began; -1: none yet
+    private long _streakWaited;     // timestamp ticks waited for the current message, before the current wait
 
     private long _seenActivity;
     private long _activityAt;
@@ -54,49 +56,53 @@ internal sealed class ReceiveWatch
 
     private bool WatchesIdle => _idleTimeout != Timeout.InfiniteTimeSpan;
 
+    /// <summary>How often the timer looks while a message is in progress: often enough to end a stall within a fifth of the limit.</summary>
+    private TimeSpan Resolution => _deadline.Timeout / 5;
+
+    /// <summary>A header was answered: its message's rate is measured on its own (a wait for it begins a new stretch).</summary>
+    public void MessageBegan() => Volatile.Write(ref _streakStart, -1);
+
     /// <summary>The receive loop is about to wait for bytes; <paramref name="midMessage"/> when a message is in progress.</summary>
     public void BeginWait(bool midMessage)
     {
-        if (midMessage)
-        {
-            if (_streakStart < 0)
-            {
-                _streakStart = _deadline.Received;
-                Volatile.Write(ref _streakWaited, 0);
-            }
-        }
-        else
-        {
-            _streakStart = -1;
-        }
-
         if (midMessage ? !WatchesMessages : !WatchesIdle)
         {
             return;
         }
 
-        Volatile.Write(ref _midMessage, midMessage ? 1 : 0);
-        Volatile.Write(ref _waitStart, _time.GetTimestamp() + 1);
-        if (Interlocked.Exchange(ref _armed, 1) == 0)
+        if (midMessage && _streakStart < 0)
         {
-            Arm(midMessage ? Resolution(_deadline.Timeout) : _idleTimeout);
+            Volatile.Write(ref _streakStart, _deadline.Received);
+            Volatile.Write(ref _streakWaited, 0);
+        }
+
+        Volatile.Write(ref _wait, ((_time.GetTimestamp() + 1) << 1) | (midMessage ? 1L : 0L));
+        if (Volatile.Read(ref _armed) == 0 && Interlocked.Exchange(ref _armed, 1) == 0)
+        {
+            Arm(midMessage ? Resolution : _idleTimeout);
+        }
+        else if (midMessage && Volatile.Read(ref _armedShort) == 0)
+        {
+            // The timer runs for an idle wait, due late: a stall in the middle of a message must be seen sooner.
+            Arm(Resolution);
         }
     }
 
     /// <summary>The wait begun by <see cref="BeginWait"/> ended (bytes came, or the read was cancelled).</summary>
     public void EndWait()
     {
-        long start = Volatile.Read(ref _waitStart);
-        if (start == 0)
+        long wait = Volatile.Read(ref _wait);
+        if (wait == 0)
         {
             return;
         }
 
-        Volatile.Write(ref _waitStart, 0);
-        if (_streakStart >= 0)
+        if ((wait & 1) != 0)
         {
-            Volatile.Write(ref _streakWaited, _streakWaited + (_time.GetTimestamp() - (start - 1)));
+            Volatile.Write(ref _streakWaited, _streakWaited + (_time.GetTimestamp() - ((wait >> 1) - 1)));
         }
+
+        Volatile.Write(ref _wait, 0);
     }
 
     /// <summary>The receive loop ended: the timer stops for good.</summary>
@@ -104,59 +110,68 @@ internal sealed class ReceiveWatch
     {
         lock (_timerGate)
         {
-            Volatile.Write(ref _fired, 1);
+            _fired = true;
             _timer?.Dispose();
         }
     }
-
-    /// <summary>How often the timer looks while a message is in progress: often enough to end a stall within a fifth of the limit.</summary>
-    private static TimeSpan Resolution(TimeSpan timeout) => timeout / 5;
 
     private void Arm(TimeSpan due)
     {
         lock (_timerGate)
         {
-            if (Volatile.Read(ref _fired) != 0)
+            if (_fired)
             {
                 return;
             }
 
             _timer ??= _time.CreateTimer(static state => ((ReceiveWatch)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            Volatile.Write(ref _armedShort, WatchesMessages && due <= Resolution ? 1 : 0);
             _timer.Change(due, Timeout.InfiniteTimeSpan);
         }
     }
 
     private void OnTimer()
     {
-        long start = Volatile.Read(ref _waitStart);
-        if (start == 0)
+        long wait = Volatile.Read(ref _wait);
+        if (wait == 0)
         {
             // Not waiting now: the timer rests until the next wait arms it. A wait that began just now finds it resting.
             Volatile.Write(ref _armed, 0);
-            if (Volatile.Read(ref _waitStart) == 0 || Interlocked.Exchange(ref _armed, 1) != 0)
+            if (Volatile.Read(ref _wait) == 0 || Interlocked.Exchange(ref _armed, 1) != 0)
             {
                 return;
             }
 
-            start = Volatile.Read(ref _waitStart);
-            if (start == 0)
+            wait = Volatile.Read(ref _wait);
+            if (wait == 0)
             {
                 Volatile.Write(ref _armed, 0);
                 return;
             }
         }
 
+        bool midMessage = (wait & 1) != 0;
         long now = _time.GetTimestamp();
-        TimeSpan waiting = _time.GetElapsedTime(start - 1, now);
-        TinyProtoException? error = Volatile.Read(ref _midMessage) == 1 ? CheckMessage(waiting) : CheckIdle(waiting, now);
-        if (error is not null)
+        TimeSpan waiting = _time.GetElapsedTime((wait >> 1) - 1, now);
+        TinyProtoException? error = midMessage ? CheckMessage(waiting) : CheckIdle(waiting, now);
+        if (error is null)
         {
-            Volatile.Write(ref _fired, 1);
-            _expired(error);
+            Arm(midMessage ? Resolution : _idleTimeout / 5);
             return;
         }
 
-        Arm(Volatile.Read(ref _midMessage) == 1 ? Resolution(_deadline.Timeout) : _idleTimeout / 5);
+        lock (_timerGate)
+        {
+            if (_fired)
+            {
+                // The receive loop ended meanwhile: the connection ended for a reason of its own.
+                return;
+            }
+
+            _fired = true;
+        }
+
+        _expired(error);
     }
 
     private TinyProtoException? CheckMessage(TimeSpan waiting)
@@ -168,14 +183,14 @@ internal sealed class ReceiveWatch
                 $"The peer sent nothing for {timeout.TotalMilliseconds:0.###} ms (Timeout) in the middle of a message; the connection was closed.");
         }
 
-        if (_minRate == 0)
+        long streakStart = Volatile.Read(ref _streakStart);
+        if (_minRate == 0 || streakStart < 0)
         {
             return null;
         }
 
         TimeSpan waited = TimeSpan.FromTicks((long)(Volatile.Read(ref _streakWaited) * ((double)TimeSpan.TicksPerSecond / _time.TimestampFrequency))) + waiting;
-        long streakStart = Volatile.Read(ref _streakStart);
-        if (waited < timeout || streakStart < 0)
+        if (waited < timeout)
         {
             return null;
         }
@@ -198,7 +213,8 @@ internal sealed class ReceiveWatch
             _activityAt = now;
         }
 
-        TimeSpan idle = waiting < _time.GetElapsedTime(_activityAt, now) ? waiting : _time.GetElapsedTime(_activityAt, now);
+        TimeSpan sinceActivity = _activityAt == 0 ? waiting : _time.GetElapsedTime(_activityAt, now);
+        TimeSpan idle = waiting < sinceActivity ? waiting : sinceActivity;
         return idle >= _idleTimeout
             ? new TinyProtoException(TinyProtoError.Timeout,
                 $"The connection was idle for {_idleTimeout.TotalMilliseconds:0.###} ms (IdleTimeout); it was closed.")

@@ -144,6 +144,25 @@ internal sealed class StatusWaits
         SignalDrainedIfIdle();
     }
 
+    /// <summary>
+    /// Gives up our exchange without its payload written in full (cancelled, timed out, refused, failed). When its OK
+    /// had come, the peer reads whatever follows as that payload, so nothing may follow: no held answer may leak into
+    /// its place. The connection is closing then.
+    /// </summary>
+    public void GiveUpOwnExchange()
+    {
+        lock (_gate)
+        {
+            if (_conversation.IsPayloadDue)
+            {
+                _conversation.CutShort();
+            }
+
+            _conversation.EndOwnExchange();
+            SignalDrainedIfIdle();
+        }
+    }
+
     /// <summary>Ends our lock-step exchange: a held answer (rule 5) is owed now, to go out behind our payload.</summary>
     public void EndOwnExchange()
     {

@@ -225,19 +225,27 @@ internal sealed class Conversation
     }
 
     /// <summary>
-    /// An incoming size header while this end stops (lock-step mode, rule 8): declined with <c>0xFD</c>, after the OKs
-    /// owed for earlier headers. The sender writes no payload for a refused header (rule 5), so the next unit is again
-    /// at a boundary: statuses for our own messages keep coming, and the connection goes on until it closes.
+    /// An incoming size header while this end stops (rule 8): declined with <c>0xFD</c>, after the OKs owed for earlier
+    /// headers. In lock-step mode the sender writes no payload for a refused header (rule 5), so the next unit is again
+    /// at a boundary; in pipelined mode its payload follows and is read (and dropped). Either way statuses for our own
+    /// messages keep coming, and the connection goes on until it closes.
     /// </summary>
     public HeaderOutcome OnHeaderWhileStopping(uint size)
     {
-        Debug.Assert(!IsPipelined);
-        if (_phase == IncomingPhase.HeldBoundary)
+        if (_phase == IncomingPhase.HeldBoundary || size > _maxMessageSize)
         {
             return OnHeader(size);
         }
 
         _declinesOwed++;
+        if (IsPipelined)
+        {
+            // Rule 6: the payload follows unasked; it is read and dropped. Its status goes out in order with the others.
+            _incomingLength = size;
+            _incomingRemaining = size;
+            _phase = IncomingPhase.Payload;
+        }
+
         return HeaderOutcome.Declined;
     }
 
