@@ -63,4 +63,30 @@ public sealed class WriteTimeoutTests : ConnectionTestBase
         await Bounded(transmit);
         Assert.False(client.Completion.IsCompleted, "a slow reader that kept reading was cut");
     }
+
+    [Fact]
+    public async Task TransmitAsync_PeerReadsSmallPiecesSlowlyButSteadily_IsNotTakenForOneThatStoppedReading()
+    {
+        // 32 KiB per 0.4 Timeout: each flush of ours (64 KiB of payload) completes within a Timeout.
+        var client = new TinyProtoConnection();
+        FakeTimeProvider time = UseFakeTime(client, ShortTimeout);
+        RawPeer raw = await StartWithRawServerAsync(client, pauseThreshold: 64 * 1024);
+        const int size = 1024 * 1024;
+        const int piece = 32 * 1024;
+
+        Task transmit = client.TransmitAsync(new byte[size], TimeoutToken).AsTask();
+        Assert.Equal(RawPeer.Header(size), await Bounded(raw.ReadExactlyAsync(4)));
+        await Bounded(raw.WriteAsync(0xFF));
+
+        for (int read = 0; read < size; read += piece)
+        {
+            Assert.Equal(piece, (await Bounded(raw.ReadExactlyAsync(piece))).Length);
+            await Task.Delay(10, TimeoutToken);
+            time.Advance(ShortTimeout * 0.4);
+            await Task.Delay(5, TimeoutToken);
+        }
+
+        await Bounded(transmit);
+        Assert.False(client.Completion.IsCompleted, "a peer that kept reading was cut");
+    }
 }

@@ -19,8 +19,14 @@ namespace TinyProto.Async.Connection;
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001:Types that own disposable fields should be disposable", Justification = "The SemaphoreSlim's wait handle is never created; it holds nothing to dispose.")]
 internal sealed class Output
 {
-    /// <summary>Buffered bytes that make a flush worth it in the middle of a payload or a batch.</summary>
+    /// <summary>Buffered bytes that make a flush worth it in the middle of a batch of pipelined messages.</summary>
     public const int FlushThreshold = 256 * 1024;
+
+    /// <summary>
+    /// The most payload bytes written between flushes: each flush that completes is progress for the
+    /// <see cref="WriteWatch"/>, so a peer that reads at least this much per Timeout is never taken for one that stopped.
+    /// </summary>
+    private const int PayloadFlushChunk = 64 * 1024;
 
     private const int StreamChunkSize = 64 * 1024;
 
@@ -28,7 +34,7 @@ internal sealed class Output
     private const int DirectThreshold = 64 * 1024;
 
     /// <summary>The largest single write of a direct payload, so that a slow peer that keeps reading shows progress.</summary>
-    private const int DirectWriteChunk = 1024 * 1024;
+    private const int DirectWriteChunk = 256 * 1024;
 
     private readonly SemaphoreSlim _turn = new(1, 1);
     private readonly PipeWriter _writer;
@@ -248,12 +254,12 @@ internal sealed class Output
             long unflushed = 0;
             foreach (ReadOnlyMemory<byte> memory in body)
             {
-                for (int offset = 0; offset < memory.Length; offset += FlushThreshold)
+                for (int offset = 0; offset < memory.Length; offset += PayloadFlushChunk)
                 {
-                    ReadOnlySpan<byte> part = memory.Span.Slice(offset, Math.Min(FlushThreshold, memory.Length - offset));
+                    ReadOnlySpan<byte> part = memory.Span.Slice(offset, Math.Min(PayloadFlushChunk, memory.Length - offset));
                     _writer.Write(part);
                     unflushed += part.Length;
-                    if (unflushed >= FlushThreshold)
+                    if (unflushed >= PayloadFlushChunk)
                     {
                         await FlushAsync().ConfigureAwait(false);
                         _deadline.PayloadSent(unflushed);
@@ -297,7 +303,7 @@ internal sealed class Output
             _writer.Advance(read);
             remaining -= read;
             pending += read;
-            if (pending >= FlushThreshold)
+            if (pending >= PayloadFlushChunk)
             {
                 await FlushAsync().ConfigureAwait(false);
                 _deadline.PayloadSent(pending);
