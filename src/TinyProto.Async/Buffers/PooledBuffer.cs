@@ -8,7 +8,7 @@ namespace TinyProto.Async.Buffers;
 /// </summary>
 /// <remarks>
 /// Memory follows the bytes that arrived, never the size a header announced: a body up to <see cref="FirstSegmentSize"/>
-/// is one array; above it, each array holds what is being appended and at least twice the one before, up to
+/// is one array; above it, each array holds what is being appended and at least four times the one before, up to
 /// <see cref="ChunkSize"/>. So a peer that announces a large message and sends nothing makes us hold only a small
 /// array, while a message that does arrive takes a few arrays (and never one larger than the chunk).
 /// </remarks>
@@ -130,7 +130,7 @@ internal sealed class PooledBuffer : IDisposable
     /// <summary>Adds an array for the next <paramref name="arriving"/> bytes (0 when unknown), sized as the remarks say.</summary>
     private void AddSegment(int arriving)
     {
-        long wanted = Math.Max(arriving, _last is null ? FirstSegmentSize : 2L * _last.Array.Length);
+        long wanted = Math.Max(arriving, _last is null ? FirstSegmentSize : 4L * _last.Array.Length);
         int size = (int)Math.Min(Remaining, Math.Min(wanted, ChunkSize));
         Segment segment = _spare ?? new Segment();
         _spare = null;

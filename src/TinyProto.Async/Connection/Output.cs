@@ -34,7 +34,7 @@ internal sealed class Output
     private const int DirectThreshold = 64 * 1024;
 
     /// <summary>The largest single write of a direct payload, so that a slow peer that keeps reading shows progress.</summary>
-    private const int DirectWriteChunk = 256 * 1024;
+    private const int DirectWriteChunk = 1024 * 1024;
 
     private readonly SemaphoreSlim _turn = new(1, 1);
     private readonly PipeWriter _writer;
