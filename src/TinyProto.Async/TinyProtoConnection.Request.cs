@@ -47,7 +47,48 @@ public partial class TinyProtoConnection
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is not positive nor infinite.</exception>
     /// <exception cref="InvalidOperationException">The connection's hooks take its messages, or it has not started.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async ValueTask<byte[]> RequestAsync(ReadOnlyMemory<byte> request, TimeSpan timeout, CancellationToken cancellationToken = default)
+    public ValueTask<byte[]> RequestAsync(ReadOnlyMemory<byte> request, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        RequestCoreAsync(request, token => ReceiveAsync(token).AsTask(), timeout, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="RequestAsync(ReadOnlyMemory{byte}, TimeSpan, CancellationToken)"/>, with the reply copied into
+    /// <paramref name="replyBuffer"/> (no allocation), as <see cref="ReceiveAsync(Memory{byte}, CancellationToken)"/> does.
+    /// </summary>
+    /// <param name="request">The request; it must stay unchanged until the returned task completes.</param>
+    /// <param name="replyBuffer">Where the reply goes; a reply that does not fit fails with <see cref="TinyProtoError.MessageTooLarge"/> and closes the connection (it cannot be matched to a later request).</param>
+    /// <param name="timeout">How long to wait for the reply once the request went out; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
+    /// <param name="cancellationToken">Cancels the request; once it was sent, cancelling closes the connection.</param>
+    /// <returns>The reply's length; its bytes are the start of <paramref name="replyBuffer"/>.</returns>
+    /// <exception cref="TinyProtoException">As for the overload that returns an array.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is not positive nor infinite.</exception>
+    /// <exception cref="InvalidOperationException">The connection's hooks take its messages, or it has not started.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public ValueTask<int> RequestAsync(ReadOnlyMemory<byte> request, Memory<byte> replyBuffer, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        RequestCoreAsync(request, token => ReceiveAsync(replyBuffer, token).AsTask(), timeout, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="RequestAsync(ReadOnlyMemory{byte}, TimeSpan, CancellationToken)"/>, with the reply written to
+    /// <paramref name="replyDestination"/> while it arrives (any size, bounded memory), as
+    /// <see cref="ReceiveAsync(Stream, CancellationToken)"/> does. The timeout bounds the whole reply.
+    /// </summary>
+    /// <param name="request">The request; it must stay unchanged until the returned task completes.</param>
+    /// <param name="replyDestination">Where the reply's bytes go.</param>
+    /// <param name="timeout">How long to wait for the whole reply once the request went out; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
+    /// <param name="cancellationToken">Cancels the request; once it was sent, cancelling closes the connection.</param>
+    /// <returns>The reply's length.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="replyDestination"/> is null.</exception>
+    /// <exception cref="TinyProtoException">As for the overload that returns an array.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is not positive nor infinite.</exception>
+    /// <exception cref="InvalidOperationException">The connection's hooks take its messages, or it has not started.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public ValueTask<long> RequestAsync(ReadOnlyMemory<byte> request, Stream replyDestination, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(replyDestination);
+        return RequestCoreAsync(request, token => ReceiveAsync(replyDestination, token).AsTask(), timeout, cancellationToken);
+    }
+
+    /// <summary>One request: <paramref name="receive"/> takes the reply the way the caller asked for it.</summary>
+    private async ValueTask<T> RequestCoreAsync<T>(ReadOnlyMemory<byte> request, Func<CancellationToken, Task<T>> receive, TimeSpan timeout, CancellationToken cancellationToken)
     {
         TimeSpanOption.Positive(timeout, nameof(timeout), infiniteAllowed: true);
         ThrowIfNotStarted();
@@ -62,7 +103,7 @@ public partial class TinyProtoConnection
         try
         {
             // The wait for the reply is queued before the request can be answered; both in the order of the calls.
-            Task<byte[]> reply = ReceiveAsync(replyCancel.Token).AsTask();
+            Task<T> reply = receive(replyCancel.Token);
             Task sent = TransmitAsync(request, cancellationToken).AsTask();
             if (IsPipelined)
             {
@@ -84,7 +125,7 @@ public partial class TinyProtoConnection
         }
     }
 
-    private async Task<byte[]> ExchangeAsync(Task<byte[]> reply, Task sent, CancellationTokenSource replyCancel, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task<T> ExchangeAsync<T>(Task<T> reply, Task sent, CancellationTokenSource replyCancel, TimeSpan timeout, CancellationToken cancellationToken)
     {
         try
         {
@@ -107,6 +148,12 @@ public partial class TinyProtoConnection
         {
             return await reply.WaitAsync(timeout, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
         }
+        catch (TinyProtoException ex) when (ex.Error == TinyProtoError.MessageTooLarge)
+        {
+            // The reply does not fit where the caller wanted it and stays unread: no later request may take it.
+            Fail(new TinyProtoException(TinyProtoError.ConnectionClosed, $"A reply could not be taken ({ex.Message}); it could be matched to no later request, so the connection was closed.", ex));
+            throw;
+        }
         catch (TimeoutException)
         {
             var error = new TinyProtoException(TinyProtoError.Timeout,
@@ -123,7 +170,7 @@ public partial class TinyProtoConnection
     }
 
     /// <summary>A request that went out will not take its reply: the connection closes first, then the wait ends.</summary>
-    private void AbandonReply(Task<byte[]> reply, CancellationTokenSource replyCancel, TinyProtoException error)
+    private void AbandonReply(Task reply, CancellationTokenSource replyCancel, TinyProtoException error)
     {
         Fail(error);
         replyCancel.Cancel();

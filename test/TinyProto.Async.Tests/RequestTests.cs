@@ -91,6 +91,29 @@ public sealed class RequestTests : ConnectionTestBase
     }
 
     [Fact]
+    public async Task IntoABufferOrAStream_TheReplyLandsThere_AndOneTooLargeForTheBufferClosesTheConnection()
+    {
+        await using var server = new TinyProtoServer();
+        server.SetConnectionHandler<EchoConnection>();
+        int port = await StartLoopbackAsync(server);
+        await using var client = new TinyProtoClient();
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
+        byte[] buffer = new byte[16];
+
+        int length = await Bounded(connection.RequestAsync("into a buffer"u8.ToArray(), buffer, TimeSpan.FromSeconds(5), TimeoutToken).AsTask());
+        Assert.Equal("into a buffer"u8.ToArray(), buffer[..length]);
+
+        using var destination = new MemoryStream();
+        byte[] large = RandomBytes(300_000, seed: 9);
+        Assert.Equal(large.Length, await Bounded(connection.RequestAsync(large, destination, TimeSpan.FromSeconds(5), TimeoutToken).AsTask()));
+        Assert.Equal(large, destination.ToArray());
+
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(connection.RequestAsync(new byte[100], buffer, TimeSpan.FromSeconds(5), TimeoutToken).AsTask()));
+        Assert.Equal(TinyProtoError.MessageTooLarge, ex.Error);
+        await AssertFaultsAsync(connection.Completion, TinyProtoError.ConnectionClosed);
+    }
+
+    [Fact]
     public async Task OnAConnectionWhoseHookTakesItsMessages_IsRefused()
     {
         var client = new EchoConnection();
