@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using TinyProto.Async.Connection;
 
 namespace TinyProto.Async;
@@ -21,7 +22,7 @@ public partial class TinyProtoConnection
             }
 
             _lifetime.Stopping = true;
-            _inbox.WakeHooksOnTake = true;
+            _inbox.WakeHooksWhileStopping = true;
             SignalHooks();
 
             // A header held back for room is declined now (rule 8): the receive loop looks at it again.
@@ -49,20 +50,7 @@ public partial class TinyProtoConnection
     /// <summary>Ends every write that waits on the transport and, for a socket, the socket itself.</summary>
     private void CutTransport()
     {
-        try
-        {
-            if (Volatile.Read(ref _state) >= 1)
-            {
-                // Null for a moment while the handshake starts: it is cancelled through its token then.
-                Volatile.Read(ref _transport)?.Output.CancelPendingFlush();
-                Volatile.Read(ref _directCancel)?.Cancel();
-            }
-        }
-        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
-        {
-            // The connection already released its transport (a writer completed, a stream disposed): nothing waits on it.
-        }
-
+        CancelTransportWaits(flushes: true);
         try
         {
             AbortTarget?.Dispose();
@@ -139,19 +127,7 @@ public partial class TinyProtoConnection
             _hookCancellation.Cancel();
         }
 
-        if (Volatile.Read(ref _state) >= 1)
-        {
-            try
-            {
-                // Null for a moment while the handshake starts: it is cancelled through its token then.
-                Volatile.Read(ref _transport)?.Input.CancelPendingRead();
-                Volatile.Read(ref _directCancel)?.Cancel();
-            }
-            catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
-            {
-                // The transport is already released: no read waits on it.
-            }
-        }
+        CancelTransportWaits(flushes: false);
 
         // A receive loop blocked on a stream consumer that stopped reading must notice the close too.
         Volatile.Read(ref _parts)?.ReceiveLoop.CancelStreamFlush();
@@ -241,4 +217,37 @@ public partial class TinyProtoConnection
 
     /// <summary>Records the first error that ends the connection and starts closing it.</summary>
     private void Fail(Exception error) => _lifetime.Fail(error);
+
+    /// <summary>
+    /// Ends the transport's pending read (or, with <paramref name="flushes"/>, its pending flush) and any direct read or
+    /// write of ours. A transport the connection already released (a writer completed, a stream disposed) has nothing
+    /// waiting on it, so what it throws then is ignored.
+    /// </summary>
+    private void CancelTransportWaits(bool flushes)
+    {
+        if (Volatile.Read(ref _state) < 1)
+        {
+            return;
+        }
+
+        try
+        {
+            // Null for a moment while the handshake starts: it is cancelled through its token then.
+            IDuplexPipe? transport = Volatile.Read(ref _transport);
+            if (flushes)
+            {
+                transport?.Output.CancelPendingFlush();
+            }
+            else
+            {
+                transport?.Input.CancelPendingRead();
+            }
+
+            Volatile.Read(ref _directCancel)?.Cancel();
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+        {
+            // Already released: nothing waits on it.
+        }
+    }
 }

@@ -137,7 +137,7 @@ public partial class TinyProtoConnection
         finally
         {
             // A stop, like a close asked for by the user, first lets our own message in flight finish.
-            if (IsStopping())
+            if (_lifetime.StoppingNow())
             {
                 BeginClose(byUser: true);
             }
@@ -196,14 +196,6 @@ public partial class TinyProtoConnection
 
             wake = _hookWake.Arm();
             return false;
-        }
-    }
-
-    private bool IsStopping()
-    {
-        lock (_gate)
-        {
-            return _lifetime.Stopping;
         }
     }
 

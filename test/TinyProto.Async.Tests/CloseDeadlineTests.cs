@@ -18,17 +18,7 @@ public sealed class CloseDeadlineTests : ConnectionTestBase
     {
         using Socket listener = ListenOnLoopback(out int port);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Task rawServer = Task.Run(async () =>
-        {
-            using Socket accepted = await listener.AcceptAsync(TimeoutToken);
-            var raw = new RawPeer(accepted, TimeoutToken);
-            await raw.OpenAsServerAsync();
-            await raw.ReadExactlyAsync(4);
-            await raw.WriteAsync(0xFF);
-
-            // Accepted, and then nothing more is read.
-            await release.Task.WaitAsync(TimeoutToken);
-        });
+        Task rawServer = AcceptThenStopReadingAsync(listener, release.Task);
 
         await using var client = new TinyProtoClient { Timeout = ShortTimeout };
         TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));

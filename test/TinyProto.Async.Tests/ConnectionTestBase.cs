@@ -115,6 +115,21 @@ public abstract class ConnectionTestBase : TestBase
         return listener;
     }
 
+    /// <summary>
+    /// A raw server on <paramref name="listener"/> for one client: it opens, answers the client's first header with
+    /// OK, and then reads nothing more until <paramref name="release"/> completes, so the payload fills the socket
+    /// buffers and the client's write waits.
+    /// </summary>
+    protected Task AcceptThenStopReadingAsync(Socket listener, Task release) => Task.Run(async () =>
+    {
+        using Socket accepted = await listener.AcceptAsync(TimeoutToken);
+        await using var raw = new RawPeer(accepted, TimeoutToken);
+        await raw.OpenAsServerAsync();
+        await raw.ReadExactlyAsync(4);
+        await raw.WriteAsync(0xFF);
+        await release.WaitAsync(TimeoutToken);
+    });
+
     /// <summary>Connects a raw socket to the loopback port.</summary>
     internal async Task<RawPeer> ConnectRawAsync(int port)
     {

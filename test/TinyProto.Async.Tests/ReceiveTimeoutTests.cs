@@ -14,9 +14,7 @@ public sealed class ReceiveTimeoutTests : ConnectionTestBase
     [Fact]
     public async Task PeerStopsInTheMiddleOfAPayload_IsClosedWithATimeoutAfterTimeout()
     {
-        var server = new TinyProtoConnection();
-        FakeTimeProvider time = UseFakeTime(server, ShortTimeout);
-        RawPeer raw = await StartWithRawClientAsync(server);
+        (TinyProtoConnection server, FakeTimeProvider time, RawPeer raw) = await StartOnFakeTimeAsync();
 
         await Bounded(raw.WriteAsync(RawPeer.Header(1000)));
         Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
@@ -35,9 +33,7 @@ public sealed class ReceiveTimeoutTests : ConnectionTestBase
     [Fact]
     public async Task PeerStopsInTheMiddleOfAHeader_IsClosedWithATimeout()
     {
-        var server = new TinyProtoConnection();
-        FakeTimeProvider time = UseFakeTime(server, ShortTimeout);
-        RawPeer raw = await StartWithRawClientAsync(server);
+        (TinyProtoConnection server, FakeTimeProvider time, RawPeer raw) = await StartOnFakeTimeAsync();
 
         await Bounded(raw.WriteAsync(0x00, 0x00));
         await Task.Delay(50, TimeoutToken);
@@ -50,19 +46,10 @@ public sealed class ReceiveTimeoutTests : ConnectionTestBase
     [Fact]
     public async Task PeerTricklesAPayloadAByteAtATime_IsClosedForSendingTooSlowly()
     {
-        var server = new TinyProtoConnection();
-        FakeTimeProvider time = UseFakeTime(server, ShortTimeout);
-        RawPeer raw = await StartWithRawClientAsync(server);
+        (TinyProtoConnection server, FakeTimeProvider time, RawPeer raw) = await StartOnFakeTimeAsync();
 
-        await Bounded(raw.WriteAsync(RawPeer.Header(10_000)));
-        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
-        for (int sent = 1; sent <= 20 && !server.Completion.IsCompleted; sent++)
-        {
-            // Each byte comes well within Timeout, so only the rate can tell this peer from a live one.
-            await Bounded(raw.WriteAsync(0x41));
-            await WaitUntilAsync(() => server.PayloadBytesMoved == sent);
-            await AdvanceAsync(time, ShortTimeout * 0.4);
-        }
+        // Each byte comes well within Timeout, so only the rate can tell this peer from a live one.
+        await TrickleAsync(server, time, raw, new byte[10_000], piece: 1, upTo: 20);
 
         var ex = await AssertFaultsAsync(server.Completion, TinyProtoError.Timeout);
         Assert.Contains("too slowly", ex.Message, StringComparison.Ordinal);
@@ -71,20 +58,11 @@ public sealed class ReceiveTimeoutTests : ConnectionTestBase
     [Fact]
     public async Task PeerSendsSlowlyButAboveTheMinimumRate_TheMessageArrives()
     {
-        var server = new TinyProtoConnection();
-        FakeTimeProvider time = UseFakeTime(server, ShortTimeout);
-        RawPeer raw = await StartWithRawClientAsync(server);
+        (TinyProtoConnection server, FakeTimeProvider time, RawPeer raw) = await StartOnFakeTimeAsync();
         byte[] message = RandomBytes(10_000, seed: 3);
 
-        await Bounded(raw.WriteAsync(RawPeer.Header(10_000)));
-        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
-        for (int offset = 0; offset < message.Length; offset += 500)
-        {
-            // 500 bytes per 0.4 s of fake time: 1,250 bytes/s, for 8 s (eight Timeouts).
-            await Bounded(raw.WriteAsync(message[offset..(offset + 500)]));
-            await WaitUntilAsync(() => server.PayloadBytesMoved == offset + 500);
-            await AdvanceAsync(time, ShortTimeout * 0.4);
-        }
+        // 500 bytes per 0.4 s of fake time: 1,250 bytes/s, for 8 s (eight Timeouts).
+        await TrickleAsync(server, time, raw, message, piece: 500);
 
         Assert.Equal(message, await Bounded(server.ReceiveAsync(TimeoutToken).AsTask()));
         Assert.False(server.Completion.IsCompleted);
@@ -93,19 +71,9 @@ public sealed class ReceiveTimeoutTests : ConnectionTestBase
     [Fact]
     public async Task MinimumRateOff_ATricklingPeerIsNotClosedForItsRate()
     {
-        var server = new TinyProtoConnection();
-        FakeTimeProvider time = UseFakeTime(server, ShortTimeout);
-        server.Options.MinReceiveBytesPerSecond = 0;
-        RawPeer raw = await StartWithRawClientAsync(server);
+        (TinyProtoConnection server, FakeTimeProvider time, RawPeer raw) = await StartOnFakeTimeAsync(options => options.MinReceiveBytesPerSecond = 0);
 
-        await Bounded(raw.WriteAsync(RawPeer.Header(20)));
-        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
-        for (int sent = 1; sent <= 20; sent++)
-        {
-            await Bounded(raw.WriteAsync(0x41));
-            await WaitUntilAsync(() => server.PayloadBytesMoved == sent);
-            await AdvanceAsync(time, ShortTimeout * 0.4);
-        }
+        await TrickleAsync(server, time, raw, new byte[20], piece: 1);
 
         Assert.Equal(20, (await Bounded(server.ReceiveAsync(TimeoutToken).AsTask())).Length);
     }
@@ -113,10 +81,7 @@ public sealed class ReceiveTimeoutTests : ConnectionTestBase
     [Fact]
     public async Task IdleTimeoutSet_AnIdleConnectionIsClosedAfterIt_AndBytesFromThePeerRestartIt()
     {
-        var server = new TinyProtoConnection();
-        FakeTimeProvider time = UseFakeTime(server, ShortTimeout);
-        server.Options.IdleTimeout = TimeSpan.FromSeconds(10);
-        RawPeer raw = await StartWithRawClientAsync(server);
+        (TinyProtoConnection server, FakeTimeProvider time, RawPeer raw) = await StartOnFakeTimeAsync(options => options.IdleTimeout = TimeSpan.FromSeconds(10));
 
         await AdvanceAsync(time, TimeSpan.FromSeconds(7));
         Assert.Equal(0xFF, await Bounded(raw.SendMessageAsync("still here"u8.ToArray())));
@@ -149,9 +114,7 @@ public sealed class ReceiveTimeoutTests : ConnectionTestBase
     {
         // Each payload waits a round trip for our OK, and the next header comes with the payload before it: the rate
         // is measured per message, so a slow link with small messages is not a peer that trickles.
-        var server = new TinyProtoConnection();
-        FakeTimeProvider time = UseFakeTime(server, ShortTimeout);
-        RawPeer raw = await StartWithRawClientAsync(server);
+        (TinyProtoConnection server, FakeTimeProvider time, RawPeer raw) = await StartOnFakeTimeAsync();
         byte[] payload = new byte[40];
 
         await Bounded(raw.WriteAsync(RawPeer.Header(40)));
@@ -170,10 +133,7 @@ public sealed class ReceiveTimeoutTests : ConnectionTestBase
     [Fact]
     public async Task IdleTimeoutSet_APeerThatStopsInAHeader_IsStillClosedAfterTimeoutNotAfterIdleTimeout()
     {
-        var server = new TinyProtoConnection();
-        FakeTimeProvider time = UseFakeTime(server, ShortTimeout);
-        server.Options.IdleTimeout = TimeSpan.FromMinutes(5);
-        RawPeer raw = await StartWithRawClientAsync(server);
+        (TinyProtoConnection server, FakeTimeProvider time, RawPeer raw) = await StartOnFakeTimeAsync(options => options.IdleTimeout = TimeSpan.FromMinutes(5));
         await AdvanceAsync(time, TimeSpan.FromSeconds(2));
 
         await Bounded(raw.WriteAsync(0x00));
@@ -192,6 +152,33 @@ public sealed class ReceiveTimeoutTests : ConnectionTestBase
         Assert.StartsWith("IdleTimeout must be above zero", Assert.Throws<ArgumentOutOfRangeException>(() => options.IdleTimeout = TimeSpan.Zero).Message, StringComparison.Ordinal);
         Assert.StartsWith("MinReceiveBytesPerSecond must be 0 (off) or more", Assert.Throws<ArgumentOutOfRangeException>(() => options.MinReceiveBytesPerSecond = -1).Message, StringComparison.Ordinal);
         Assert.Equal(240, options.MinReceiveBytesPerSecond);
+    }
+
+    /// <summary>A server connection on fake time with <see cref="ShortTimeout"/>, started with a raw client.</summary>
+    private async Task<(TinyProtoConnection Server, FakeTimeProvider Time, RawPeer Raw)> StartOnFakeTimeAsync(Action<TinyProtoConnectionOptions>? configure = null)
+    {
+        var server = new TinyProtoConnection();
+        FakeTimeProvider time = UseFakeTime(server, ShortTimeout);
+        configure?.Invoke(server.Options);
+        return (server, time, await StartWithRawClientAsync(server));
+    }
+
+    /// <summary>
+    /// Announces <paramref name="message"/>, then sends it (or its first <paramref name="upTo"/> bytes) in pieces, each
+    /// taken by the server before 0.4 Timeout of fake time passes; stops when the connection ends.
+    /// </summary>
+    private async Task TrickleAsync(TinyProtoConnection server, FakeTimeProvider time, RawPeer raw, byte[] message, int piece, int? upTo = null)
+    {
+        await Bounded(raw.WriteAsync(RawPeer.Header((uint)message.Length)));
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        int end = upTo ?? message.Length;
+        for (int offset = 0; offset < end && !server.Completion.IsCompleted; offset += piece)
+        {
+            int sent = offset + piece;
+            await Bounded(raw.WriteAsync(message[offset..sent]));
+            await WaitUntilAsync(() => server.PayloadBytesMoved == sent);
+            await AdvanceAsync(time, ShortTimeout * 0.4);
+        }
     }
 
     private static Task Ended(TinyProtoConnection connection) => connection.Completion.ContinueWith(_ => { }, TaskScheduler.Default);

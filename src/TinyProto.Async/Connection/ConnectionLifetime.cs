@@ -65,6 +65,15 @@ internal sealed class ConnectionLifetime
         }
     }
 
+    /// <summary>Whether a graceful stop began, for a caller without the gate.</summary>
+    public bool StoppingNow()
+    {
+        lock (_gate)
+        {
+            return Stopping;
+        }
+    }
+
     /// <summary>Whether the receive loop has ended, for a caller without the gate.</summary>
     public bool InputEndedNow()
     {
@@ -124,6 +133,13 @@ internal sealed class ConnectionLifetime
             _ => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection was closed ({failure.Message})", failure),
         };
     }
+
+    /// <summary>
+    /// What a transmission cancelled while its message was being sent throws: the connection was closed for it
+    /// (<see cref="Output.CloseOnCancel"/>), since the protocol cannot take a message back.
+    /// </summary>
+    public static OperationCanceledException CancelledWhileSending(CancellationToken cancellationToken) =>
+        new("The transmission was cancelled while its message was being sent; the connection was closed.", null, cancellationToken);
 
     /// <summary>The error of a transmission whose transport broke (a reset, a disposed stream, ...).</summary>
     public static TinyProtoException BrokenTransmission(Exception ex) =>

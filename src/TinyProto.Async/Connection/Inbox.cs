@@ -40,8 +40,11 @@ internal sealed partial class Inbox
     /// </summary>
     public bool Arriving { get; set; }
 
-    /// <summary>Whether taking a message wakes the hooks (a stopping connection ends once the inbox is empty). Under the gate.</summary>
-    public bool WakeHooksOnTake { get; set; }
+    /// <summary>
+    /// Whether a stop began: then every change that may let it end (a message delivered or taken, a receive call
+    /// waiting again) wakes the hooks, which end the connection once nothing accepted is left. Under the gate.
+    /// </summary>
+    public bool WakeHooksWhileStopping { get; set; }
 
     /// <summary>Wakes the hook loop to look again (a stopping connection whose last message arrived). Under the gate.</summary>
     public void WakeHooks() => _messageQueued();
@@ -54,7 +57,7 @@ internal sealed partial class Inbox
 
     private void WakeHooksIfStopping()
     {
-        if (WakeHooksOnTake)
+        if (WakeHooksWhileStopping)
         {
             _messageQueued();
         }
@@ -76,11 +79,7 @@ internal sealed partial class Inbox
         HandedAny = true;
         _bytes -= message.IsStreamed ? 0 : message.Length;
         SignalRoom();
-        if (WakeHooksOnTake)
-        {
-            _messageQueued();
-        }
-
+        WakeHooksIfStopping();
         return message;
     }
 
@@ -92,6 +91,7 @@ internal sealed partial class Inbox
             if (waiter.TryTake(message))
             {
                 HandedAny = true;
+                WakeHooksIfStopping();
                 return;
             }
         }

@@ -54,7 +54,7 @@ internal sealed partial class LockStepTransmissions
                     }
                     catch (Exception) when (cancellationToken.IsCancellationRequested)
                     {
-                        throw new OperationCanceledException("The transmission was cancelled while its payload was being sent; the connection was closed.", null, cancellationToken);
+                        throw ConnectionLifetime.CancelledWhileSending(cancellationToken);
                     }
 
                     exchangeEnded = true;

@@ -47,7 +47,7 @@ internal sealed class PipelinedTransmissions
             }
             catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
-                throw new OperationCanceledException("The transmission was cancelled while its message was being sent; the connection was closed.", null, cancellationToken);
+                throw ConnectionLifetime.CancelledWhileSending(cancellationToken);
             }
             finally
             {
@@ -80,7 +80,7 @@ internal sealed class PipelinedTransmissions
         }
         catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
-            throw new OperationCanceledException("The batch was cancelled while it was being sent; the connection was closed.", null, cancellationToken);
+            throw ConnectionLifetime.CancelledWhileSending(cancellationToken);
         }
         finally
         {

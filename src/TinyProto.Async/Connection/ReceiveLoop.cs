@@ -290,12 +290,9 @@ internal sealed class ReceiveLoop
         }
     }
 
-    /// <summary>
-    /// Whether a header of <paramref name="size"/> bytes may be answered now; the caller holds the gate. Never while
-    /// the connection stops: a header that arrives then stays unanswered, so its sender learns that it failed.
-    /// </summary>
+    /// <summary>Whether a header of <paramref name="size"/> bytes may be answered now; the caller holds the gate.</summary>
     private bool HasRoomUnderGate(uint size) =>
-        !_lifetime.Stopping && _inbox.HasRoom(size, mustReadOn: _lifetime.IsClosing || _conversation.OwnMessageInFlight);
+        _inbox.HasRoom(size, mustReadOn: _lifetime.IsClosing || _conversation.OwnMessageInFlight);
 
     /// <summary>
     /// Whether the header the loop holds back may be parsed again: room came, the connection closes (the loop then
@@ -364,11 +361,6 @@ internal sealed class ReceiveLoop
         {
             _inbox.Arriving = message.IsStreamed;
             _inbox.Deliver(message);
-            if (_inbox.WakeHooksOnTake)
-            {
-                // A stopping connection ends once nothing accepted is left: the hooks look again.
-                _inbox.WakeHooks();
-            }
         }
     }
 

@@ -217,17 +217,7 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
     {
         using Socket listener = ListenOnLoopback(out int port);
         var stalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Task rawServer = Task.Run(async () =>
-        {
-            using Socket accepted = await listener.AcceptAsync(TimeoutToken);
-            await using var raw = new RawPeer(accepted, TimeoutToken);
-            await raw.OpenAsServerAsync();
-            await raw.ReadExactlyAsync(4);
-            await raw.WriteAsync(0xFF);
-
-            // From here on nothing is read: the payload fills both socket buffers and the sender's helper thread blocks.
-            await stalled.Task.WaitAsync(TimeoutToken);
-        });
+        Task rawServer = AcceptThenStopReadingAsync(listener, stalled.Task);
 
         await using var client = new TinyProtoClient
         {
