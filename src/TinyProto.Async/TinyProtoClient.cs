@@ -22,6 +22,7 @@ public class TinyProtoClient : IAsyncDisposable
     private readonly ILogger _connectionLogger;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
+    private TinyProtoReconnectOptions _reconnect = new();
     private int _running; // 0 new, 1 main loop running, 2 stopped
 
     /// <summary>Creates a client, without logging.</summary>
@@ -91,6 +92,20 @@ public class TinyProtoClient : IAsyncDisposable
         get => _loopPassInterval;
         set => _loopPassInterval = TimeSpanOption.Positive(value, nameof(LoopPassInterval), infiniteAllowed: false);
     }
+
+    /// <summary>
+    /// How connections made by <see cref="ConnectReconnectingAsync"/> reconnect: backoff, jitter, attempts. Each one
+    /// copies the settings when it is made.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
+    public TinyProtoReconnectOptions Reconnect
+    {
+        get => _reconnect;
+        set => _reconnect = value ?? throw new ArgumentNullException(nameof(value));
+    }
+
+    /// <summary>Whether <see cref="StopAsync"/> was called: no new connection can be made.</summary>
+    internal bool IsStopped => Volatile.Read(ref _running) == 2;
 
     /// <summary>
     /// The connections that are open, by id. Safe to enumerate while connections come and go. A connection leaves it
@@ -189,6 +204,30 @@ public class TinyProtoClient : IAsyncDisposable
             throw new InvalidOperationException("The client was stopped while connecting; the new connection was closed.");
         }
 
+        return connection;
+    }
+
+    /// <summary>
+    /// Connects as <see cref="ConnectAsync"/> does, and returns a connection that a service can hold for its life: it
+    /// reconnects whenever the connection ends, as <see cref="Reconnect"/> says, and its operations wait for the next
+    /// connection during an outage (<see cref="TinyProtoReconnectingConnection"/>). The first connection is tried as
+    /// the later ones are, so a server that is not up yet is waited for.
+    /// </summary>
+    /// <param name="host">An IP address or host name.</param>
+    /// <param name="port">The server's port, 1..65535.</param>
+    /// <param name="cancellationToken">Cancels the first connection's attempts.</param>
+    /// <returns>The reconnecting connection, connected.</returns>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is outside 1..65535.</exception>
+    /// <exception cref="TinyProtoException"><see cref="TinyProtoError.NotConnected"/>: <see cref="TinyProtoReconnectOptions.MaxAttempts"/> attempts failed, or the client was stopped.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<TinyProtoReconnectingConnection> ConnectReconnectingAsync(string host, int port, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(host);
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, IPEndPoint.MaxPort);
+        var connection = new TinyProtoReconnectingConnection(this, host, port, _reconnect.Clone(), Timeout, _factory.Options.TimeProvider, _logger);
+        await connection.StartAsync(cancellationToken).ConfigureAwait(false);
         return connection;
     }
 

@@ -29,4 +29,7 @@ public partial class TinyProtoConnection
     /// handshake answer <c>0xFE</c> (the connection limit) and fail with <see cref="TinyProtoError.ConnectionLimitReached"/>.
     /// </summary>
     internal Func<bool>? Admit { get; set; }
+
+    /// <summary>Whether the connection is closing or has ended, or its peer closed: a host that hands out connections skips it.</summary>
+    internal bool IsEnding => _completion.Task.IsCompleted || _lifetime.IsClosingNow() || _lifetime.InputEndedNow();
 }

@@ -60,7 +60,7 @@ public partial class TinyProtoConnection
         {
             if (Volatile.Read(ref _state) != 2 && !_lifetime.InputEnded)
             {
-                return ValueTask.FromException<int>(new InvalidOperationException("The connection has not been started."));
+                return ValueTask.FromException<int>(NotRunning());
             }
 
             if (_inbox.TryPeek(out InboundMessage? head))
@@ -113,7 +113,7 @@ public partial class TinyProtoConnection
         {
             if (Volatile.Read(ref _state) != 2 && !_lifetime.InputEnded)
             {
-                throw new InvalidOperationException("The connection has not been started.");
+                throw NotRunning();
             }
 
             if (_inbox.TryPeek(out InboundMessage? head))

@@ -153,9 +153,17 @@ public partial class TinyProtoConnection
     {
         if (Volatile.Read(ref _state) != 2)
         {
-            throw Volatile.Read(ref _state) == 0 && !_lifetime.IsClosingNow()
-                ? new InvalidOperationException("The connection has not been started.")
-                : _lifetime.ClosedError("transmit");
+            throw _lifetime.IsClosingNow()
+                ? _lifetime.ClosedError("transmit").NothingWasDelivered()
+                : NotRunning();
         }
     }
+
+    /// <summary>
+    /// What sending or receiving on a connection whose loops are not running throws: before the start, or between
+    /// the handshake and the loops, where the server's <c>ConnectionInitAsync</c> runs and nothing would answer.
+    /// </summary>
+    private InvalidOperationException NotRunning() => Volatile.Read(ref _state) == 1
+        ? new InvalidOperationException("The connection's loops have not started yet: ConnectionInitAsync runs between the handshake and them, and nothing there would answer a transmission or deliver a message. Transmit or receive from the connection's PreLoopAsync, or later.")
+        : new InvalidOperationException("The connection has not been started.");
 }

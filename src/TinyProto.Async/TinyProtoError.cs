@@ -23,4 +23,10 @@ public enum TinyProtoError
 
     /// <summary>The peer broke the protocol: an unexpected status, or the stream ended inside a header or payload.</summary>
     ProtocolViolation,
+
+    /// <summary>
+    /// There is no connection to send on: a <see cref="TinyProtoReconnectingConnection"/> stayed without one longer
+    /// than the operation's timeout, or gave up reconnecting. Nothing of the operation was sent.
+    /// </summary>
+    NotConnected,
 }

@@ -15,4 +15,18 @@ public sealed class TinyProtoException : Exception
 
     /// <summary>Why the exception was thrown.</summary>
     public TinyProtoError Error { get; }
+
+    /// <summary>
+    /// Set where the library knows that the peer cannot have the message: the transmission failed before its payload
+    /// went out, or the peer declined it because it is stopping. Only such a transmission may be made again elsewhere
+    /// without the risk of a duplicate.
+    /// </summary>
+    internal bool NothingDelivered { get; private set; }
+
+    /// <summary>Marks the exception as <see cref="NothingDelivered"/>.</summary>
+    internal TinyProtoException NothingWasDelivered()
+    {
+        NothingDelivered = true;
+        return this;
+    }
 }

@@ -312,7 +312,8 @@ public partial class TinyProtoServer : IAsyncDisposable
 
     /// <summary>
     /// Runs for each connection after its handshake and before its loop starts (before its <c>PreLoopAsync</c>).
-    /// The original's <c>connection_init</c>. An exception closes that connection.
+    /// The original's <c>connection_init</c>. An exception closes that connection. Nothing can be sent or received
+    /// here yet (an <see cref="InvalidOperationException"/> says so): greet a client from its <c>PreLoopAsync</c>.
     /// </summary>
     /// <param name="id">The connection's id, as in <see cref="ActiveConnections"/>.</param>
     /// <param name="connection">The connection.</param>

@@ -146,6 +146,38 @@ public sealed class ConnectionHookTests : ConnectionTestBase
         await Bounded(server.Completion);
     }
 
+    [Fact]
+    public async Task TransmittingInConnectionInitAsync_FailsAtOnce_SayingWhereToSendInstead()
+    {
+        await using var server = new InitTransmittingServer();
+        int port = await StartLoopbackAsync(server);
+        await using var client = new TinyProtoClient();
+        await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
+
+        Exception ex = await Bounded(server.Failure.Task);
+        Assert.IsType<InvalidOperationException>(ex);
+        Assert.Contains("ConnectionInitAsync runs between the handshake and them", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("PreLoopAsync", ex.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class InitTransmittingServer : TinyProtoServer
+    {
+        public TaskCompletionSource<Exception> Failure { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        protected override async ValueTask ConnectionInitAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await connection.TransmitAsync("too early"u8.ToArray(), cancellationToken);
+                Failure.TrySetResult(new InvalidOperationException("no error"));
+            }
+            catch (Exception ex)
+            {
+                Failure.TrySetResult(ex);
+            }
+        }
+    }
+
     private sealed class ClosingConnection : RecordingConnection
     {
         protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken)

@@ -119,9 +119,15 @@ internal sealed class ConnectionLifetime
     public TinyProtoException ClosedError(string operation)
     {
         Exception? failure;
+        string who;
         lock (_gate)
         {
             failure = _failure;
+            who = Aborted ? "its server stopped and aborted it at the stop deadline"
+                : Stopping ? "its server is stopping"
+                : ClosedByUser ? "it was closed locally (CloseAsync, a dispose or a cancelled RunAsync)"
+                : InputEnded ? "the peer closed it"
+                : "it is closing";
         }
 
         return failure switch
@@ -129,7 +135,7 @@ internal sealed class ConnectionLifetime
             TinyProtoException tp when tp.Error != TinyProtoError.ConnectionClosed =>
                 new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection was closed ({tp.Message})", tp),
             TinyProtoException tp => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: {tp.Message}", tp),
-            null => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection is closed."),
+            null => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection is closed ({who})."),
             _ => new TinyProtoException(TinyProtoError.ConnectionClosed, $"Cannot {operation}: the connection was closed ({failure.Message})", failure),
         };
     }

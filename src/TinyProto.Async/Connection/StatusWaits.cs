@@ -48,7 +48,7 @@ internal sealed class StatusWaits
         {
             if (_lifetime.IsClosing || _lifetime.InputEnded || _drained is not null)
             {
-                throw _lifetime.ClosedError("transmit");
+                throw _lifetime.ClosedError("transmit").NothingWasDelivered();
             }
 
             StatusWaiter waiter = _free.TryPop(out StatusWaiter? free) ? free : new StatusWaiter();
@@ -136,7 +136,10 @@ internal sealed class StatusWaits
         _ended = true;
         while (_awaiting.TryDequeue(out StatusWaiter? waiter))
         {
-            waiter.Fail(waiter.Refusal == Signal.Ok ? _lifetime.ClosedError("transmit") : RefusedInBatchThenClosed(waiter));
+            // In lock-step mode a message awaiting its status has not sent its payload: the peer cannot have it.
+            waiter.Fail(waiter.Refusal != Signal.Ok ? RefusedInBatchThenClosed(waiter)
+                : _conversation.IsPipelined ? _lifetime.ClosedError("transmit")
+                : _lifetime.ClosedError("transmit").NothingWasDelivered());
         }
 
         _conversation.AbandonAwaitedStatuses();
@@ -255,6 +258,7 @@ internal sealed class StatusWaits
     public static TinyProtoException Refused(byte status, long length) => status switch
     {
         Signal.TooLarge => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message as too large (0xFC); nothing of its payload was sent."),
+        Signal.Stopping => new TinyProtoException(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message with {Signal.Describe(status)}; nothing of its payload was sent.").NothingWasDelivered(),
         _ => new(TinyProtoError.MessageRefused, $"The peer refused a {length}-byte message with {Signal.Describe(status)}; nothing of its payload was sent."),
     };
 

@@ -1,0 +1,171 @@
+using TinyProto.Async.Reconnect;
+
+namespace TinyProto.Async;
+
+/// <summary>The reconnect loop: the one place that makes connections, publishes them and raises the events.</summary>
+public sealed partial class TinyProtoReconnectingConnection
+{
+    private Exception? _lastFailure;
+
+    /// <summary>
+    /// Makes the first connection, trying as the policy allows, then starts the loop that replaces it whenever it ends.
+    /// </summary>
+    internal async Task StartAsync(CancellationToken cancellationToken)
+    {
+        TinyProtoConnection? first;
+        using (CancellationTokenSource linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token))
+        {
+            try
+            {
+                (first, _) = await ConnectWithRetriesAsync(afterDisconnect: false, linked.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (cancellationToken.IsCancellationRequested)
+            {
+                await CloseAsync(CancellationToken.None).ConfigureAwait(false);
+                throw new OperationCanceledException("Connecting was cancelled.", ex, cancellationToken);
+            }
+        }
+
+        if (first is null)
+        {
+            // Gave up, or closed meanwhile: the end says which.
+            throw _current.End!;
+        }
+
+        _loop = Task.Run(() => RunAsync(first), CancellationToken.None);
+    }
+
+    private async Task RunAsync(TinyProtoConnection connection)
+    {
+        while (true)
+        {
+            try
+            {
+                await connection.Completion.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The connection logged what ended it; its CloseReason and CloseError say it too.
+            }
+
+            if (!_current.Drop(connection))
+            {
+                return;
+            }
+
+            long outageStart = _time.GetTimestamp();
+            Log.Disconnected(_logger, EndPointText, connection.CloseReason);
+            Raise(Disconnected, nameof(Disconnected), new TinyProtoDisconnectedEventArgs(connection));
+            (TinyProtoConnection? next, int failed) = await ConnectWithRetriesAsync(afterDisconnect: true, _closing.Token).ConfigureAwait(false);
+            if (next is null)
+            {
+                return;
+            }
+
+            TimeSpan outage = _time.GetElapsedTime(outageStart);
+            Log.Reconnected(_logger, EndPointText, failed, outage.TotalMilliseconds);
+            Raise(Reconnected, nameof(Reconnected), new TinyProtoReconnectedEventArgs(next, failed, outage));
+            connection = next;
+        }
+    }
+
+    /// <summary>
+    /// Connects, waiting between attempts as <see cref="ReconnectBackoff"/> decides; the new connection is published.
+    /// Null when closed meanwhile or given up (the end is set then).
+    /// </summary>
+    private async Task<(TinyProtoConnection? Connection, int Failed)> ConnectWithRetriesAsync(bool afterDisconnect, CancellationToken cancellationToken)
+    {
+        int failures = 0;
+        bool wait = afterDisconnect;
+        while (true)
+        {
+            try
+            {
+                if (wait)
+                {
+                    await Task.Delay(ReconnectBackoff.Delay(_policy, failures, Random.Shared.NextDouble()), _time, cancellationToken).ConfigureAwait(false);
+                }
+
+                wait = true;
+                TinyProtoConnection connection = await _client.ConnectAsync(Host, Port, cancellationToken).ConfigureAwait(false);
+                if (!_current.TryPublish(connection))
+                {
+                    await connection.CloseAsync(CancellationToken.None).ConfigureAwait(false);
+                    return (null, failures);
+                }
+
+                Volatile.Write(ref _lastFailure, null);
+                return (connection, failures);
+            }
+            catch (Exception) when (_closing.IsCancellationRequested)
+            {
+                // Closed meanwhile (the end is set): whatever the attempt threw.
+                return (null, failures);
+            }
+            catch (InvalidOperationException ex) when (_client.IsStopped)
+            {
+                GiveUp(new TinyProtoException(TinyProtoError.NotConnected, $"Stopped reconnecting to {EndPointText}: the client was stopped.", ex), failures);
+                return (null, failures);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                failures++;
+                Volatile.Write(ref _lastFailure, ex);
+                if (!ReconnectBackoff.MayRetry(_policy, failures))
+                {
+                    Raise(AttemptFailed, nameof(AttemptFailed), new TinyProtoConnectAttemptFailedEventArgs(failures, ex, null));
+                    GiveUp(new TinyProtoException(TinyProtoError.NotConnected, $"Gave up connecting to {EndPointText} after {failures} failed attempts in a row; the last: {ex.Message}", ex), failures);
+                    return (null, failures);
+                }
+
+                TimeSpan next = ReconnectBackoff.Delay(_policy, failures, Random.Shared.NextDouble());
+                Log.ConnectAttemptFailed(_logger, EndPointText, failures, next.TotalMilliseconds, ex);
+                Raise(AttemptFailed, nameof(AttemptFailed), new TinyProtoConnectAttemptFailedEventArgs(failures, ex, next));
+                await DelayAsync(next, cancellationToken).ConfigureAwait(false);
+                wait = false;
+            }
+        }
+    }
+
+    private async Task DelayAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The next round sees the cancellation.
+        }
+    }
+
+    private void GiveUp(TinyProtoException reason, int failures)
+    {
+        _current.Finish(reason, out bool first);
+        if (first)
+        {
+            Log.GaveUpReconnecting(_logger, EndPointText, failures, reason);
+            _completion.TrySetException(reason);
+
+            // Seen by whoever awaits Completion; never reported as unobserved when nobody does.
+            _ = _completion.Task.Exception;
+        }
+    }
+
+    private void Raise<T>(EventHandler<T>? handler, string name, T args)
+    {
+        if (handler is null)
+        {
+            return;
+        }
+
+        try
+        {
+            handler(this, args);
+        }
+        catch (Exception ex)
+        {
+            Log.ReconnectHandlerFailed(_logger, name, EndPointText, ex);
+        }
+    }
+}
