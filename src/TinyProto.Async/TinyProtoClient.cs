@@ -176,6 +176,7 @@ public class TinyProtoClient : IAsyncDisposable
         connection.RemoteEndPoint = socket.RemoteEndPoint;
         try
         {
+            TcpKeepAlive.Apply(socket, connection.Options);
             await connection.HandshakeAsync(StreamTransport.Create(socket, threading), TinyProtoRole.Client, cancellationToken).ConfigureAwait(false);
         }
         catch

@@ -26,6 +26,9 @@ public sealed class TinyProtoConnectionOptions
     private TimeSpan _timeout = TimeSpan.FromSeconds(5);
     private TimeSpan _idleTimeout = System.Threading.Timeout.InfiniteTimeSpan;
     private long _minReceiveBytesPerSecond = 240;
+    private TimeSpan _tcpKeepAliveTime = TimeSpan.FromSeconds(60);
+    private TimeSpan _tcpKeepAliveInterval = TimeSpan.FromSeconds(10);
+    private int _tcpKeepAliveRetryCount = 3;
     private TinyProtoThreading _threading;
     private bool _requestPipelining;
     private bool _acceptPipelining = true;
@@ -128,6 +131,42 @@ public sealed class TinyProtoConnectionOptions
     }
 
     /// <summary>
+    /// TCP keepalive on the sockets a <see cref="TinyProtoServer"/> accepts and a <see cref="TinyProtoClient"/> opens:
+    /// after this long without any packet from the peer, the operating system probes it every
+    /// <see cref="TcpKeepAliveInterval"/>, and after <see cref="TcpKeepAliveRetryCount"/> unanswered probes it ends the
+    /// connection, which then fails with <see cref="TinyProtoError.ConnectionClosed"/>. This finds a peer whose host
+    /// vanished (powered off, network gone) on an idle connection; a peer that is up but silent, or a proxy that stops
+    /// forwarding yet answers the probes itself, it cannot find: <see cref="IdleTimeout"/> does. Whole seconds (rounded
+    /// up), at most 32767. Default: 60 seconds, so a vanished peer is found within about 90 seconds;
+    /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> turns keepalive off. Connections started on a stream or
+    /// pipe of your own leave its sockets as they are.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
+    public TimeSpan TcpKeepAliveTime
+    {
+        get => _tcpKeepAliveTime;
+        set => _tcpKeepAliveTime = KeepAliveSeconds(Writable(value, nameof(TcpKeepAliveTime)), nameof(TcpKeepAliveTime), offAllowed: true);
+    }
+
+    /// <summary>The time between two keepalive probes (<see cref="TcpKeepAliveTime"/>). Whole seconds (rounded up), 1 to 32767. Default: 10 seconds.</summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
+    public TimeSpan TcpKeepAliveInterval
+    {
+        get => _tcpKeepAliveInterval;
+        set => _tcpKeepAliveInterval = KeepAliveSeconds(Writable(value, nameof(TcpKeepAliveInterval)), nameof(TcpKeepAliveInterval), offAllowed: false);
+    }
+
+    /// <summary>How many keepalive probes may go unanswered before the connection is ended (<see cref="TcpKeepAliveTime"/>). 1 to 127. Default: 3.</summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
+    public int TcpKeepAliveRetryCount
+    {
+        get => _tcpKeepAliveRetryCount;
+        set => _tcpKeepAliveRetryCount = Writable(value, nameof(TcpKeepAliveRetryCount)) is >= 1 and <= 127
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "TcpKeepAliveRetryCount must be between 1 and 127.");
+    }
+
+    /// <summary>
     /// The slowest the peer may send a message we have accepted, in payload bytes per second, measured over the time
     /// this end waits for its bytes once <see cref="Timeout"/> of such waiting has passed (the grace period). A peer
     /// that trickles a message (a byte a second) is closed with a <see cref="TinyProtoError.Timeout"/> error. 0 turns the
@@ -218,6 +257,19 @@ public sealed class TinyProtoConnectionOptions
     internal void MakeReadOnly() => _readOnly = true;
 
     /// <summary>Returns <paramref name="value"/>, or throws if these options are read-only.</summary>
+    private static TimeSpan KeepAliveSeconds(TimeSpan value, string option, bool offAllowed)
+    {
+        if (offAllowed && value == System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            return value;
+        }
+
+        return value > TimeSpan.Zero && value <= TimeSpan.FromSeconds(32767)
+            ? TimeSpan.FromSeconds(Math.Ceiling(value.TotalSeconds))
+            : throw new ArgumentOutOfRangeException(nameof(value), value,
+                $"{option} must be above zero and at most 32767 seconds{(offAllowed ? ", or Timeout.InfiniteTimeSpan (off)" : "")}.");
+    }
+
     private T Writable<T>(T value, string option) => _readOnly
         ? throw new InvalidOperationException(
             $"TinyProtoConnectionOptions.{option} cannot be changed: these options belong to a connection that has started and are read-only. " +

@@ -126,6 +126,18 @@ public partial class TinyProtoServer
             return;
         }
 
+        try
+        {
+            TcpKeepAlive.Apply(socket, connection.Options);
+        }
+        catch (SocketException ex)
+        {
+            // The client reset the connection already.
+            Log.HandshakeFailed(_logger, remote, ex);
+            socket.Dispose();
+            return;
+        }
+
         connection.AbortTarget = socket;
         connection.LocalEndPoint = socket.LocalEndPoint;
         connection.RemoteEndPoint = socket.RemoteEndPoint;
