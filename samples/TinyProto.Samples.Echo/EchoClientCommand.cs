@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Security;
 using System.Net.Sockets;
 using TinyProto.Async;
 
@@ -14,9 +15,10 @@ internal static class EchoClientCommand
 
     private static readonly TimeSpan RoundTripTimeout = TimeSpan.FromSeconds(30);
 
-    public static async Task<int> RunAsync(string host, int port, int count, int size)
+    public static async Task<int> RunAsync(string host, int port, int count, int size, SslClientAuthenticationOptions? tls = null)
     {
-        await using var client = new TinyProtoClient();
+        // Over TLS, the server's certificate is checked against the host connected to (TargetHost left unset).
+        await using var client = new TinyProtoClient { TlsOptions = tls };
         TinyProtoConnection? connection;
         try
         {

@@ -1,19 +1,21 @@
 using System.Globalization;
+using System.Net.Security;
 using TinyProto.Async;
 
 namespace TinyProto.Samples.Echo;
 
-/// <summary><c>server</c>: an echo server that runs until Ctrl+C or SIGTERM, then stops gracefully.</summary>
+/// <summary><c>server</c>: an echo server (over TLS with <c>--tls-cert</c>) that runs until Ctrl+C or SIGTERM, then stops gracefully.</summary>
 internal static class EchoServerCommand
 {
     /// <summary>The server's limits, each null when not given on the command line (the library's default then).</summary>
     internal sealed record Limits(int? ConnectionLimit, int? MaxConnectionsPerAddress, int? MaxPendingHandshakes, long? MaxMessageSize,
         int? TimeoutSeconds = null, int? IdleTimeoutSeconds = null);
 
-    public static async Task<int> RunAsync(string host, int port, Limits limits)
+    public static async Task<int> RunAsync(string host, int port, Limits limits, SslServerAuthenticationOptions? tls = null)
     {
         await using var server = new TinyProtoServer(new StderrLogger())
         {
+            TlsOptions = tls,
             ConnectionLimit = limits.ConnectionLimit,
             MaxConnectionsPerRemoteAddress = limits.MaxConnectionsPerAddress,
             MaxPendingHandshakes = limits.MaxPendingHandshakes,

@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Warning, "Connection {ConnectionId} did not finish closing within {TimeoutMilliseconds} ms (the peer stopped reading); its transport was cut.")]
     public static partial void CloseStalled(ILogger logger, Guid connectionId, double timeoutMilliseconds);
 
+    [LoggerMessage(12, LogLevel.Warning, "Closed the connection from {RemoteEndPoint}: {Failure}")]
+    public static partial void TlsHandshakeFailed(ILogger logger, string? remoteEndPoint, string failure, Exception exception);
+
     [LoggerMessage(20, LogLevel.Debug, "Connection {ConnectionId}: releasing its transport failed.")]
     public static partial void TransportReleaseFailed(ILogger logger, Guid connectionId, Exception exception);
 

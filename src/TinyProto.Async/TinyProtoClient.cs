@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -13,7 +14,7 @@ namespace TinyProto.Async;
 /// (<see cref="RunAsync"/>) that calls <see cref="PreLoopAsync"/>, <see cref="LoopPassAsync"/> and <see cref="PostLoopAsync"/>.
 /// </summary>
 /// <remarks>Members are safe to call concurrently; set the handler, options and plugins before connecting.</remarks>
-public class TinyProtoClient : IAsyncDisposable
+public partial class TinyProtoClient : IAsyncDisposable
 {
     private readonly ConnectionFactory _factory = new();
     private readonly ConcurrentDictionary<Guid, TinyProtoConnection> _active = new();
@@ -72,7 +73,8 @@ public class TinyProtoClient : IAsyncDisposable
     }
 
     /// <summary>
-    /// How long connecting, the opening handshake and each wait for a status may take. Idle time is not limited.
+    /// How long connecting, the TLS handshake (with <see cref="TlsOptions"/>), the opening handshake and each wait for a
+    /// status may take, each on its own. Idle time is not limited.
     /// A setting of the client's own: once set, it applies to every connection that takes <see cref="ConnectionOptions"/>,
     /// whatever their <see cref="TinyProtoConnectionOptions.Timeout"/> says and however often they are replaced; until it is
     /// set, it reads (and connections use) <c>ConnectionOptions.Timeout</c>. Default: 5 seconds. A connection whose handler
@@ -140,8 +142,11 @@ public class TinyProtoClient : IAsyncDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is outside 1..65535.</exception>
     /// <exception cref="SocketException">No address of the host accepted the connection.</exception>
     /// <exception cref="TinyProtoException">
-    /// <see cref="TinyProtoError.Timeout"/> when connecting or the handshake took longer than <see cref="Timeout"/>;
-    /// <see cref="TinyProtoError.ConnectionLimitReached"/> or <see cref="TinyProtoError.HandshakeFailed"/> from the handshake.
+    /// <see cref="TinyProtoError.Timeout"/> when connecting, the TLS handshake (with <see cref="TlsOptions"/>) or the
+    /// opening handshake took longer than <see cref="Timeout"/>; <see cref="TinyProtoError.ConnectionLimitReached"/> or
+    /// <see cref="TinyProtoError.HandshakeFailed"/> from the handshake; <see cref="TinyProtoError.HandshakeFailed"/> when
+    /// the TLS handshake failed (its <see cref="System.Security.Authentication.AuthenticationException"/> or
+    /// <see cref="IOException"/> inside, and the host and port in the message).
     /// </exception>
     /// <exception cref="InvalidOperationException">The client was stopped, before or while connecting.</exception>
     public async Task<Guid> ConnectToAsync(string host, int port, CancellationToken cancellationToken = default) =>
@@ -170,14 +175,16 @@ public class TinyProtoClient : IAsyncDisposable
         _factory.DefaultLogger = _connectionLogger;
         TinyProtoConnection connection = _factory.Create();
         TinyProtoThreading threading = connection.Options.Threading;
-        Socket socket = await ConnectSocketAsync(host, port, DedicatedThreads.MayTake(threading), connection.Options.Timeout, cancellationToken).ConfigureAwait(false);
+        SslClientAuthenticationOptions? tls = _tlsOptions;
+        Socket socket = await ConnectSocketAsync(host, port, tls is null && DedicatedThreads.MayTake(threading), connection.Options.Timeout, cancellationToken).ConfigureAwait(false);
         connection.AbortTarget = socket;
         connection.LocalEndPoint = socket.LocalEndPoint;
         connection.RemoteEndPoint = socket.RemoteEndPoint;
         try
         {
             TcpKeepAlive.Apply(socket, connection.Options);
-            await connection.HandshakeAsync(StreamTransport.Create(socket, threading), TinyProtoRole.Client, cancellationToken).ConfigureAwait(false);
+            StreamDuplexPipe transport = await OpenTransportAsync(socket, tls, host, port, connection, cancellationToken).ConfigureAwait(false);
+            await connection.HandshakeAsync(transport, TinyProtoRole.Client, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

@@ -3,7 +3,7 @@ namespace TinyProto.Async;
 /// <summary>Why a <see cref="TinyProtoException"/> was thrown.</summary>
 public enum TinyProtoError
 {
-    /// <summary>The opening handshake failed: the peer sent an unexpected byte or closed first.</summary>
+    /// <summary>The opening handshake failed: the peer sent an unexpected byte or closed first, or the TLS handshake failed.</summary>
     HandshakeFailed,
 
     /// <summary>The server is at its connection limit and answered the handshake with <c>0xFE</c>.</summary>

@@ -144,7 +144,14 @@ public partial class TinyProtoServer
         connection.Admit = ticket.TryTakeSlot;
         try
         {
-            await connection.HandshakeAsync(StreamTransport.Create(socket, connection.Options.Threading), TinyProtoRole.Server, _stopping.Token).ConfigureAwait(false);
+            // Inside the ticket's handshake: a TLS handshake counts as pending, and holds no connection slot.
+            if (await OpenTransportAsync(socket, connection, remote).ConfigureAwait(false) is not { } transport)
+            {
+                socket.Dispose();
+                return;
+            }
+
+            await connection.HandshakeAsync(transport, TinyProtoRole.Server, _stopping.Token).ConfigureAwait(false);
         }
         catch (TinyProtoException ex) when (ex.Error == TinyProtoError.ConnectionLimitReached)
         {

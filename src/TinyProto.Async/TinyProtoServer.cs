@@ -204,7 +204,9 @@ public partial class TinyProtoServer : IAsyncDisposable
 
     /// <summary>Binds every address, starts accepting and the main loop, and returns once listening.</summary>
     /// <param name="cancellationToken">Cancels resolving and binding.</param>
-    /// <exception cref="InvalidOperationException">No address was added, or the server was started before.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// No address was added, the server was started before, or <see cref="TlsOptions"/> names no certificate.
+    /// </exception>
     /// <exception cref="SocketException">An address could not be resolved or bound (nothing is left listening).</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
@@ -212,6 +214,8 @@ public partial class TinyProtoServer : IAsyncDisposable
         {
             throw new InvalidOperationException("Add at least one address with AddAddress before starting the server.");
         }
+
+        ValidateTlsOptions();
 
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
         {

@@ -2,8 +2,8 @@ namespace TinyProto.Async;
 
 /// <summary>
 /// Where a connection over a socket the library opened (<see cref="TinyProtoClient"/>, <see cref="TinyProtoServer"/>)
-/// waits for data and runs what the data wakes. Connections started over a stream or a pipe of the caller's always use
-/// asynchronous I/O. See <c>docs/performance.md</c> for what each choice costs.
+/// waits for data and runs what the data wakes. Connections started over a stream or a pipe of the caller's, and connections
+/// over TLS, always use asynchronous I/O. See <c>docs/performance.md</c> for what each choice costs.
 /// </summary>
 public enum TinyProtoThreading
 {

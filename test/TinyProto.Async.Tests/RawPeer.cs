@@ -13,7 +13,7 @@ internal sealed class RawPeer : IAsyncDisposable
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
     private readonly CancellationToken _timeout;
-    private readonly NetworkStream? _owned;
+    private readonly Stream? _owned;
     private readonly Socket? _socket;
 
     public RawPeer(IDuplexPipe pipe, CancellationToken timeout)
@@ -21,6 +21,15 @@ internal sealed class RawPeer : IAsyncDisposable
         _input = pipe.Input;
         _output = pipe.Output;
         _timeout = timeout;
+    }
+
+    /// <summary>Over a byte stream (an <c>SslStream</c>, ...), which it disposes.</summary>
+    public RawPeer(Stream stream, CancellationToken timeout)
+    {
+        _input = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        _output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
+        _timeout = timeout;
+        _owned = stream;
     }
 
     public RawPeer(Socket socket, CancellationToken timeout)

@@ -4,7 +4,7 @@ using System.Diagnostics;
 namespace TinyProto.Async.Tests;
 
 /// <summary>
-/// One of the repository's console tools (under <c>benchmarks/</c>), started as a real process from its build output
+/// One of the repository's console tools (under <c>benchmarks/</c> or <c>samples/</c>), started as a real process from its build output
 /// with the configuration and target framework this test assembly was built with; its output is collected by line.
 /// </summary>
 internal sealed class ToolProcess : IAsyncDisposable
@@ -107,7 +107,7 @@ internal sealed class ToolProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// <c>benchmarks/PROJECT/bin/CONFIGURATION/TFM/PROJECT.dll</c>, where this test assembly runs from
+    /// <c>benchmarks/PROJECT/bin/CONFIGURATION/TFM/PROJECT.dll</c> (or under <c>samples/</c>), where this test assembly runs from
     /// <c>test/TinyProto.Async.Tests/bin/CONFIGURATION/TFM/</c>.
     /// </summary>
     private static string PathOf(string project)
@@ -126,6 +126,7 @@ internal sealed class ToolProcess : IAsyncDisposable
             throw new DirectoryNotFoundException($"No TinyProto.Async.sln above {output.FullName}.");
         }
 
-        return Path.Combine(root.FullName, "benchmarks", project, "bin", configuration, framework, project + ".dll");
+        string folder = Directory.Exists(Path.Combine(root.FullName, "samples", project)) ? "samples" : "benchmarks";
+        return Path.Combine(root.FullName, folder, project, "bin", configuration, framework, project + ".dll");
     }
 }
