@@ -97,6 +97,29 @@ public sealed class DeadPeerTests : ConnectionTestBase
         Assert.Equal("the slot is free"u8.ToArray(), await Bounded(served.ReceiveAsync(TimeoutToken).AsTask()));
     }
 
+    [NetNamespaceFact]
+    public async Task AHostThatVanishes_IsFoundByKeepAlive_AndBothEndsWaitingReceivesFailWithinItsBound()
+    {
+        // Inside a network namespace of its own the probe takes loopback down after one exchange: from then on every
+        // packet is lost, with no FIN and no reset, as when the peer's host loses power. Keepalive 1 s + 2 probes of
+        // 1 s: both ends must fail within about 3 s, whichever threading they run on, even when the last ACK was lost.
+        foreach (string threading in new[] { nameof(TinyProtoThreading.DedicatedThread), nameof(TinyProtoThreading.ThreadPool) })
+        {
+            await using ToolProcess probe = ToolProcess.StartUnder(
+                ["unshare", "-rn", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""],
+                "TinyProto.Async.NetFaults", "vanish", "1", "1", "2", threading);
+            Assert.Equal(0, await probe.WaitForExitAsync(TimeoutToken));
+            foreach (string end in new[] { "client", "server" })
+            {
+                string line = Assert.Single(probe.Stdout, l => l.StartsWith(end + " ", StringComparison.Ordinal));
+                string[] parts = line.Split(' ', 4);
+                Assert.InRange(int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), 1000, 10_000);
+                Assert.Equal(nameof(TinyProtoError.ConnectionClosed), parts[2]);
+                Assert.Contains("Connection timed out", parts[3], StringComparison.Ordinal);
+            }
+        }
+    }
+
     private static void AssertKeepAlive(Socket socket, int time, int interval, int count)
     {
         Assert.NotEqual(0, (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive)!);

@@ -23,7 +23,13 @@ internal sealed class ToolProcess : IAsyncDisposable
 
     public string Stderr => string.Join('\n', _stderr);
 
-    public static ToolProcess Start(string project, params string[] arguments)
+    public static ToolProcess Start(string project, params string[] arguments) => StartUnder([], project, arguments);
+
+    /// <summary>
+    /// Starts the tool through <paramref name="launcher"/> (a program and its arguments, such as <c>unshare -rn</c>),
+    /// which is given the dotnet host, <c>exec</c>, the tool's assembly and <paramref name="arguments"/> to run.
+    /// </summary>
+    public static ToolProcess StartUnder(string[] launcher, string project, params string[] arguments)
     {
         string assembly = PathOf(project);
         if (!File.Exists(assembly))
@@ -32,12 +38,23 @@ internal sealed class ToolProcess : IAsyncDisposable
         }
 
         // The dotnet host that runs the tests (the CLI passes it down), else the one on PATH.
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        var start = new ProcessStartInfo(launcher.Length > 0 ? launcher[0] : host)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (string part in launcher.Skip(1))
+        {
+            start.ArgumentList.Add(part);
+        }
+
+        if (launcher.Length > 0)
+        {
+            start.ArgumentList.Add(host);
+        }
+
         start.ArgumentList.Add("exec");
         start.ArgumentList.Add(assembly);
         foreach (string argument in arguments)
@@ -126,7 +143,7 @@ internal sealed class ToolProcess : IAsyncDisposable
             throw new DirectoryNotFoundException($"No TinyProto.Async.sln above {output.FullName}.");
         }
 
-        string folder = Directory.Exists(Path.Combine(root.FullName, "samples", project)) ? "samples" : "benchmarks";
+        string folder = new[] { "samples", "test" }.FirstOrDefault(f => Directory.Exists(Path.Combine(root.FullName, f, project))) ?? "benchmarks";
         return Path.Combine(root.FullName, folder, project, "bin", configuration, framework, project + ".dll");
     }
 }
