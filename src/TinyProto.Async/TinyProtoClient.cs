@@ -140,7 +140,7 @@ public partial class TinyProtoClient : IAsyncDisposable
     /// <returns>The new connection's id; the connection is in <see cref="ActiveConnections"/> until it ends.</returns>
     /// <exception cref="ArgumentException"><paramref name="host"/> is empty.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is outside 1..65535.</exception>
-    /// <exception cref="SocketException">No address of the host accepted the connection.</exception>
+    /// <exception cref="SocketException">The host name could not be resolved, or no address of the host accepted the connection; the message names the endpoints tried.</exception>
     /// <exception cref="TinyProtoException">
     /// <see cref="TinyProtoError.Timeout"/> when connecting, the TLS handshake (with <see cref="TlsOptions"/>) or the
     /// opening handshake took longer than <see cref="Timeout"/>; <see cref="TinyProtoError.ConnectionLimitReached"/> or
@@ -159,7 +159,7 @@ public partial class TinyProtoClient : IAsyncDisposable
     /// <returns>The started connection.</returns>
     /// <exception cref="ArgumentException"><paramref name="host"/> is empty.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is outside 1..65535.</exception>
-    /// <exception cref="SocketException">No address of the host accepted the connection.</exception>
+    /// <exception cref="SocketException">The host name could not be resolved, or no address of the host accepted the connection; the message names the endpoints tried.</exception>
     /// <exception cref="TinyProtoException">As for <see cref="ConnectToAsync"/>.</exception>
     /// <exception cref="InvalidOperationException">The client was stopped, before or while connecting.</exception>
     public async Task<TinyProtoConnection> ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
@@ -312,7 +312,7 @@ public partial class TinyProtoClient : IAsyncDisposable
         {
             IPAddress[] addresses = IPAddress.TryParse(host, out IPAddress? literal)
                 ? [literal]
-                : await Dns.GetHostAddressesAsync(host, timeout.Token).ConfigureAwait(false);
+                : await ResolveAsync(host, timeout.Token).ConfigureAwait(false);
             SocketException? last = null;
             foreach (IPAddress address in addresses)
             {
@@ -342,11 +342,30 @@ public partial class TinyProtoClient : IAsyncDisposable
                 }
             }
 
-            throw last ?? new SocketException((int)SocketError.HostNotFound);
+            // The runtime's message names no endpoint ("Connection refused"): say which were tried.
+            string tried = addresses.Length == 1 || literal is not null
+                ? $"{host}:{port}"
+                : $"{host}:{port} ({string.Join(", ", addresses.Select(a => new IPEndPoint(a, port).ToString()))})";
+            throw last is null
+                ? new SocketException((int)SocketError.HostNotFound, $"Cannot connect to {host}:{port}: the name resolves to no address.")
+                : new SocketException((int)last.SocketErrorCode, $"Cannot connect to {tried}: {last.Message}");
         }
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             throw new TinyProtoException(TinyProtoError.Timeout, $"Connecting to {host}:{port} took longer than {limit.TotalSeconds:0.###} s.", ex);
+        }
+    }
+
+    /// <summary>Resolves a host name; a failure names the host (the runtime's message does not).</summary>
+    internal static async Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException ex)
+        {
+            throw new SocketException((int)ex.SocketErrorCode, $"Cannot resolve the host name '{host}': {ex.Message}");
         }
     }
 

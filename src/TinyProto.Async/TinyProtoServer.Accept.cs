@@ -11,10 +11,10 @@ public partial class TinyProtoServer
     {
         IPAddress[] addresses = IPAddress.TryParse(host, out IPAddress? literal)
             ? [literal]
-            : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+            : await TinyProtoClient.ResolveAsync(host, cancellationToken).ConfigureAwait(false);
         if (addresses.Length == 0)
         {
-            throw new SocketException((int)SocketError.HostNotFound);
+            throw new SocketException((int)SocketError.HostNotFound, $"Cannot listen on {host}:{port}: the name resolves to no address.");
         }
 
         int chosenPort = port;
@@ -26,6 +26,12 @@ public partial class TinyProtoServer
                 // With port 0, every address of one name shares the port picked for the first.
                 listener.Bind(new IPEndPoint(address, chosenPort));
                 listener.Listen(512);
+            }
+            catch (SocketException ex)
+            {
+                // The runtime's message names no address ("Address already in use").
+                listener.Dispose();
+                throw new SocketException((int)ex.SocketErrorCode, $"Cannot listen on {new IPEndPoint(address, chosenPort)}: {ex.Message}");
             }
             catch
             {

@@ -130,6 +130,13 @@ public abstract class ConnectionTestBase : TestBase
         await release.WaitAsync(TimeoutToken);
     });
 
+    /// <summary>A loopback port nobody listens on (just freed): connecting to it is refused.</summary>
+    protected static int FreeLoopbackPort()
+    {
+        using Socket listener = ListenOnLoopback(out int port);
+        return port;
+    }
+
     /// <summary>Connects a raw socket to the loopback port.</summary>
     internal async Task<RawPeer> ConnectRawAsync(int port)
     {

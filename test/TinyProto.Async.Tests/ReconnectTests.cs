@@ -48,7 +48,7 @@ public sealed class ReconnectTests : ConnectionTestBase
     [Fact]
     public async Task ServerNotUpYet_TheFirstConnectionWaitsForIt_CountingFailedAttempts()
     {
-        int port = FreePort();
+        int port = FreeLoopbackPort();
         await using var client = new TinyProtoClient { Reconnect = Fast };
         var failures = new ConcurrentQueue<TinyProtoConnectAttemptFailedEventArgs>();
         Task<TinyProtoReconnectingConnection> connecting = client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken);
@@ -147,7 +147,7 @@ public sealed class ReconnectTests : ConnectionTestBase
     public async Task NoServerAndMaxAttempts_ConnectReconnectingAsyncThrowsNotConnected()
     {
         await using var client = new TinyProtoClient { Reconnect = new() { InitialDelay = TimeSpan.FromMilliseconds(10), MaxAttempts = 2 } };
-        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.ConnectReconnectingAsync("127.0.0.1", FreePort(), TimeoutToken)));
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.ConnectReconnectingAsync("127.0.0.1", FreeLoopbackPort(), TimeoutToken)));
         Assert.Equal(TinyProtoError.NotConnected, ex.Error);
         Assert.Contains("after 2 failed attempts", ex.Message, StringComparison.Ordinal);
         Assert.NotNull(ex.InnerException);
@@ -309,11 +309,6 @@ public sealed class ReconnectTests : ConnectionTestBase
         return server;
     }
 
-    private static int FreePort()
-    {
-        using System.Net.Sockets.Socket listener = ListenOnLoopback(out int port);
-        return port;
-    }
 
     /// <summary>Echoes; when <paramref name="slow"/>, the first reply comes only after a second.</summary>
     private sealed class SlowFirstEcho(bool slow) : TinyProtoConnection
