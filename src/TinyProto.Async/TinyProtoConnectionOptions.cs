@@ -136,7 +136,10 @@ public sealed class TinyProtoConnectionOptions
     /// <see cref="TcpKeepAliveInterval"/>, and after <see cref="TcpKeepAliveRetryCount"/> unanswered probes it ends the
     /// connection, which then fails with <see cref="TinyProtoError.ConnectionClosed"/>. This finds a peer whose host
     /// vanished (powered off, network gone) on an idle connection; a peer that is up but silent, or a proxy that stops
-    /// forwarding yet answers the probes itself, it cannot find: <see cref="IdleTimeout"/> does. Whole seconds (rounded
+    /// forwarding yet answers the probes itself, it cannot find: <see cref="IdleTimeout"/> does. On Linux the socket's
+    /// <c>TCP_USER_TIMEOUT</c> is set to the same total (time + interval × count), because keepalive never probes a
+    /// socket whose last bytes are unacknowledged; that also ends a connection whose peer takes none of our bytes for
+    /// that long (with the default <see cref="Timeout"/>, a stalled write is cut long before). Whole seconds (rounded
     /// up), at most 32767. Default: 60 seconds, so a vanished peer is found within about 90 seconds;
     /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> turns keepalive off. Connections started on a stream or
     /// pipe of your own leave its sockets as they are.
