@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 
 namespace TinyProto.Async.Tests;
 
@@ -109,6 +110,23 @@ internal sealed class ToolProcess : IAsyncDisposable
     {
         await _process.WaitForExitAsync(cancellationToken);
         return _process.ExitCode;
+    }
+
+    /// <summary>
+    /// Sends SIGTERM, which a sample takes as Ctrl+C (a graceful stop), unlike <see cref="Process.Kill()"/> (SIGKILL),
+    /// and waits for the process to end and its output to be read; returns the exit code.
+    /// </summary>
+    public async Task<int> TerminateAsync(CancellationToken cancellationToken)
+    {
+        var start = new ProcessStartInfo("kill") { UseShellExecute = false };
+        start.ArgumentList.Add("-TERM");
+        start.ArgumentList.Add(_process.Id.ToString(CultureInfo.InvariantCulture));
+        using (Process kill = Process.Start(start)!)
+        {
+            await kill.WaitForExitAsync(cancellationToken);
+        }
+
+        return await WaitForExitAsync(cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
