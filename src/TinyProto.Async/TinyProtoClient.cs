@@ -234,9 +234,27 @@ public partial class TinyProtoClient : IAsyncDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(host);
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, IPEndPoint.MaxPort);
-        var connection = new TinyProtoReconnectingConnection(this, host, port, _reconnect.Clone(), Timeout, _factory.Options.TimeProvider, _logger);
+        TinyProtoReconnectingConnection connection = CreateReconnecting(host, port);
         await connection.StartAsync(cancellationToken).ConfigureAwait(false);
         return connection;
+    }
+
+    /// <summary>
+    /// Makes a reconnecting connection without starting it, so that handlers can be attached to its events before the
+    /// first attempt; then call its <see cref="TinyProtoReconnectingConnection.StartAsync"/> (wait for the first
+    /// connection) or <see cref="TinyProtoReconnectingConnection.Start"/> (connect in the background).
+    /// </summary>
+    /// <param name="host">An IP address or host name.</param>
+    /// <param name="port">The server's port, 1..65535.</param>
+    /// <returns>The reconnecting connection, not started.</returns>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is outside 1..65535.</exception>
+    public TinyProtoReconnectingConnection CreateReconnecting(string host, int port)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(host);
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, IPEndPoint.MaxPort);
+        return new TinyProtoReconnectingConnection(this, host, port, _reconnect.Clone(), Timeout, _factory.Options.TimeProvider, _logger);
     }
 
     /// <summary>
@@ -342,13 +360,14 @@ public partial class TinyProtoClient : IAsyncDisposable
                 }
             }
 
-            // The runtime's message names no endpoint ("Connection refused"): say which were tried.
-            string tried = addresses.Length == 1 || literal is not null
+            // Say which endpoints were tried, with the operating system's words for why (the runtime's own message
+            // names one endpoint on some versions and none on others).
+            string tried = literal is not null
                 ? $"{host}:{port}"
                 : $"{host}:{port} ({string.Join(", ", addresses.Select(a => new IPEndPoint(a, port).ToString()))})";
             throw last is null
                 ? new SocketException((int)SocketError.HostNotFound, $"Cannot connect to {host}:{port}: the name resolves to no address.")
-                : new SocketException((int)last.SocketErrorCode, $"Cannot connect to {tried}: {last.Message}");
+                : new SocketException((int)last.SocketErrorCode, $"Cannot connect to {tried}: {new SocketException((int)last.SocketErrorCode).Message}");
         }
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {

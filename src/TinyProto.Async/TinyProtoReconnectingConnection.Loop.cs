@@ -5,24 +5,42 @@ namespace TinyProto.Async;
 /// <summary>The reconnect loop: the one place that makes connections, publishes them and raises the events.</summary>
 public sealed partial class TinyProtoReconnectingConnection
 {
+    // A connection that ends within this time of its handshake counts as a failure for the backoff: a server that
+    // accepts and closes at once is not hammered.
+    private static readonly TimeSpan ShortLived = TimeSpan.FromSeconds(1);
+
     private Exception? _lastFailure;
+    private int _started;
 
     /// <summary>
-    /// Makes the first connection, trying as the policy allows, then starts the loop that replaces it whenever it ends.
+    /// Makes the first connection, waiting for it and trying as <see cref="TinyProtoClient.Reconnect"/> allows, then
+    /// goes on reconnecting in the background whenever the connection ends. Attach the event handlers before, to see
+    /// the first attempts too. <see cref="TinyProtoClient.ConnectReconnectingAsync"/> is <see cref="TinyProtoClient.CreateReconnecting"/>
+    /// and this.
     /// </summary>
-    internal async Task StartAsync(CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Gives up waiting for the first connection; it then closes.</param>
+    /// <returns>A task that completes once connected.</returns>
+    /// <exception cref="TinyProtoException"><see cref="TinyProtoError.NotConnected"/>: <see cref="TinyProtoReconnectOptions.MaxAttempts"/> attempts failed, or the client was stopped; <see cref="TinyProtoError.ConnectionClosed"/>: it was closed meanwhile.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the last attempt's failure inside).</exception>
+    /// <exception cref="InvalidOperationException">It was started before.</exception>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        MarkStarted();
         TinyProtoConnection? first;
         using (CancellationTokenSource linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token))
         {
             try
             {
-                (first, _) = await ConnectWithRetriesAsync(afterDisconnect: false, linked.Token).ConfigureAwait(false);
+                (first, _) = await ConnectWithRetriesAsync(afterDisconnect: false, 0, linked.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (cancellationToken.IsCancellationRequested)
             {
                 await CloseAsync(CancellationToken.None).ConfigureAwait(false);
-                throw new OperationCanceledException("Connecting was cancelled.", ex, cancellationToken);
+                Exception? last = Volatile.Read(ref _lastFailure);
+                throw new OperationCanceledException(
+                    last is null ? $"Connecting to {EndPointText} was cancelled." : $"Connecting to {EndPointText} was cancelled; the last attempt failed: {last.Message}",
+                    last ?? ex,
+                    cancellationToken);
             }
         }
 
@@ -35,10 +53,38 @@ public sealed partial class TinyProtoReconnectingConnection
         _loop = Task.Run(() => RunAsync(first), CancellationToken.None);
     }
 
+    /// <summary>
+    /// Starts connecting in the background and returns at once: until the first connection is up, calls wait for it
+    /// within their timeout, as during an outage. For a service that must start while the server is down.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It was started before.</exception>
+    public void Start()
+    {
+        MarkStarted();
+        _loop = Task.Run(async () =>
+        {
+            (TinyProtoConnection? first, _) = await ConnectWithRetriesAsync(afterDisconnect: false, 0, _closing.Token).ConfigureAwait(false);
+            if (first is not null)
+            {
+                await RunAsync(first).ConfigureAwait(false);
+            }
+        }, CancellationToken.None);
+    }
+
+    private void MarkStarted()
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            throw new InvalidOperationException("The reconnecting connection was already started.");
+        }
+    }
+
     private async Task RunAsync(TinyProtoConnection connection)
     {
+        int shortLivedInARow = 0;
         while (true)
         {
+            long connectedAt = _time.GetTimestamp();
             try
             {
                 await connection.Completion.ConfigureAwait(false);
@@ -54,9 +100,10 @@ public sealed partial class TinyProtoReconnectingConnection
             }
 
             long outageStart = _time.GetTimestamp();
+            shortLivedInARow = _time.GetElapsedTime(connectedAt, outageStart) < ShortLived ? shortLivedInARow + 1 : 0;
             Log.Disconnected(_logger, EndPointText, connection.CloseReason);
             Raise(Disconnected, nameof(Disconnected), new TinyProtoDisconnectedEventArgs(connection));
-            (TinyProtoConnection? next, int failed) = await ConnectWithRetriesAsync(afterDisconnect: true, _closing.Token).ConfigureAwait(false);
+            (TinyProtoConnection? next, int failed) = await ConnectWithRetriesAsync(afterDisconnect: true, shortLivedInARow, _closing.Token).ConfigureAwait(false);
             if (next is null)
             {
                 return;
@@ -73,7 +120,7 @@ public sealed partial class TinyProtoReconnectingConnection
     /// Connects, waiting between attempts as <see cref="ReconnectBackoff"/> decides; the new connection is published.
     /// Null when closed meanwhile or given up (the end is set then).
     /// </summary>
-    private async Task<(TinyProtoConnection? Connection, int Failed)> ConnectWithRetriesAsync(bool afterDisconnect, CancellationToken cancellationToken)
+    private async Task<(TinyProtoConnection? Connection, int Failed)> ConnectWithRetriesAsync(bool afterDisconnect, int shortLived, CancellationToken cancellationToken)
     {
         int failures = 0;
         bool wait = afterDisconnect;
@@ -83,7 +130,7 @@ public sealed partial class TinyProtoReconnectingConnection
             {
                 if (wait)
                 {
-                    await Task.Delay(ReconnectBackoff.Delay(_policy, failures, Random.Shared.NextDouble()), _time, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(ReconnectBackoff.Delay(_policy, failures + shortLived, Random.Shared.NextDouble()), _time, cancellationToken).ConfigureAwait(false);
                 }
 
                 wait = true;
@@ -118,7 +165,7 @@ public sealed partial class TinyProtoReconnectingConnection
                     return (null, failures);
                 }
 
-                TimeSpan next = ReconnectBackoff.Delay(_policy, failures, Random.Shared.NextDouble());
+                TimeSpan next = ReconnectBackoff.Delay(_policy, failures + shortLived, Random.Shared.NextDouble());
                 Log.ConnectAttemptFailed(_logger, EndPointText, failures, next.TotalMilliseconds, ex);
                 Raise(AttemptFailed, nameof(AttemptFailed), new TinyProtoConnectAttemptFailedEventArgs(failures, ex, next));
                 await DelayAsync(next, cancellationToken).ConfigureAwait(false);

@@ -6,7 +6,8 @@ namespace TinyProto.Async;
 /// <summary>
 /// A connection to one server that a service can hold for its whole life: when the connection ends, for whatever
 /// reason but <see cref="CloseAsync"/>, a new one is made, with exponential backoff and jitter
-/// (<see cref="TinyProtoClient.Reconnect"/>). Made by <see cref="TinyProtoClient.ConnectReconnectingAsync"/>; each
+/// (<see cref="TinyProtoClient.Reconnect"/>). Made by <see cref="TinyProtoClient.ConnectReconnectingAsync"/> (or
+/// <see cref="TinyProtoClient.CreateReconnecting"/>, then <see cref="StartAsync"/> or <see cref="Start"/>); each
 /// connection is made as <see cref="TinyProtoClient.ConnectAsync"/> makes them (the client's handler, options, plugins).
 /// </summary>
 /// <remarks>
@@ -242,6 +243,11 @@ public sealed partial class TinyProtoReconnectingConnection : IAsyncDisposable
 
     private async Task<TinyProtoConnection> WaitForConnectionAsync(TimeSpan wait, TimeSpan limit, CancellationToken cancellationToken)
     {
+        if (Volatile.Read(ref _started) == 0)
+        {
+            throw new InvalidOperationException("The reconnecting connection has not been started: call Start or StartAsync first.");
+        }
+
         Task<TinyProtoConnection> next = _current.NextAsync();
         if (next.IsCompleted)
         {

@@ -29,9 +29,9 @@ public partial class TinyProtoServer
             }
             catch (SocketException ex)
             {
-                // The runtime's message names no address ("Address already in use").
+                // Name the address, with the operating system's words for why ("Address already in use").
                 listener.Dispose();
-                throw new SocketException((int)ex.SocketErrorCode, $"Cannot listen on {new IPEndPoint(address, chosenPort)}: {ex.Message}");
+                throw new SocketException((int)ex.SocketErrorCode, $"Cannot listen on {new IPEndPoint(address, chosenPort)}: {new SocketException((int)ex.SocketErrorCode).Message}");
             }
             catch
             {

@@ -15,6 +15,7 @@ public sealed class ErrorMessageTests : ConnectionTestBase
         Assert.Equal(SocketError.ConnectionRefused, ex.SocketErrorCode);
         Assert.StartsWith($"Cannot connect to 127.0.0.1:{port}: ", ex.Message, StringComparison.Ordinal);
         Assert.Contains("refused", ex.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(ex.Message, $"127\\.0\\.0\\.1:{port}"));
     }
 
     [Fact]
@@ -37,6 +38,7 @@ public sealed class ErrorMessageTests : ConnectionTestBase
         var ex = await Assert.ThrowsAsync<SocketException>(() => Bounded(second.StartAsync(TimeoutToken)));
         Assert.Equal(SocketError.AddressAlreadyInUse, ex.SocketErrorCode);
         Assert.StartsWith($"Cannot listen on 127.0.0.1:{port}: ", ex.Message, StringComparison.Ordinal);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(ex.Message, $"127\\.0\\.0\\.1:{port}"));
     }
 
     [Fact]

@@ -292,6 +292,53 @@ public sealed class ReconnectTests : ConnectionTestBase
         Assert.True(done > 0);
     }
 
+    [Fact]
+    public async Task CreatedFirst_HandlersSeeTheFirstAttempts_AndACancelledStartSaysWhyItFailed()
+    {
+        await using var client = new TinyProtoClient { Reconnect = Fast };
+        TinyProtoReconnectingConnection link = client.CreateReconnecting("127.0.0.1", FreeLoopbackPort());
+        int attempts = 0;
+        link.AttemptFailed += (_, _) => Interlocked.Increment(ref attempts);
+        using var giveUp = new CancellationTokenSource(TimeSpan.FromMilliseconds(400));
+
+        var ex = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Bounded(link.StartAsync(giveUp.Token)));
+        Assert.Contains("the last attempt failed: Cannot connect to 127.0.0.1:", ex.Message, StringComparison.Ordinal);
+        Assert.IsType<System.Net.Sockets.SocketException>(ex.InnerException);
+        Assert.True(attempts >= 1);
+        await Bounded(link.Completion);
+    }
+
+    [Fact]
+    public async Task StartedInTheBackground_ReturnsAtOnce_AndCallsWaitForTheFirstConnection()
+    {
+        int port = FreeLoopbackPort();
+        await using var client = new TinyProtoClient { Reconnect = Fast };
+        await using TinyProtoReconnectingConnection link = client.CreateReconnecting("127.0.0.1", port);
+        Assert.Throws<InvalidOperationException>(() => link.TransmitAsync("too soon"u8.ToArray(), TimeoutToken).AsTask().GetAwaiter().GetResult());
+        link.Start();
+        Assert.Throws<InvalidOperationException>(link.Start);
+        Task<byte[]> request = link.RequestAsync("first"u8.ToArray(), TimeSpan.FromSeconds(10), TimeoutToken).AsTask();
+        await Task.Delay(200, TimeoutToken);
+        Assert.False(request.IsCompleted);
+
+        await using TinyProtoServer server = await StartEchoAsync(port);
+        Assert.Equal("first", Encoding.ASCII.GetString(await Bounded(request)));
+    }
+
+    [Fact]
+    public async Task AServerThatClosesEachConnectionAtOnce_IsRetriedWithBackoff_NotHammered()
+    {
+        await using var server = new ClosingAtOnceServer();
+        int port = await StartLoopbackAsync(server);
+        await using var client = new TinyProtoClient { Reconnect = new() { InitialDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(400), Jitter = 0 } };
+        await using TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
+
+        await Task.Delay(1500, TimeoutToken);
+
+        // Without backoff for short-lived connections: one every 10 ms, about 150. With it: 10, 20, 40, ... 400 ms: about 8.
+        Assert.InRange(server.Accepted, 2, 20);
+    }
+
     private async Task<TinyProtoServer> StartEchoAsync(int port)
     {
         var server = new TinyProtoServer();
@@ -323,6 +370,20 @@ public sealed class ReconnectTests : ConnectionTestBase
             }
 
             await TransmitAsync(message, cancellationToken);
+        }
+    }
+
+    /// <summary>Closes each connection right after its handshake (its init hook throws).</summary>
+    private sealed class ClosingAtOnceServer : TinyProtoServer
+    {
+        private int _accepted;
+
+        public int Accepted => Volatile.Read(ref _accepted);
+
+        protected override ValueTask ConnectionInitAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _accepted);
+            throw new InvalidOperationException("closes at once");
         }
     }
 
