@@ -32,4 +32,7 @@ public partial class TinyProtoConnection
 
     /// <summary>Whether the connection is closing or has ended, or its peer closed: a host that hands out connections skips it.</summary>
     internal bool IsEnding => _completion.Task.IsCompleted || _lifetime.IsClosingNow() || _lifetime.InputEndedNow();
+
+    /// <summary>Whether the caller runs on some connection's hook loop, where waiting for that connection to end would wait for itself.</summary>
+    internal static bool OnAHookLoop => s_hookLoopOwner.Value is not null;
 }

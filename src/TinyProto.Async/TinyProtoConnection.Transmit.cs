@@ -120,7 +120,16 @@ public partial class TinyProtoConnection
         {
             for (int i = 0; i < messages.Count; i++)
             {
-                await TransmitAsync(messages[i], cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await TransmitAsync(messages[i], cancellationToken).ConfigureAwait(false);
+                }
+                catch (TinyProtoException ex) when (i > 0 && ex.NothingDelivered)
+                {
+                    // The messages before it were delivered: the batch as a whole must not be sent again.
+                    ex.SomethingWasDelivered();
+                    throw;
+                }
             }
 
             return;

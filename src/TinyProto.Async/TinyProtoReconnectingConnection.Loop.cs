@@ -5,8 +5,8 @@ namespace TinyProto.Async;
 /// <summary>The reconnect loop: the one place that makes connections, publishes them and raises the events.</summary>
 public sealed partial class TinyProtoReconnectingConnection
 {
-    // A connection that ends within this time of its handshake counts as a failure for the backoff: a server that
-    // accepts and closes at once is not hammered.
+    // A connection that ends within this time of its handshake counts as a failed attempt (for the backoff and for
+    // MaxAttempts): a server that accepts and closes at once (it refuses this client) is not hammered for ever.
     private static readonly TimeSpan ShortLived = TimeSpan.FromSeconds(1);
 
     private Exception? _lastFailure;
@@ -101,11 +101,22 @@ public sealed partial class TinyProtoReconnectingConnection
 
             long outageStart = _time.GetTimestamp();
             shortLivedInARow = _time.GetElapsedTime(connectedAt, outageStart) < ShortLived ? shortLivedInARow + 1 : 0;
+            if (shortLivedInARow > 0)
+            {
+                Volatile.Write(ref _lastFailure, connection.CloseError);
+            }
+
             Log.Disconnected(_logger, EndPointText, connection.CloseReason);
             Raise(Disconnected, nameof(Disconnected), new TinyProtoDisconnectedEventArgs(connection));
             (TinyProtoConnection? next, int failed) = await ConnectWithRetriesAsync(afterDisconnect: true, shortLivedInARow, _closing.Token).ConfigureAwait(false);
             if (next is null)
             {
+                return;
+            }
+
+            if (_current.End is not null)
+            {
+                // Closed just as it connected: nobody is to hear of a connection that is being closed.
                 return;
             }
 
@@ -122,15 +133,24 @@ public sealed partial class TinyProtoReconnectingConnection
     /// </summary>
     private async Task<(TinyProtoConnection? Connection, int Failed)> ConnectWithRetriesAsync(bool afterDisconnect, int shortLived, CancellationToken cancellationToken)
     {
-        int failures = 0;
+        // Connections that ended at once count as failed attempts, for the backoff and for MaxAttempts.
+        int failures = shortLived;
         bool wait = afterDisconnect;
+        if (shortLived > 0 && !ReconnectBackoff.MayRetry(_policy, failures))
+        {
+            GiveUp(new TinyProtoException(TinyProtoError.NotConnected,
+                $"Gave up connecting to {EndPointText}: its last {shortLived} connections in a row ended within a second of their handshake (the server takes the connection, then closes it).",
+                Volatile.Read(ref _lastFailure)), failures);
+            return (null, 0);
+        }
+
         while (true)
         {
             try
             {
                 if (wait)
                 {
-                    await Task.Delay(ReconnectBackoff.Delay(_policy, failures + shortLived, Random.Shared.NextDouble()), _time, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(ReconnectBackoff.Delay(_policy, failures, Random.Shared.NextDouble()), _time, cancellationToken).ConfigureAwait(false);
                 }
 
                 wait = true;
@@ -142,7 +162,7 @@ public sealed partial class TinyProtoReconnectingConnection
                 }
 
                 Volatile.Write(ref _lastFailure, null);
-                return (connection, failures);
+                return (connection, failures - shortLived);
             }
             catch (Exception) when (_closing.IsCancellationRequested)
             {
@@ -165,7 +185,7 @@ public sealed partial class TinyProtoReconnectingConnection
                     return (null, failures);
                 }
 
-                TimeSpan next = ReconnectBackoff.Delay(_policy, failures + shortLived, Random.Shared.NextDouble());
+                TimeSpan next = ReconnectBackoff.Delay(_policy, failures, Random.Shared.NextDouble());
                 Log.ConnectAttemptFailed(_logger, EndPointText, failures, next.TotalMilliseconds, ex);
                 Raise(AttemptFailed, nameof(AttemptFailed), new TinyProtoConnectAttemptFailedEventArgs(failures, ex, next));
                 await DelayAsync(next, cancellationToken).ConfigureAwait(false);
@@ -196,6 +216,9 @@ public sealed partial class TinyProtoReconnectingConnection
 
             // Seen by whoever awaits Completion; never reported as unobserved when nobody does.
             _ = _completion.Task.Exception;
+
+            // The loop ends right after this: a later CloseAsync has nothing left to wait for.
+            _closed.TrySetResult();
         }
     }
 

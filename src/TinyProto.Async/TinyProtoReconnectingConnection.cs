@@ -31,6 +31,7 @@ public sealed partial class TinyProtoReconnectingConnection : IAsyncDisposable
     private readonly CurrentConnection _current = new();
     private readonly CancellationTokenSource _closing = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _loop = Task.CompletedTask;
 
     internal TinyProtoReconnectingConnection(TinyProtoClient client, string host, int port, TinyProtoReconnectOptions policy, TimeSpan waitLimit, TimeProvider time, ILogger logger)
@@ -163,8 +164,11 @@ public sealed partial class TinyProtoReconnectingConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops reconnecting and closes the live connection, as <see cref="TinyProtoConnection.CloseAsync"/>. Safe to call more than once.</summary>
-    /// <param name="cancellationToken">Stops waiting for the close (it still happens).</param>
+    /// <summary>
+    /// Stops reconnecting and closes the live connection, as <see cref="TinyProtoConnection.CloseAsync"/>. Safe to call
+    /// more than once, and from the connection's own hooks (which then do not wait for their connection to end).
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting for the close (it still happens, and <see cref="Completion"/> still completes).</param>
     /// <returns>A task that completes when the connection is closed and the reconnect loop has ended.</returns>
     public async ValueTask CloseAsync(CancellationToken cancellationToken = default)
     {
@@ -173,15 +177,16 @@ public sealed partial class TinyProtoReconnectingConnection : IAsyncDisposable
         if (first)
         {
             await _closing.CancelAsync().ConfigureAwait(false);
+            _ = CloseCoreAsync(live);
         }
 
-        if (live is not null)
+        if (TinyProtoConnection.OnAHookLoop)
         {
-            await live.CloseAsync(cancellationToken).ConfigureAwait(false);
+            // From a hook: the close waits for that hook's connection to end, which waits for the hook.
+            return;
         }
 
-        await _loop.WaitAsync(cancellationToken).ConfigureAwait(false);
-        _completion.TrySetResult();
+        await _closed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Closes it, as <see cref="CloseAsync"/>.</summary>
@@ -189,6 +194,25 @@ public sealed partial class TinyProtoReconnectingConnection : IAsyncDisposable
     public ValueTask DisposeAsync() => CloseAsync();
 
     private string EndPointText => $"{Host}:{Port}";
+
+    /// <summary>Closes the live connection and waits for the loop; whatever happens, the close and Completion complete.</summary>
+    private async Task CloseCoreAsync(TinyProtoConnection? live)
+    {
+        try
+        {
+            if (live is not null)
+            {
+                await live.CloseAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            await Volatile.Read(ref _loop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        finally
+        {
+            _completion.TrySetResult();
+            _closed.TrySetResult();
+        }
+    }
 
     /// <summary>
     /// Runs <paramref name="operation"/> on the live connection, waiting for one during an outage, all within
@@ -207,26 +231,39 @@ public sealed partial class TinyProtoReconnectingConnection : IAsyncDisposable
             }
             catch (TinyProtoException ex) when (ex.NothingDelivered && _current.End is null)
             {
-                await WaitUntilEndedAsync(connection, start, limit, cancellationToken).ConfigureAwait(false);
+                // The peer has nothing of it: once that connection ended, the next one takes it. A peer that declines
+                // (0xFD) yet stays open past its Timeout is refusing, not stopping: the caller hears the refusal.
+                if (!await EndsInTimeAsync(connection, start, limit, cancellationToken).ConfigureAwait(false))
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ex);
+                }
             }
         }
     }
 
-    /// <summary>Waits for a connection that refused work as ending (or stopping) to end, so the next try gets its successor.</summary>
-    private async Task WaitUntilEndedAsync(TinyProtoConnection connection, long start, TimeSpan limit, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for a connection that refused work as ending (or stopping) to end, so the next try gets its successor:
+    /// true once it ended, false when it is still open after its own <see cref="TinyProtoConnectionOptions.Timeout"/>.
+    /// </summary>
+    private async Task<bool> EndsInTimeAsync(TinyProtoConnection connection, long start, TimeSpan limit, CancellationToken cancellationToken)
     {
+        TimeSpan left = TimeLeft(start, limit);
+        TimeSpan own = connection.Options.Timeout;
+        bool ownFirst = own != System.Threading.Timeout.InfiniteTimeSpan && (left == System.Threading.Timeout.InfiniteTimeSpan || own < left);
         try
         {
-            await connection.Completion.WaitAsync(TimeLeft(start, limit), _time, cancellationToken).ConfigureAwait(false);
+            await connection.Completion.WaitAsync(ownFirst ? own : left, _time, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            throw NotConnectedWithin(limit);
+            return ownFirst ? false : throw NotConnectedWithin(limit);
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
         {
             // It ended with an error; its successor is what matters.
         }
+
+        return true;
     }
 
     /// <summary>What is left of <paramref name="limit"/> since <paramref name="start"/>; throws <see cref="TinyProtoError.NotConnected"/> when nothing is.</summary>

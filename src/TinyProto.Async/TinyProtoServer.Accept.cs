@@ -132,17 +132,7 @@ public partial class TinyProtoServer
             return;
         }
 
-        try
-        {
-            TcpKeepAlive.Apply(socket, connection.Options);
-        }
-        catch (SocketException ex)
-        {
-            // The client reset the connection already.
-            Log.HandshakeFailed(_logger, remote, ex);
-            socket.Dispose();
-            return;
-        }
+        TcpKeepAlive.Apply(socket, connection.Options);
 
         connection.AbortTarget = socket;
         connection.LocalEndPoint = socket.LocalEndPoint;

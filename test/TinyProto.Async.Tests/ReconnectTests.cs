@@ -134,9 +134,10 @@ public sealed class ReconnectTests : ConnectionTestBase
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(link.Completion));
         Assert.Equal(TinyProtoError.NotConnected, ex.Error);
         Assert.Contains("after 3 failed attempts", ex.Message, StringComparison.Ordinal);
-        Assert.Equal([1, 2, 3], attempts.Select(a => a.Attempt));
+        // The connection ended within a second of its handshake, so it counts as the first failed attempt.
+        Assert.Equal([2, 3], attempts.Select(a => a.Attempt));
         Assert.Null(attempts.Last().NextDelay);
-        Assert.All(attempts.Take(2), a => Assert.NotNull(a.NextDelay));
+        Assert.All(attempts.SkipLast(1), a => Assert.NotNull(a.NextDelay));
 
         var late = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(link.ReceiveAsync(TimeoutToken).AsTask()));
         Assert.Equal(TinyProtoError.NotConnected, late.Error);
@@ -339,6 +340,105 @@ public sealed class ReconnectTests : ConnectionTestBase
         Assert.InRange(server.Accepted, 2, 20);
     }
 
+    [Fact]
+    public async Task ConnectionsThatEndAtOnce_CountTowardsMaxAttempts_SoARefusingServerIsGivenUpOn()
+    {
+        await using var server = new ClosingAtOnceServer();
+        int port = await StartLoopbackAsync(server);
+        await using var client = new TinyProtoClient { Reconnect = new() { InitialDelay = TimeSpan.FromMilliseconds(10), MaxAttempts = 3 } };
+        await using TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
+
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(link.Completion));
+        Assert.Equal(TinyProtoError.NotConnected, ex.Error);
+        Assert.Contains("ended within a second of their handshake", ex.Message, StringComparison.Ordinal);
+        Assert.InRange(server.Accepted, 3, 8);
+    }
+
+    [Fact]
+    public async Task ClosedFromAHookOfItsOwnConnection_TheCloseDoesNotWaitForItself()
+    {
+        await using var server = await StartGreeterAsync(0, "bye");
+        int port = ((IPEndPoint)server.BoundEndPoints[0]).Port;
+        var link = new TaskCompletionSource<TinyProtoReconnectingConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var client = new TinyProtoClient { Reconnect = Fast };
+        client.SetConnectionHandler(() => new OnMessage(async () =>
+        {
+            await (await link.Task).CloseAsync();
+            closed.TrySetResult();
+        }));
+        link.SetResult(await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken)));
+
+        await Bounded(closed.Task);
+        await Bounded((await link.Task).Completion);
+    }
+
+    [Fact]
+    public async Task ACloseWhoseWaitIsCancelled_StillCompletesCompletion()
+    {
+        await using TinyProtoServer server = await StartEchoAsync(0);
+        await using var client = new TinyProtoClient { Reconnect = Fast };
+        TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", ((IPEndPoint)server.BoundEndPoints[0]).Port, TimeoutToken));
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+
+        try
+        {
+            await link.CloseAsync(cancelled.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // Only the wait was cancelled.
+        }
+
+        await Bounded(link.Completion);
+        Assert.Null(link.Current);
+    }
+
+    [Fact]
+    public async Task APeerThatDeclinesWith0xFDButStaysOpen_IsARefusal_HeardAfterItsTimeout()
+    {
+        using System.Net.Sockets.Socket listener = ListenOnLoopback(out int port);
+        Task peer = Task.Run(async () =>
+        {
+            using System.Net.Sockets.Socket accepted = await listener.AcceptAsync(TimeoutToken);
+            await using var raw = new RawPeer(accepted, TimeoutToken);
+            await raw.OpenAsServerAsync();
+            await raw.ReadExactlyAsync(4);
+            await raw.WriteAsync(0xFD);
+            await Task.Delay(Timeout.Infinite, TimeoutToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        });
+        await using var client = new TinyProtoClient { Reconnect = Fast, Timeout = TimeSpan.FromMilliseconds(500) };
+        await using TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
+
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(link.RequestAsync("x"u8.ToArray(), TimeSpan.FromSeconds(30), TimeoutToken).AsTask()));
+        Assert.Equal(TinyProtoError.MessageRefused, ex.Error);
+        Assert.Contains("0xFD", ex.Message, StringComparison.Ordinal);
+        Assert.True(link.IsConnected);
+    }
+
+    [Fact]
+    public async Task ALockStepBatchThatFailsAfterItsFirstMessage_IsNotMarkedAsNothingDelivered()
+    {
+        using System.Net.Sockets.Socket listener = ListenOnLoopback(out int port);
+        Task peer = Task.Run(async () =>
+        {
+            using System.Net.Sockets.Socket accepted = await listener.AcceptAsync(TimeoutToken);
+            await using var raw = new RawPeer(accepted, TimeoutToken);
+            await raw.OpenAsServerAsync();
+            await raw.ReceiveMessageAsync();
+            await raw.ReadExactlyAsync(4);
+            await raw.CompleteOutputAsync();
+            await raw.ReadToEndAsync();
+        });
+        await using var client = new TinyProtoClient();
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
+
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(connection.TransmitManyAsync(["a"u8.ToArray(), "b"u8.ToArray()], TimeoutToken).AsTask()));
+        Assert.False(ex.NothingDelivered);
+        await Bounded(peer);
+    }
+
     private async Task<TinyProtoServer> StartEchoAsync(int port)
     {
         var server = new TinyProtoServer();
@@ -371,6 +471,13 @@ public sealed class ReconnectTests : ConnectionTestBase
 
             await TransmitAsync(message, cancellationToken);
         }
+    }
+
+    /// <summary>Runs an action on the first message it receives, from its hook.</summary>
+    private sealed class OnMessage(Func<Task> action) : TinyProtoConnection
+    {
+        protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
+            await action();
     }
 
     /// <summary>Closes each connection right after its handshake (its init hook throws).</summary>

@@ -18,7 +18,7 @@ public sealed class ServerAdmissionTests : ConnectionTestBase
         await using var server = new TinyProtoServer
         {
             ConnectionLimit = Limit,
-            ConnectionOptions = new TinyProtoConnectionOptions { Timeout = TimeSpan.FromMilliseconds(300) },
+            ConnectionOptions = new TinyProtoConnectionOptions { Timeout = TimeSpan.FromSeconds(1) },
         };
         server.SetConnectionHandler(() => new EchoConnection());
         int port = await StartLoopbackAsync(server);

@@ -9,10 +9,16 @@ internal static class StreamTransport
     // 64 KiB buffers: 4 KiB pipe segments halved bulk throughput in measurements on this machine kind.
     private const int BufferSize = 64 * 1024;
 
-    public static StreamDuplexPipe Create(Stream stream)
+    /// <summary>The transport over a stream.</summary>
+    /// <param name="stream">The stream; the transport owns it.</param>
+    /// <param name="zeroByteReads">
+    /// Wait for data with a zero-byte read before taking a buffer, so an idle connection holds none: for streams that
+    /// support it (an <c>SslStream</c> then lets go of its own buffer too: an idle TLS connection costs about a seventh).
+    /// </param>
+    public static StreamDuplexPipe Create(Stream stream, bool zeroByteReads = false)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: BufferSize, minimumReadSize: 4096, leaveOpen: false));
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: BufferSize, minimumReadSize: 4096, leaveOpen: false, useZeroByteReads: zeroByteReads));
         return new StreamDuplexPipe(reader, CreateWriter(stream), stream);
     }
 

@@ -6,7 +6,7 @@ namespace TinyProto.Async.Transport;
 
 /// <summary>
 /// TLS at the edge: an <see cref="SslStream"/> over a socket the library accepted or connected, authenticated within
-/// the connection's handshake timeout, under the stream transport (<see cref="StreamTransport.Create(Stream)"/>). The
+/// the connection's handshake timeout, under the stream transport (<see cref="StreamTransport.Create(Stream, bool)"/>). The
 /// tinyproto handshake then runs over it like over any stream; nothing above the transport knows about TLS. Such a
 /// connection always uses asynchronous I/O: the dedicated-thread transport reads the socket itself.
 /// </summary>
@@ -108,6 +108,6 @@ internal static class TlsTransport
             throw;
         }
 
-        return StreamTransport.Create(ssl);
+        return StreamTransport.Create(ssl, zeroByteReads: true);
     }
 }
