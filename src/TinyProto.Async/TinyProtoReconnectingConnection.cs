@@ -105,7 +105,7 @@ public sealed partial class TinyProtoReconnectingConnection : IAsyncDisposable
 
     /// <summary>
     /// Sends a request and returns the reply, as <see cref="TinyProtoConnection.RequestAsync(ReadOnlyMemory{byte}, CancellationToken)"/>,
-    /// within the client's <see cref="TinyProtoClient.Timeout"/> in all (waiting for a connection included).
+    /// with the client's <see cref="TinyProtoClient.Timeout"/> as its timeout.
     /// </summary>
     /// <param name="request">The request; it must stay unchanged until the returned task completes.</param>
     /// <param name="cancellationToken">Cancels the request; once it was sent, cancelling closes the connection (and a new one is made).</param>
@@ -117,10 +117,12 @@ public sealed partial class TinyProtoReconnectingConnection : IAsyncDisposable
 
     /// <summary>
     /// Sends a request and returns the reply, as <see cref="TinyProtoConnection.RequestAsync(ReadOnlyMemory{byte}, TimeSpan, CancellationToken)"/>:
-    /// <paramref name="timeout"/> bounds the whole call, the wait for a connection during an outage included.
+    /// <paramref name="timeout"/> bounds the wait for a connection during an outage and, with what is left of it, the
+    /// wait for the reply. A request's turn behind other requests (lock-step mode) and the wait for its status are
+    /// bounded by the connection's own <see cref="TinyProtoConnectionOptions.Timeout"/>, per request ahead of it.
     /// </summary>
     /// <param name="request">The request; it must stay unchanged until the returned task completes.</param>
-    /// <param name="timeout">The longest the call may take; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
+    /// <param name="timeout">How long to wait for a connection and then the reply; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
     /// <param name="cancellationToken">Cancels the request; once it was sent, cancelling closes the connection (and a new one is made).</param>
     /// <returns>The reply.</returns>
     /// <exception cref="TinyProtoException">

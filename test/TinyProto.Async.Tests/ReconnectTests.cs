@@ -51,12 +51,16 @@ public sealed class ReconnectTests : ConnectionTestBase
         int port = FreeLoopbackPort();
         await using var client = new TinyProtoClient { Reconnect = Fast };
         var failures = new ConcurrentQueue<TinyProtoConnectAttemptFailedEventArgs>();
-        Task<TinyProtoReconnectingConnection> connecting = client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken);
+        await using TinyProtoReconnectingConnection link = client.CreateReconnecting("127.0.0.1", port);
+        link.AttemptFailed += (_, e) => failures.Enqueue(e);
+        Task connecting = link.StartAsync(TimeoutToken);
         await Task.Delay(300, TimeoutToken);
         Assert.False(connecting.IsCompleted);
 
         await using TinyProtoServer server = await StartEchoAsync(port);
-        await using TinyProtoReconnectingConnection link = await Bounded(connecting);
+        await Bounded(connecting);
+        Assert.NotEmpty(failures);
+        Assert.Equal(Enumerable.Range(1, failures.Count), failures.Select(f => f.Attempt));
         Assert.Equal("up", Encoding.ASCII.GetString(await Bounded(link.RequestAsync("up"u8.ToArray(), TimeoutToken).AsTask())));
     }
 

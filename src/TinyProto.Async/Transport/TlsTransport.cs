@@ -100,12 +100,9 @@ internal static class TlsTransport
                 throw new TinyProtoException(TinyProtoError.Timeout, $"The TLS handshake with {peer} did not finish within {limit.TotalSeconds:0.###} s.", ex);
             }
 
-            if (ex is AuthenticationException or IOException)
-            {
-                throw new TinyProtoException(TinyProtoError.HandshakeFailed, $"The TLS handshake with {peer} failed: {ex.Message}", ex);
-            }
-
-            throw;
+            // An AuthenticationException or IOException mostly; also what a bad certificate throws (a
+            // NotSupportedException for one without its private key, a CryptographicException): the handshake failed.
+            throw new TinyProtoException(TinyProtoError.HandshakeFailed, $"The TLS handshake with {peer} failed: {ex.Message}", ex);
         }
 
         return StreamTransport.Create(ssl, zeroByteReads: true);
