@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
+using TinyProto.Async.Tests.Interop;
 
 namespace TinyProto.Async.Tests;
 
@@ -441,6 +442,21 @@ public sealed class ReconnectTests : ConnectionTestBase
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(connection.TransmitManyAsync(["a"u8.ToArray(), "b"u8.ToArray()], TimeoutToken).AsTask()));
         Assert.False(ex.NothingDelivered);
         await Bounded(peer);
+    }
+
+    [PythonFact]
+    public async Task ThePythonOriginalKilledAndRestarted_TheConnectionComesBack_AndRequestsGoOn()
+    {
+        await using var client = new TinyProtoClient { Reconnect = Fast };
+        PythonPeer python = await PythonPeer.StartEchoServerAsync(TimeoutToken);
+        int port = python.Port;
+        await using TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
+        Assert.Equal("before", Encoding.ASCII.GetString(await Bounded(link.RequestAsync("before"u8.ToArray(), TimeoutToken).AsTask())));
+
+        await python.DisposeAsync();
+        await WaitUntilAsync(() => !link.IsConnected);
+        await using PythonPeer again = await PythonPeer.StartEchoServerAsync(TimeoutToken, port);
+        Assert.Equal("after", Encoding.ASCII.GetString(await Bounded(link.RequestAsync("after"u8.ToArray(), TimeSpan.FromSeconds(10), TimeoutToken).AsTask())));
     }
 
     private async Task<TinyProtoServer> StartEchoAsync(int port)

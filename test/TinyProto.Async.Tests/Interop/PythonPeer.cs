@@ -23,10 +23,14 @@ internal sealed class PythonPeer : IAsyncDisposable
 
     public int Port { get; }
 
-    /// <summary>Starts <c>py_echo_server.py</c> and returns once it accepts connections.</summary>
-    public static async Task<PythonPeer> StartEchoServerAsync(CancellationToken cancellationToken)
+    /// <summary>Starts <c>py_echo_server.py</c> on <paramref name="port"/> (a free one when null) and returns once it accepts connections.</summary>
+    public static async Task<PythonPeer> StartEchoServerAsync(CancellationToken cancellationToken, int? port = null)
     {
-        int port = FreePort();
+        return await StartAsync(port ?? FreePort(), cancellationToken);
+    }
+
+    private static async Task<PythonPeer> StartAsync(int port, CancellationToken cancellationToken)
+    {
         var start = new ProcessStartInfo("python3") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
         start.ArgumentList.Add(Path.Combine(Directory!, "py_echo_server.py"));
         start.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
