@@ -1,0 +1,80 @@
+using System.Buffers;
+using System.Text;
+
+namespace TinyProto.Async.Tests;
+
+/// <summary>Servers and connection classes the reconnecting-connection tests share.</summary>
+public abstract class ReconnectTestBase : ConnectionTestBase
+{
+    protected static readonly TinyProtoReconnectOptions Fast = new()
+    {
+        InitialDelay = TimeSpan.FromMilliseconds(20),
+        MaxDelay = TimeSpan.FromMilliseconds(200),
+    };
+
+    protected async Task<TinyProtoServer> StartEchoAsync(int port)
+    {
+        var server = new TinyProtoServer();
+        server.SetConnectionHandler(() => new SlowFirstEcho(slow: false));
+        server.AddAddress("127.0.0.1", port);
+        await Bounded(server.StartAsync(TimeoutToken));
+        return server;
+    }
+
+    protected async Task<TinyProtoServer> StartGreeterAsync(int port, string greeting)
+    {
+        var server = new GreetingServer(Encoding.ASCII.GetBytes(greeting));
+        server.AddAddress("127.0.0.1", port);
+        await Bounded(server.StartAsync(TimeoutToken));
+        return server;
+    }
+
+    /// <summary>Echoes; when <paramref name="slow"/>, the first reply comes only after a second.</summary>
+    protected sealed class SlowFirstEcho(bool slow) : TinyProtoConnection
+    {
+        private int _seen;
+
+        protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken)
+        {
+            if (slow && Interlocked.Increment(ref _seen) == 1)
+            {
+                await Task.Delay(1000, cancellationToken);
+            }
+
+            await TransmitAsync(message, cancellationToken);
+        }
+    }
+
+    /// <summary>Runs an action on the first message it receives, from its hook.</summary>
+    protected sealed class OnMessage(Func<Task> action) : TinyProtoConnection
+    {
+        protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
+            await action();
+    }
+
+    /// <summary>Closes each connection right after its handshake (its init hook throws).</summary>
+    protected sealed class ClosingAtOnceServer : TinyProtoServer
+    {
+        private int _accepted;
+
+        public int Accepted => Volatile.Read(ref _accepted);
+
+        protected override ValueTask ConnectionInitAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _accepted);
+            throw new InvalidOperationException("closes at once");
+        }
+    }
+
+    /// <summary>Sends each new connection a greeting, from the connection's first hook.</summary>
+    protected sealed class GreetingServer : TinyProtoServer
+    {
+        public GreetingServer(byte[] greeting) => SetConnectionHandler(() => new Greeter(greeting));
+    }
+
+    protected sealed class Greeter(byte[] greeting) : TinyProtoConnection
+    {
+        protected override async ValueTask PreLoopAsync(CancellationToken cancellationToken) =>
+            await TransmitAsync(greeting, cancellationToken);
+    }
+}
