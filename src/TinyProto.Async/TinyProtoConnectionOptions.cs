@@ -231,11 +231,16 @@ public sealed class TinyProtoConnectionOptions
         set => _logger = Writable(value, nameof(Logger));
     }
 
-    /// <summary>The clock and timers of every timed wait; tests give a fake one.</summary>
-    internal TimeProvider TimeProvider
+    /// <summary>
+    /// The clock and timers of every timed wait (timeouts, loop passes, stop deadlines): the host's
+    /// <see cref="System.TimeProvider"/> in a DI container, a fake one in tests. Default: <see cref="TimeProvider.System"/>.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
+    public TimeProvider TimeProvider
     {
         get => _timeProvider;
-        set => _timeProvider = Writable(value, nameof(TimeProvider));
+        set => _timeProvider = Writable(value ?? throw new ArgumentNullException(nameof(value)), nameof(TimeProvider));
     }
 
     /// <summary>

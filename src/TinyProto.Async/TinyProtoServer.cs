@@ -172,6 +172,14 @@ public partial class TinyProtoServer : IAsyncDisposable
     /// <summary>A task that completes when the server has stopped.</summary>
     public Task Completion => _stopped.Task;
 
+    /// <summary>Where the server is in its life: what a health check reports (listening, or draining while it stops).</summary>
+    public TinyProtoServerState State => Volatile.Read(ref _state) switch
+    {
+        0 => TinyProtoServerState.NotStarted,
+        1 => BoundEndPoints.Count > 0 ? TinyProtoServerState.Listening : TinyProtoServerState.Starting,
+        _ => _stopped.Task.IsCompleted ? TinyProtoServerState.Stopped : TinyProtoServerState.Stopping,
+    };
+
     /// <summary>Adds an address to listen on. A host name is resolved when the server starts and every address it resolves to is bound.</summary>
     /// <param name="host">An IP address (IPv4 or IPv6) or host name; <c>0.0.0.0</c> or <c>::</c> for all interfaces.</param>
     /// <param name="port">The port, or 0 for a free one (read it from <see cref="BoundEndPoints"/>).</param>

@@ -1,0 +1,82 @@
+using System.Diagnostics.CodeAnalysis;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace TinyProto.Async.Hosting;
+
+/// <summary>Makes one named client from its options and the container, and runs its reconnecting connection with the host.</summary>
+internal static class HostedClient
+{
+    public static TinyProtoClient Create<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TConnection>(
+        IServiceProvider services, string name, Action<IServiceProvider, TinyProtoClient>? configure)
+        where TConnection : TinyProtoConnection
+    {
+        TinyProtoClientOptions options = services.GetRequiredService<IOptionsMonitor<TinyProtoClientOptions>>().Get(name);
+        var client = new TinyProtoClient(services.GetService<ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance)
+        {
+            Timeout = options.Timeout,
+            Reconnect = new TinyProtoReconnectOptions
+            {
+                InitialDelay = options.ReconnectInitialDelay,
+                MaxDelay = options.ReconnectMaxDelay,
+                Jitter = options.ReconnectJitter,
+                MaxAttempts = options.ReconnectMaxAttempts,
+            },
+        };
+        TinyProtoConnectionOptions connection = client.ConnectionOptions;
+        connection.IdleTimeout = options.IdleTimeout ?? Timeout.InfiniteTimeSpan;
+        connection.MaxMessageSize = options.MaxMessageSize;
+        connection.RequestPipelining = options.RequestPipelining;
+        connection.TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        if (typeof(TConnection) != typeof(TinyProtoConnection))
+        {
+            IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
+            client.SetConnectionHandler(() => ScopedConnections.Create<TConnection>(scopes));
+        }
+
+        configure?.Invoke(services, client);
+        return client;
+    }
+
+    public static TinyProtoReconnectingConnection CreateReconnecting(IServiceProvider services, string name)
+    {
+        TinyProtoClientOptions options = services.GetRequiredService<IOptionsMonitor<TinyProtoClientOptions>>().Get(name);
+        if (!HostEndpoint.TryParse(options.Server, out HostEndpoint server, out string? error))
+        {
+            throw new InvalidOperationException(options.Server is null
+                ? $"The tinyproto client '{name}' has no Server in its options (TinyProtoClientOptions.Server, HOST:PORT): it has no reconnecting connection."
+                : $"The tinyproto client '{name}': Server '{options.Server}' is not HOST:PORT ({error}).");
+        }
+
+        return services.GetRequiredKeyedService<TinyProtoClient>(name).CreateReconnecting(server.Host, server.Port);
+    }
+
+    /// <summary>Starts the reconnecting connection (in the background: the host does not wait for the server) and closes it and the client at the stop.</summary>
+    internal sealed class Runner(IServiceProvider services, string name) : IHostedService
+    {
+        private TinyProtoReconnectingConnection? _connection;
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            if (services.GetRequiredService<IOptionsMonitor<TinyProtoClientOptions>>().Get(name).Server is not null)
+            {
+                _connection = services.GetRequiredKeyedService<TinyProtoReconnectingConnection>(name);
+                _connection.Start();
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            if (_connection is not null)
+            {
+                await _connection.CloseAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await services.GetRequiredKeyedService<TinyProtoClient>(name).StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

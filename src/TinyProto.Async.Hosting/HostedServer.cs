@@ -1,0 +1,49 @@
+using System.Diagnostics.CodeAnalysis;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace TinyProto.Async.Hosting;
+
+/// <summary>
+/// Makes one named server from its options and the container: the server (yours, made by <see cref="ActivatorUtilities"/>),
+/// its addresses and limits, the container's <see cref="ILoggerFactory"/> and <see cref="TimeProvider"/>, and a
+/// connection class made through the container for each connection, in a scope of its own that ends with it.
+/// </summary>
+internal static class HostedServer
+{
+    public static TServer Create<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TServer, [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TConnection>(IServiceProvider services, string name, Action<IServiceProvider, TServer>? configure)
+        where TServer : TinyProtoServer
+        where TConnection : TinyProtoConnection
+    {
+        TinyProtoServerOptions options = services.GetRequiredService<IOptionsMonitor<TinyProtoServerOptions>>().Get(name);
+        var server = typeof(TServer) == typeof(TinyProtoServer)
+            ? (TServer)new TinyProtoServer(services.GetService<ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance)
+            : ActivatorUtilities.CreateInstance<TServer>(services);
+        foreach (string text in options.Endpoints)
+        {
+            // Validated at start (ValidateOnStart); a server made before that still refuses a bad endpoint clearly.
+            if (!HostEndpoint.TryParse(text, out HostEndpoint endpoint, out string? error))
+            {
+                throw new OptionsValidationException(name, typeof(TinyProtoServerOptions), [$"Endpoints: '{text}' is not HOST:PORT ({error})."]);
+            }
+
+            server.AddAddress(endpoint.Host, endpoint.Port);
+        }
+
+        server.ConnectionLimit = options.ConnectionLimit;
+        server.MaxConnectionsPerRemoteAddress = options.MaxConnectionsPerRemoteAddress;
+        server.MaxPendingHandshakes = options.MaxPendingHandshakes;
+        server.StopTimeout = options.StopTimeout;
+        TinyProtoConnectionOptions connection = server.ConnectionOptions;
+        connection.Timeout = options.Timeout;
+        connection.IdleTimeout = options.IdleTimeout ?? Timeout.InfiniteTimeSpan;
+        connection.MaxMessageSize = options.MaxMessageSize;
+        connection.AcceptPipelining = options.AcceptPipelining;
+        connection.TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
+        server.SetConnectionHandler(() => ScopedConnections.Create<TConnection>(scopes));
+        configure?.Invoke(services, server);
+        return server;
+    }
+}
