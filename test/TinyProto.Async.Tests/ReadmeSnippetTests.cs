@@ -2,6 +2,10 @@ using System.Buffers;
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using TinyProto.Async.Tests.Readme;
 
@@ -17,16 +21,18 @@ public sealed class ReadmeSnippetTests : TlsTestBase
     [InlineData("request-reply")]
     [InlineData("reconnecting-client")]
     [InlineData("server-limits")]
-    public void TheReadmesBlock_IsTheCompiledRegionWordForWord(string name)
+    [InlineData("hosting", "HostingSnippets.cs")]
+    [InlineData("hosting-types", "HostingSnippets.cs")]
+    public void TheReadmesBlock_IsTheCompiledRegionWordForWord(string name, string file = "ServiceSnippets.cs")
     {
         string root = RepositoryRoot();
         string readme = File.ReadAllText(Path.Combine(root, "README.md"));
         Match block = Regex.Match(readme, $"<!-- snippet: {name} -->\\s*```csharp\\n(.*?)```", RegexOptions.Singleline);
         Assert.True(block.Success, $"README.md has no block marked <!-- snippet: {name} -->");
 
-        string source = File.ReadAllText(Path.Combine(root, "test", "TinyProto.Async.Tests", "Readme", "ServiceSnippets.cs"));
+        string source = File.ReadAllText(Path.Combine(root, "test", "TinyProto.Async.Tests", "Readme", file));
         Match region = Regex.Match(source, $"// <readme:{name}>\\n(.*?)\\n\\s*// </readme:{name}>", RegexOptions.Singleline);
-        Assert.True(region.Success, $"ServiceSnippets.cs has no region <readme:{name}>");
+        Assert.True(region.Success, $"{file} has no region <readme:{name}>");
         Assert.Equal(Dedent(region.Groups[1].Value).Trim(), block.Groups[1].Value.Trim());
     }
 
@@ -71,6 +77,29 @@ public sealed class ReadmeSnippetTests : TlsTestBase
         }
 
         Assert.Null(value);
+    }
+
+    [Fact]
+    public async Task HostingSnippet_ServesEchoesAndAsksTheStore()
+    {
+        await using var store = new TinyProtoServer();
+        store.SetConnectionHandler<Store>();
+        int storePort = await StartLoopbackAsync(store);
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection([
+            new("TinyProto:Servers:echo:Endpoints:0", "127.0.0.1:0"),
+            new("TinyProto:Clients:store:Server", $"127.0.0.1:{storePort}")]);
+        builder.Services.AddLogging();
+        using IHost host = HostingSnippets.Build(builder);
+        await Bounded(host.StartAsync(TimeoutToken));
+
+        TinyProtoServer echo = host.Services.GetRequiredKeyedService<TinyProtoServer>("echo");
+        await using var client = new TinyProtoClient();
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", ((IPEndPoint)echo.BoundEndPoints[0]).Port, TimeoutToken));
+        Assert.Equal("echo me"u8.ToArray(), await Bounded(connection.RequestAsync("echo me"u8.ToArray(), TimeoutToken).AsTask()));
+        Assert.Equal("OK hello"u8.ToArray(), await Bounded(host.Services.GetRequiredService<StoreUser>().AskAsync("GET greeting"u8.ToArray(), TimeoutToken)));
+        Assert.Equal(HealthStatus.Healthy, (await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(TimeoutToken)).Status);
+        await Bounded(host.StopAsync(TimeoutToken));
     }
 
     private async Task<TinyProtoServer> StartStoreAsync(int port)
