@@ -176,7 +176,18 @@ public partial class TinyProtoClient : IAsyncDisposable
         TinyProtoConnection connection = _factory.Create();
         TinyProtoThreading threading = connection.Options.Threading;
         SslClientAuthenticationOptions? tls = _tlsOptions;
-        Socket socket = await ConnectSocketAsync(host, port, tls is null && DedicatedThreads.MayTake(threading), connection.Options.Timeout, cancellationToken).ConfigureAwait(false);
+        Socket socket;
+        try
+        {
+            socket = await ConnectSocketAsync(host, port, tls is null && DedicatedThreads.MayTake(threading), connection.Options.Timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The connection never started: its Completion still completes (a DI scope waits on it).
+            connection.Discard();
+            throw;
+        }
+
         connection.AbortTarget = socket;
         connection.LocalEndPoint = socket.LocalEndPoint;
         connection.RemoteEndPoint = socket.RemoteEndPoint;
@@ -188,6 +199,7 @@ public partial class TinyProtoClient : IAsyncDisposable
         }
         catch
         {
+            connection.Discard();
             socket.Dispose();
             throw;
         }

@@ -213,6 +213,21 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <summary>What <see cref="Abort"/> disposes to cut the transport (the socket, for connections a server or client made).</summary>
     internal IDisposable? AbortTarget { get; set; }
 
+    /// <summary>
+    /// Ends a connection that its host made but never started (connecting, or the TLS handshake, failed first), so that
+    /// <see cref="Completion"/> completes and whatever waits on it (a DI scope of the connection) is let go. Harmless
+    /// after a handshake that failed (which completed it already).
+    /// </summary>
+    internal void Discard()
+    {
+        lock (_gate)
+        {
+            _lifetime.TryBeginClosing();
+        }
+
+        _completion.TrySetResult();
+    }
+
     /// <summary>Ends a connection whose handshake succeeded but whose loops will not start (its host refused it).</summary>
     internal async Task AbandonAsync()
     {

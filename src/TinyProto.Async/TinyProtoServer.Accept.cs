@@ -143,6 +143,7 @@ public partial class TinyProtoServer
             // Inside the ticket's handshake: a TLS handshake counts as pending, and holds no connection slot.
             if (await OpenTransportAsync(socket, connection, remote).ConfigureAwait(false) is not { } transport)
             {
+                connection.Discard();
                 socket.Dispose();
                 return;
             }
@@ -153,12 +154,14 @@ public partial class TinyProtoServer
         {
             // The handshake answered 0xFE: every slot is taken by an established connection.
             Log.ConnectionLimitReached(_logger, remote, _admission.ConnectionLimit ?? 0);
+            connection.Discard();
             socket.Dispose();
             return;
         }
         catch (Exception ex)
         {
             Log.HandshakeFailed(_logger, remote, ex);
+            connection.Discard();
             socket.Dispose();
             return;
         }

@@ -83,10 +83,50 @@ public sealed class HostedClientTests : HostingTestBase
         Assert.Contains("ReconnectJitter", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task FailedConnectAttempts_LetGoOfTheScopesTheirConnectionsWereMadeIn()
+    {
+        HostApplicationBuilder builder = NewHost();
+        builder.Services.AddScoped<Counted>();
+        builder.Services.AddTinyProtoClient<CountedConnection>("down").Configure(o =>
+        {
+            o.Server = $"127.0.0.1:{FreeLoopbackPort()}";
+            o.ReconnectInitialDelay = TimeSpan.FromMilliseconds(10);
+            o.ReconnectMaxDelay = TimeSpan.FromMilliseconds(20);
+        });
+        using IHost host = builder.Build();
+        await Bounded(host.StartAsync(TimeoutToken));
+
+        await WaitUntilAsync(() => Counted.Made >= 5);
+        await WaitUntilAsync(() => Counted.Disposed >= Counted.Made - 1);
+        await Bounded(host.StopAsync(TimeoutToken));
+        await WaitUntilAsync(() => Counted.Disposed == Counted.Made);
+    }
+
     /// <summary>A service of the app's that takes the reconnecting connection by its key.</summary>
     private sealed class StoreUser([FromKeyedServices("store")] TinyProtoReconnectingConnection store)
     {
         public TinyProtoReconnectingConnection Store { get; } = store;
+    }
+
+    /// <summary>A scoped service that counts how many were made and disposed.</summary>
+    private sealed class Counted : IDisposable
+    {
+        private static int s_made;
+        private static int s_disposed;
+
+        public Counted() => Interlocked.Increment(ref s_made);
+
+        public static int Made => Volatile.Read(ref s_made);
+
+        public static int Disposed => Volatile.Read(ref s_disposed);
+
+        public void Dispose() => Interlocked.Increment(ref s_disposed);
+    }
+
+    private sealed class CountedConnection(Counted counted) : TinyProtoConnection
+    {
+        public Counted Counted { get; } = counted;
     }
 
     private sealed class Echo : TinyProtoConnection
