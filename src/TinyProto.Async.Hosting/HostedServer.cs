@@ -41,6 +41,7 @@ internal static class HostedServer
         connection.MaxMessageSize = options.MaxMessageSize;
         connection.AcceptPipelining = options.AcceptPipelining;
         connection.TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        server.MeterFactory = services.GetService<System.Diagnostics.Metrics.IMeterFactory>();
         IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
         server.SetConnectionHandler(() => ScopedConnections.Create<TConnection>(scopes));
         configure?.Invoke(services, server);

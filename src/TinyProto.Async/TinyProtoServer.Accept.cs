@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using TinyProto.Async.Diagnostics;
 using TinyProto.Async.Protocol;
 using TinyProto.Async.Transport;
 
@@ -103,16 +105,19 @@ public partial class TinyProtoServer
         await Task.Yield();
         string? remote = socket.RemoteEndPoint?.ToString();
         IPAddress? address = (socket.RemoteEndPoint as IPEndPoint)?.Address;
+        System.Diagnostics.TagList tags = ServerMetrics.Tags(socket.LocalEndPoint);
         switch (_admission.Arrive(address, out ConnectionAdmission.Ticket? arrival))
         {
             case ConnectionAdmission.Verdict.PendingLimitReached:
                 Log.PendingHandshakesLimitReached(_logger, remote, _admission.MaxPending ?? 0);
+                _metrics.Rejected(tags, "pending_handshakes_limit");
                 RefuseAtOnce(socket);
                 return;
             case ConnectionAdmission.Verdict.AddressLimitReached:
                 using (arrival)
                 {
                     Log.AddressLimitReached(_logger, remote, address!.ToString(), _admission.MaxPerAddress ?? 0);
+                    _metrics.Rejected(tags, "address_limit");
                     await RefuseAsync(socket).ConfigureAwait(false);
                 }
 
@@ -154,6 +159,7 @@ public partial class TinyProtoServer
         {
             // The handshake answered 0xFE: every slot is taken by an established connection.
             Log.ConnectionLimitReached(_logger, remote, _admission.ConnectionLimit ?? 0);
+            _metrics.Rejected(tags, "connection_limit");
             connection.Discard();
             socket.Dispose();
             return;
@@ -161,6 +167,7 @@ public partial class TinyProtoServer
         catch (Exception ex)
         {
             Log.HandshakeFailed(_logger, remote, ex);
+            _metrics.HandshakeFailed(tags, ex);
             connection.Discard();
             socket.Dispose();
             return;
@@ -170,7 +177,16 @@ public partial class TinyProtoServer
             ticket.EndHandshake();
         }
 
-        await RunConnectionAsync(connection, socket).ConfigureAwait(false);
+        long started = Stopwatch.GetTimestamp();
+        _metrics.ConnectionStarted(tags);
+        try
+        {
+            await RunConnectionAsync(connection, socket).ConfigureAwait(false);
+        }
+        finally
+        {
+            _metrics.ConnectionEnded(tags, Stopwatch.GetElapsedTime(started), connection);
+        }
     }
 
     private async Task RunConnectionAsync(TinyProtoConnection connection, Socket socket)

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using TinyProto.Async.Diagnostics;
 
 namespace TinyProto.Async;
 
@@ -31,6 +33,8 @@ public partial class TinyProtoServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ILogger _connectionLogger;
     private readonly ConnectionAdmission _admission = new();
+    private ServerMetrics _metrics = new(null);
+    private IMeterFactory? _meterFactory;
     private int _state; // 0 new, 1 running, 2 stopping or stopped
     private TimeSpan _stopTimeout = TimeSpan.FromSeconds(5);
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
@@ -171,6 +175,24 @@ public partial class TinyProtoServer : IAsyncDisposable
 
     /// <summary>A task that completes when the server has stopped.</summary>
     public Task Completion => _stopped.Task;
+
+    /// <summary>
+    /// Where the server's meter (<c>TinyProto.Async</c>: <c>tinyproto.server.active_connections</c>,
+    /// <c>.connection.duration</c>, <c>.rejected_connections</c>, <c>.failed_handshakes</c>) comes from: the container's
+    /// factory in a host (the Hosting package sets it), else null, for a meter of the library's own. Set before
+    /// <see cref="StartAsync"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The server was started.</exception>
+    public IMeterFactory? MeterFactory
+    {
+        get => _meterFactory;
+        set
+        {
+            ThrowIfStarted();
+            _meterFactory = value;
+            _metrics = new ServerMetrics(value);
+        }
+    }
 
     /// <summary>Where the server is in its life: what a health check reports (listening, or draining while it stops).</summary>
     public TinyProtoServerState State => Volatile.Read(ref _state) switch
