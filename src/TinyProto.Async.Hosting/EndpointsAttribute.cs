@@ -7,6 +7,9 @@ namespace TinyProto.Async.Hosting;
 [AttributeUsage(AttributeTargets.Property)]
 internal sealed class EndpointsAttribute : ValidationAttribute
 {
+    /// <summary>The lowest port allowed: 0 (pick a free one) for a server's, 1 for a client's.</summary>
+    public int MinPort { get; set; }
+
     protected override ValidationResult? IsValid(object? value, ValidationContext validationContext)
     {
         if (value is string single)
@@ -21,7 +24,7 @@ internal sealed class EndpointsAttribute : ValidationAttribute
 
         foreach (object? item in items)
         {
-            if (!HostEndpoint.TryParse(item as string, out _, out string? error))
+            if (!HostEndpoint.TryParse(item as string, out HostEndpoint endpoint, out string? error) || (endpoint.Port < MinPort && (error = $"the port must be {MinPort} or more") is not null))
             {
                 return new ValidationResult($"{validationContext.DisplayName}: '{item}' is not HOST:PORT ({error}).", [validationContext.MemberName ?? "Endpoints"]);
             }

@@ -32,8 +32,8 @@ internal static class HostedClient
         connection.TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
         if (typeof(TConnection) != typeof(TinyProtoConnection))
         {
-            IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
-            client.SetConnectionHandler(() => ScopedConnections.Create<TConnection>(scopes));
+            ScopedConnections scopes = services.GetRequiredKeyedService<ScopedConnections>(KeyOf(name));
+            client.SetConnectionHandler(scopes.Create<TConnection>);
         }
 
         configure?.Invoke(services, client);
@@ -53,13 +53,22 @@ internal static class HostedClient
         return services.GetRequiredKeyedService<TinyProtoClient>(name).CreateReconnecting(server.Host, server.Port);
     }
 
-    /// <summary>Starts the reconnecting connection (in the background: the host does not wait for the server) and closes it and the client at the stop.</summary>
+    /// <summary>The key of a client's own services beside the client (its connections' scopes).</summary>
+    public static string KeyOf(string name) => "TinyProto.Async.Hosting client " + name;
+
+    /// <summary>
+    /// Starts the reconnecting connection (in the background: the host does not wait for the server) and closes it
+    /// and the client at the stop. Resolves nothing before the start, so the host has validated the options first;
+    /// stops only what it started.
+    /// </summary>
     internal sealed class Runner(IServiceProvider services, string name) : IHostedService
     {
+        private TinyProtoClient? _client;
         private TinyProtoReconnectingConnection? _connection;
 
         public Task StartAsync(CancellationToken cancellationToken)
         {
+            _client = services.GetRequiredKeyedService<TinyProtoClient>(name);
             if (services.GetRequiredService<IOptionsMonitor<TinyProtoClientOptions>>().Get(name).Server is not null)
             {
                 _connection = services.GetRequiredKeyedService<TinyProtoReconnectingConnection>(name);
@@ -71,12 +80,18 @@ internal static class HostedClient
 
         public async Task StopAsync(CancellationToken cancellationToken)
         {
+            if (_client is null)
+            {
+                return;
+            }
+
             if (_connection is not null)
             {
                 await _connection.CloseAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            await services.GetRequiredKeyedService<TinyProtoClient>(name).StopAsync(cancellationToken).ConfigureAwait(false);
+            await _client.StopAsync(cancellationToken).ConfigureAwait(false);
+            await services.GetRequiredKeyedService<ScopedConnections>(KeyOf(name)).DrainAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 }

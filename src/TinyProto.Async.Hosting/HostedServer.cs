@@ -42,9 +42,12 @@ internal static class HostedServer
         connection.AcceptPipelining = options.AcceptPipelining;
         connection.TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
         server.MeterFactory = services.GetService<System.Diagnostics.Metrics.IMeterFactory>();
-        IServiceScopeFactory scopes = services.GetRequiredService<IServiceScopeFactory>();
-        server.SetConnectionHandler(() => ScopedConnections.Create<TConnection>(scopes));
+        ScopedConnections scopes = services.GetRequiredKeyedService<ScopedConnections>(KeyOf(name));
+        server.SetConnectionHandler(scopes.Create<TConnection>);
         configure?.Invoke(services, server);
         return server;
     }
+
+    /// <summary>The key of a server's own services beside the server (its connections' scopes).</summary>
+    public static string KeyOf(string name) => "TinyProto.Async.Hosting server " + name;
 }

@@ -11,7 +11,7 @@ namespace TinyProto.Async.Hosting;
 public sealed class TinyProtoClientOptions
 {
     /// <summary>The server a reconnecting connection goes to, <c>HOST:PORT</c>; null for none (the client alone).</summary>
-    [Endpoints]
+    [Endpoints(MinPort = 1)]
     public string? Server { get; set; }
 
     /// <summary>Connecting, the handshakes and each status wait (<see cref="TinyProtoClient.Timeout"/>); also how long a call waits out an outage. Default: 5 seconds.</summary>

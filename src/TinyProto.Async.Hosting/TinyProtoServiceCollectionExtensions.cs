@@ -68,8 +68,8 @@ public static class TinyProtoServiceCollectionExtensions
             services.TryAddSingleton(provider => provider.GetRequiredKeyedService<TinyProtoServer>(string.Empty));
         }
 
-        services.AddSingleton<IHostedService>(provider => new ServerHostedService(
-            provider.GetRequiredKeyedService<TinyProtoServer>(name), provider.GetService<IOptions<HostOptions>>()));
+        services.AddKeyedSingleton(HostedServer.KeyOf(name), (provider, _) => new ScopedConnections(provider.GetRequiredService<IServiceScopeFactory>()));
+        services.AddSingleton<IHostedService>(provider => new ServerHostedService(provider, name));
         return services.AddOptions<TinyProtoServerOptions>(name).ValidateOnStart();
     }
 
@@ -121,6 +121,7 @@ public static class TinyProtoServiceCollectionExtensions
             services.TryAddSingleton(provider => provider.GetRequiredKeyedService<TinyProtoReconnectingConnection>(string.Empty));
         }
 
+        services.AddKeyedSingleton(HostedClient.KeyOf(name), (provider, _) => new ScopedConnections(provider.GetRequiredService<IServiceScopeFactory>()));
         services.AddSingleton<IHostedService>(provider => new HostedClient.Runner(provider, name));
         return services.AddOptions<TinyProtoClientOptions>(name).ValidateOnStart();
     }

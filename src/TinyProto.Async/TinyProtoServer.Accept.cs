@@ -332,6 +332,19 @@ public partial class TinyProtoServer
         }
     }
 
+    /// <summary>
+    /// Aborts every connection now (their transports cut), as the stop deadline would: for a host whose own shutdown
+    /// deadline came first. The stop in progress then ends at once.
+    /// </summary>
+    internal void AbortConnections()
+    {
+        foreach (TinyProtoConnection connection in _active.Values)
+        {
+            Log.Aborted(_logger, connection.Id);
+            connection.Abort();
+        }
+    }
+
     private void CloseListeners()
     {
         lock (_listeners)
