@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
@@ -17,6 +18,8 @@ namespace TinyProto.Async;
 /// harms another connection. Members are safe to call concurrently; configuration (addresses, handler,
 /// options, plugins, limit) must be set before <see cref="StartAsync"/>.
 /// </remarks>
+// Whether a derived class overrides LoopPassAsync is read from its protected methods (HookOverrides), so trimming keeps them.
+[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.NonPublicMethods)]
 public partial class TinyProtoServer : IAsyncDisposable
 {
     private readonly ConnectionFactory _factory = new();
@@ -239,7 +242,7 @@ public partial class TinyProtoServer : IAsyncDisposable
         }
 
         // The original's pre_loop runs before anyone is accepted.
-        await _mainLoop.StartAsync(_loopPassInterval, HookOverrides.IsOverridden(this, typeof(TinyProtoServer), nameof(LoopPassAsync)), _logger).ConfigureAwait(false);
+        await _mainLoop.StartAsync(_loopPassInterval, HookOverrides.IsOverridden(GetType(), typeof(TinyProtoServer), nameof(LoopPassAsync)), _logger).ConfigureAwait(false);
         Socket[] listeners;
         EndPoint[] endPoints;
         lock (_listeners)
