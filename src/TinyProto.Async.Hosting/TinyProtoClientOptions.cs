@@ -15,11 +15,11 @@ public sealed class TinyProtoClientOptions
     public string? Server { get; set; }
 
     /// <summary>Connecting, the handshakes and each status wait (<see cref="TinyProtoClient.Timeout"/>); also how long a call waits out an outage. Default: 5 seconds.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "49.00:00:00")]
+    [TimeSpanRange("00:00:00.001", "49.00:00:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a connection may be idle (<see cref="TinyProtoConnectionOptions.IdleTimeout"/>); null for no limit (the default).</summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "49.00:00:00")]
+    [TimeSpanRange("00:00:00.001", "49.00:00:00")]
     public TimeSpan? IdleTimeout { get; set; }
 
     /// <summary>The largest incoming message (<see cref="TinyProtoConnectionOptions.MaxMessageSize"/>). Default: 64 MiB.</summary>
@@ -30,11 +30,11 @@ public sealed class TinyProtoClientOptions
     public bool RequestPipelining { get; set; }
 
     /// <summary>The wait before the first reconnect attempt, doubled by each failure (<see cref="TinyProtoReconnectOptions.InitialDelay"/>). Default: 200 ms.</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "49.00:00:00")]
+    [TimeSpanRange("00:00:00", "49.00:00:00")]
     public TimeSpan ReconnectInitialDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>The longest wait between attempts (<see cref="TinyProtoReconnectOptions.MaxDelay"/>). Default: 30 seconds.</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "49.00:00:00")]
+    [TimeSpanRange("00:00:00", "49.00:00:00")]
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How much of each wait may be cut at random, 0 to 1 (<see cref="TinyProtoReconnectOptions.Jitter"/>). Default: 0.5.</summary>

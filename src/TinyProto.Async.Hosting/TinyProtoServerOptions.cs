@@ -16,8 +16,7 @@ public sealed class TinyProtoServerOptions
 {
     /// <summary>Where to listen, each <c>HOST:PORT</c> (an IP address or a host name; <c>[::1]:PORT</c> for IPv6; port 0 picks a free one). At least one.</summary>
     [Required]
-    [MinLength(1, ErrorMessage = "Endpoints must name at least one HOST:PORT to listen on.")]
-    [Endpoints]
+    [Endpoints(AtLeastOne = true)]
     public IList<string> Endpoints { get; set; } = [];
 
     /// <summary>The most connections served at once (<see cref="TinyProtoServer.ConnectionLimit"/>); null for no limit.</summary>
@@ -36,15 +35,15 @@ public sealed class TinyProtoServerOptions
     /// How long a stop lets connections finish what they accepted (<see cref="TinyProtoServer.StopTimeout"/>); at most
     /// the host's <c>HostOptions.ShutdownTimeout</c> is used. Default: 5 seconds.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    [TimeSpanRange("00:00:00", "1.00:00:00")]
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The limit of every wait a peer controls (<see cref="TinyProtoConnectionOptions.Timeout"/>). Default: 5 seconds.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "49.00:00:00")]
+    [TimeSpanRange("00:00:00.001", "49.00:00:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a connection may be idle (<see cref="TinyProtoConnectionOptions.IdleTimeout"/>); null for no limit (the default).</summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "49.00:00:00")]
+    [TimeSpanRange("00:00:00.001", "49.00:00:00")]
     public TimeSpan? IdleTimeout { get; set; }
 
     /// <summary>The largest incoming message (<see cref="TinyProtoConnectionOptions.MaxMessageSize"/>). Default: 64 MiB.</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -14,6 +15,8 @@ namespace TinyProto.Async;
 /// (<see cref="RunAsync"/>) that calls <see cref="PreLoopAsync"/>, <see cref="LoopPassAsync"/> and <see cref="PostLoopAsync"/>.
 /// </summary>
 /// <remarks>Members are safe to call concurrently; set the handler, options and plugins before connecting.</remarks>
+// Whether a derived class overrides LoopPassAsync is read from its protected methods (HookOverrides), so trimming keeps them.
+[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.NonPublicMethods)]
 public partial class TinyProtoClient : IAsyncDisposable
 {
     private readonly ConnectionFactory _factory = new();
@@ -241,7 +244,7 @@ public partial class TinyProtoClient : IAsyncDisposable
             throw new InvalidOperationException("The client's main loop was already started.");
         }
 
-        await _mainLoop.StartAsync(_loopPassInterval, HookOverrides.IsOverridden(this, typeof(TinyProtoClient), nameof(LoopPassAsync)), _logger).ConfigureAwait(false);
+        await _mainLoop.StartAsync(_loopPassInterval, HookOverrides.IsOverridden(GetType(), typeof(TinyProtoClient), nameof(LoopPassAsync)), _logger).ConfigureAwait(false);
         using (cancellationToken.Register(static s => _ = ((TinyProtoClient)s!).StopAsync(), this))
         {
             await _stopped.Task.ConfigureAwait(false);

@@ -33,8 +33,8 @@ public partial class TinyProtoConnection
         Volatile.Write(ref _transport, transport);
         Role = role;
         _logger = _options.Logger ?? HostLogger ?? NullLogger.Instance;
-        _loopPassOverridden = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(LoopPassAsync));
-        _hooksTakeMessages = HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionReceivedAsync), typeof(ReadOnlySequence<byte>), typeof(CancellationToken)) || HookOverrides.IsOverridden(this, typeof(TinyProtoConnection), nameof(TransmissionStreamReceivedAsync), typeof(Stream), typeof(CancellationToken));
+        _loopPassOverridden = HookOverrides.IsOverridden(GetType(), typeof(TinyProtoConnection), nameof(LoopPassAsync));
+        _hooksTakeMessages = HookOverrides.IsOverridden(GetType(), typeof(TinyProtoConnection), nameof(TransmissionReceivedAsync), typeof(ReadOnlySequence<byte>), typeof(CancellationToken)) || HookOverrides.IsOverridden(GetType(), typeof(TinyProtoConnection), nameof(TransmissionStreamReceivedAsync), typeof(Stream), typeof(CancellationToken));
 
         Volatile.Write(ref _deadline, new Deadline(_options.TimeProvider, _options.Timeout, OnStatusTimer));
         using CancellationTokenSource timer = _deadline!.StartHandshakeTimer();

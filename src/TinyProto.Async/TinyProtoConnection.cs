@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 using System.Net;
 using Microsoft.Extensions.Logging;
@@ -18,6 +19,8 @@ namespace TinyProto.Async;
 /// <para>All public members are safe to call concurrently. Hooks run one at a time, never inline on an
 /// I/O completion, and may call <see cref="TransmitAsync(ReadOnlyMemory{byte}, CancellationToken)"/>.</para>
 /// </remarks>
+// Whether a derived class overrides a hook is read from its protected methods (HookOverrides), so trimming keeps them.
+[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.NonPublicMethods)]
 public partial class TinyProtoConnection : IAsyncDisposable
 {
     private static readonly AsyncLocal<TinyProtoConnection?> s_hookLoopOwner = new();

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
@@ -19,6 +20,8 @@ namespace TinyProto.Async;
 /// harms another connection. Members are safe to call concurrently; configuration (addresses, handler,
 /// options, plugins, limit) must be set before <see cref="StartAsync"/>.
 /// </remarks>
+// Whether a derived class overrides LoopPassAsync is read from its protected methods (HookOverrides), so trimming keeps them.
+[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.NonPublicMethods)]
 public partial class TinyProtoServer : IAsyncDisposable
 {
     private readonly ConnectionFactory _factory = new();
@@ -269,7 +272,7 @@ public partial class TinyProtoServer : IAsyncDisposable
         }
 
         // The original's pre_loop runs before anyone is accepted.
-        await _mainLoop.StartAsync(_loopPassInterval, HookOverrides.IsOverridden(this, typeof(TinyProtoServer), nameof(LoopPassAsync)), _logger).ConfigureAwait(false);
+        await _mainLoop.StartAsync(_loopPassInterval, HookOverrides.IsOverridden(GetType(), typeof(TinyProtoServer), nameof(LoopPassAsync)), _logger).ConfigureAwait(false);
         Socket[] listeners;
         EndPoint[] endPoints;
         lock (_listeners)

@@ -51,7 +51,11 @@ internal static class TestCertificates
         }
 
         using var chain = new X509Chain { ChainPolicy = TrustOnly(root) };
+#if NET9_0_OR_GREATER
         using X509Certificate2 presented = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+#else
+        using var presented = new X509Certificate2(certificate.GetRawCertData());
+#endif
         return chain.Build(presented);
     }
 
@@ -108,5 +112,9 @@ internal static class TestCertificates
 
     /// <summary>Through PKCS#12 and back: a certificate whose private key SslStream can use on every platform.</summary>
     private static X509Certificate2 Reimport(X509Certificate2 certificate) =>
+#if NET9_0_OR_GREATER
         X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), password: null);
+#else
+        new(certificate.Export(X509ContentType.Pkcs12));
+#endif
 }

@@ -166,8 +166,10 @@ public sealed class TlsValidationTests : TlsTestBase
             EncryptionPolicy = (EncryptionPolicy)1, // AllowNoEncryption, obsolete by name: any value but the default
             LocalCertificateSelectionCallback = select,
             RemoteCertificateValidationCallback = validate,
+#if NET10_0_OR_GREATER
             AllowRsaPssPadding = false,
             AllowRsaPkcs1Padding = false,
+#endif
         };
 
         SslClientAuthenticationOptions copy = TlsTransport.WithTargetHost(original, "example.test");

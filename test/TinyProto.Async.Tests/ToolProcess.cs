@@ -142,13 +142,13 @@ internal sealed class ToolProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// <c>benchmarks/PROJECT/bin/CONFIGURATION/TFM/PROJECT.dll</c> (or under <c>samples/</c>), where this test assembly runs from
-    /// <c>test/TinyProto.Async.Tests/bin/CONFIGURATION/TFM/</c>.
+    /// <c>benchmarks/PROJECT/bin/CONFIGURATION/net10.0/PROJECT.dll</c> (or under <c>samples/</c>), where this test assembly runs from
+    /// <c>test/TinyProto.Async.Tests/bin/CONFIGURATION/TFM/</c>: the tools are built for net10.0 alone, and the net8.0 run starts them too.
     /// </summary>
     private static string PathOf(string project)
     {
         var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string framework = output.Name;
+        const string framework = "net10.0";
         string configuration = output.Parent!.Name;
         DirectoryInfo? root = output;
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "TinyProto.Async.sln")))
