@@ -20,7 +20,7 @@ internal sealed class ScopedConnections(IServiceScopeFactory scopes)
         AsyncServiceScope scope = scopes.CreateAsyncScope();
         try
         {
-            TConnection connection = ActivatorUtilities.CreateInstance<TConnection>(scope.ServiceProvider);
+            TConnection connection = Factory<TConnection>.Create(scope.ServiceProvider, null);
             Track(DisposeWhenEndedAsync(connection, scope));
             return connection;
         }
@@ -52,5 +52,12 @@ internal sealed class ScopedConnections(IServiceScopeFactory scopes)
         {
             await scope.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The constructor call of a connection class, worked out once (not per connection).</summary>
+    private static class Factory<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TConnection>
+        where TConnection : TinyProtoConnection
+    {
+        public static readonly ObjectFactory<TConnection> Create = ActivatorUtilities.CreateFactory<TConnection>(Type.EmptyTypes);
     }
 }

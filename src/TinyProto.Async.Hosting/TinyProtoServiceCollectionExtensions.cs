@@ -63,6 +63,11 @@ public static class TinyProtoServiceCollectionExtensions
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TinyProtoServerOptions>, TinyProtoServerOptionsValidator>());
         services.AddKeyedSingleton<TinyProtoServer>(name, (provider, _) => HostedServer.Create<TServer, TConnection>(provider, name, configureServer));
+        if (typeof(TServer) != typeof(TinyProtoServer))
+        {
+            // The same server as its own class too: [FromKeyedServices(name)] MyServer.
+            services.AddKeyedSingleton<TServer>(name, (provider, key) => (TServer)provider.GetRequiredKeyedService<TinyProtoServer>(key));
+        }
         if (name.Length == 0)
         {
             services.TryAddSingleton(provider => provider.GetRequiredKeyedService<TinyProtoServer>(string.Empty));

@@ -93,6 +93,41 @@ public sealed class HostedServerTests : HostingTestBase
     }
 
     [Fact]
+    public async Task AServerClassOfYours_IsMadeThroughDI_RunsItsHooks_AndIsInjectableAsItself()
+    {
+        HostApplicationBuilder builder = NewHost();
+        AddGreetingServices(builder.Services);
+        builder.Services.AddTinyProtoServer<CountingServer, GreetingEcho>("mine").Configure(o => o.Endpoints.Add("127.0.0.1:0"));
+        using IHost host = builder.Build();
+        await Bounded(host.StartAsync(TimeoutToken));
+
+        CountingServer server = host.Services.GetRequiredKeyedService<CountingServer>("mine");
+        Assert.Same(server, host.Services.GetRequiredKeyedService<TinyProtoServer>("mine"));
+        Assert.NotNull(server.Greeting);
+        await using var client = new TinyProtoClient();
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", PortOf(server), TimeoutToken));
+        await Bounded(connection.RequestAsync("!"u8.ToArray(), TimeoutToken).AsTask());
+        Assert.Equal(1, server.Initialized);
+        await Bounded(host.StopAsync(TimeoutToken));
+    }
+
+    /// <summary>A server class of the app's: its constructor takes services, its hook counts connections.</summary>
+    public sealed class CountingServer(Microsoft.Extensions.Logging.ILoggerFactory loggers, Greeting greeting) : TinyProtoServer(loggers)
+    {
+        private int _initialized;
+
+        public Greeting Greeting { get; } = greeting;
+
+        public int Initialized => Volatile.Read(ref _initialized);
+
+        protected override ValueTask ConnectionInitAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _initialized);
+            return default;
+        }
+    }
+
+    [Fact]
     public async Task TheHostsClockAndShutdownTimeout_AreTheServers()
     {
         var clock = new FakeTimeProvider();
