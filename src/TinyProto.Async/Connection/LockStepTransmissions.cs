@@ -303,6 +303,9 @@ internal sealed partial class LockStepTransmissions
     private Exception AbandonHeader(StatusWaiter waiter, Exception ex)
     {
         Exception error = ex as TinyProtoException ?? (Exception)_lifetime.TransmissionFailed(ex);
+
+        // The header did not go out whole, so no payload followed it (rule 5): the peer cannot have the message.
+        (error as TinyProtoException)?.NothingWasDelivered();
         Abandon(waiter, error);
         _ = _output.SendAnswersQuietlyAsync().AsTask();
         return error;
