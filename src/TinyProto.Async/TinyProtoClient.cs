@@ -175,6 +175,23 @@ public partial class TinyProtoClient : IAsyncDisposable
             throw new InvalidOperationException("The client was stopped.");
         }
 
+        using System.Diagnostics.Activity? activity = Diagnostics.Tracing.StartConnect(host, port);
+        try
+        {
+            TinyProtoConnection connection = await ConnectCoreAsync(host, port, cancellationToken).ConfigureAwait(false);
+            activity?.SetTag("tinyproto.connection.id", connection.Id.ToString()).SetTag("tinyproto.pipelined", connection.IsPipelined);
+            return connection;
+        }
+        catch (Exception ex)
+        {
+            Diagnostics.Tracing.Fail(activity, ex);
+            throw;
+        }
+    }
+
+    private async Task<TinyProtoConnection> ConnectCoreAsync(string host, int port, CancellationToken cancellationToken)
+    {
+
         _factory.DefaultLogger = _connectionLogger;
         TinyProtoConnection connection = _factory.Create();
         TinyProtoThreading threading = connection.Options.Threading;
@@ -210,7 +227,12 @@ public partial class TinyProtoClient : IAsyncDisposable
         // The connection leaves the list before its Completion completes: whoever awaited Completion never finds it here.
         connection.Ending = () => _active.TryRemove(connection.Id, out _);
         _active[connection.Id] = connection;
+
+        // The loops outlive the connect span: they must not run under it (nor parent later spans to it).
+        System.Diagnostics.Activity? connecting = System.Diagnostics.Activity.Current;
+        System.Diagnostics.Activity.Current = null;
         connection.StartLoops();
+        System.Diagnostics.Activity.Current = connecting;
         _ = connection.Completion.ContinueWith(
             static (t, s) => ((Socket)s!).Dispose(),
             socket,

@@ -87,8 +87,31 @@ public partial class TinyProtoConnection
         return RequestCoreAsync(request, token => ReceiveAsync(replyDestination, token).AsTask(), timeout, cancellationToken);
     }
 
-    /// <summary>One request: <paramref name="receive"/> takes the reply the way the caller asked for it.</summary>
-    private async ValueTask<T> RequestCoreAsync<T>(ReadOnlyMemory<byte> request, Func<CancellationToken, Task<T>> receive, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// One request: <paramref name="receive"/> takes the reply the way the caller asked for it. In a span
+    /// (<c>tinyproto.request</c>) when someone listens to the activity source; without one, nothing more is allocated.
+    /// </summary>
+    private ValueTask<T> RequestCoreAsync<T>(ReadOnlyMemory<byte> request, Func<CancellationToken, Task<T>> receive, TimeSpan timeout, CancellationToken cancellationToken) =>
+        Diagnostics.Tracing.Source.HasListeners()
+            ? TracedRequestAsync(request, receive, timeout, cancellationToken)
+            : RequestInOrderAsync(request, receive, timeout, cancellationToken);
+
+    private async ValueTask<T> TracedRequestAsync<T>(ReadOnlyMemory<byte> request, Func<CancellationToken, Task<T>> receive, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using System.Diagnostics.Activity? activity = Diagnostics.Tracing.StartRequest(this, request.Length);
+        try
+        {
+            return await RequestInOrderAsync(request, receive, timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Diagnostics.Tracing.Fail(activity, ex);
+            throw;
+        }
+    }
+
+    /// <summary>A request in its turn: the wait for its reply registered, then its transmission started (see <c>_requestOrder</c>).</summary>
+    private async ValueTask<T> RequestInOrderAsync<T>(ReadOnlyMemory<byte> request, Func<CancellationToken, Task<T>> receive, TimeSpan timeout, CancellationToken cancellationToken)
     {
         TimeSpanOption.Positive(timeout, nameof(timeout), infiniteAllowed: true);
         ThrowIfNotStarted();

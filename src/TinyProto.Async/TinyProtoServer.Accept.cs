@@ -145,32 +145,13 @@ public partial class TinyProtoServer
         connection.Admit = ticket.TryTakeSlot;
         try
         {
-            // Inside the ticket's handshake: a TLS handshake counts as pending, and holds no connection slot.
-            if (await OpenTransportAsync(socket, connection, remote).ConfigureAwait(false) is not { } transport)
+            using Activity? activity = Tracing.StartAccept(socket.LocalEndPoint, socket.RemoteEndPoint);
+            if (!await HandshakeAsync(connection, socket, remote, tags, activity).ConfigureAwait(false))
             {
-                connection.Discard();
-                socket.Dispose();
                 return;
             }
 
-            await connection.HandshakeAsync(transport, TinyProtoRole.Server, _stopping.Token).ConfigureAwait(false);
-        }
-        catch (TinyProtoException ex) when (ex.Error == TinyProtoError.ConnectionLimitReached)
-        {
-            // The handshake answered 0xFE: every slot is taken by an established connection.
-            Log.ConnectionLimitReached(_logger, remote, _admission.ConnectionLimit ?? 0);
-            _metrics.Rejected(tags, "connection_limit");
-            connection.Discard();
-            socket.Dispose();
-            return;
-        }
-        catch (Exception ex)
-        {
-            Log.HandshakeFailed(_logger, remote, ex);
-            _metrics.HandshakeFailed(tags, ex);
-            connection.Discard();
-            socket.Dispose();
-            return;
+            activity?.SetTag("tinyproto.connection.id", connection.Id.ToString()).SetTag("tinyproto.pipelined", connection.IsPipelined);
         }
         finally
         {
@@ -186,6 +167,47 @@ public partial class TinyProtoServer
         finally
         {
             _metrics.ConnectionEnded(tags, Stopwatch.GetElapsedTime(started), connection);
+        }
+    }
+
+    /// <summary>
+    /// The TLS handshake (when on) and the opening handshake of an accepted socket, inside its admission ticket's
+    /// handshake (a TLS handshake counts as pending, and holds no connection slot). False when it failed: logged,
+    /// counted, traced, the socket closed.
+    /// </summary>
+    private async Task<bool> HandshakeAsync(TinyProtoConnection connection, Socket socket, string? remote, TagList tags, Activity? activity)
+    {
+        try
+        {
+            if (await OpenTransportAsync(socket, connection, remote).ConfigureAwait(false) is not { } transport)
+            {
+                activity?.SetStatus(ActivityStatusCode.Error, "The TLS handshake failed.");
+                connection.Discard();
+                socket.Dispose();
+                return false;
+            }
+
+            await connection.HandshakeAsync(transport, TinyProtoRole.Server, _stopping.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (TinyProtoException ex) when (ex.Error == TinyProtoError.ConnectionLimitReached)
+        {
+            // The handshake answered 0xFE: every slot is taken by an established connection.
+            Log.ConnectionLimitReached(_logger, remote, _admission.ConnectionLimit ?? 0);
+            _metrics.Rejected(tags, "connection_limit");
+            Tracing.Fail(activity, ex);
+            connection.Discard();
+            socket.Dispose();
+            return false;
+        }
+        catch (Exception ex)
+        {
+            Log.HandshakeFailed(_logger, remote, ex);
+            _metrics.HandshakeFailed(tags, ex);
+            Tracing.Fail(activity, ex);
+            connection.Discard();
+            socket.Dispose();
+            return false;
         }
     }
 

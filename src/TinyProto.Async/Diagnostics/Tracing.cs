@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Net;
+
+namespace TinyProto.Async.Diagnostics;
+
+/// <summary>
+/// The <c>TinyProto.Async</c> activity source: spans around what takes a round trip or more and is worth tracing, a
+/// client's connect (<c>tinyproto.connect</c>), a server's handshake with a client (<c>tinyproto.accept</c>) and a
+/// request with its reply (<c>tinyproto.request</c>). Not around each transmission: with no listener a span costs a
+/// check, but a message is the hot path. Attributes after the OpenTelemetry conventions: <c>network.transport</c>,
+/// <c>server.address</c>, <c>server.port</c>, <c>client.address</c>, <c>error.type</c>.
+/// </summary>
+internal static class Tracing
+{
+    public static readonly ActivitySource Source = new(ServerMetrics.MeterName, typeof(Tracing).Assembly.GetName().Version?.ToString());
+
+    /// <summary>Starts a client-side span towards <paramref name="host"/>:<paramref name="port"/>; null when nobody listens.</summary>
+    public static Activity? StartConnect(string host, int port)
+    {
+        Activity? activity = Source.StartActivity("tinyproto.connect", ActivityKind.Client);
+        activity?.SetTag("network.transport", "tcp").SetTag("server.address", host).SetTag("server.port", port);
+        return activity;
+    }
+
+    /// <summary>Starts a server-side span for a client's handshake; null when nobody listens.</summary>
+    public static Activity? StartAccept(EndPoint? local, EndPoint? remote)
+    {
+        Activity? activity = Source.StartActivity("tinyproto.accept", ActivityKind.Server);
+        if (activity is not null)
+        {
+            activity.SetTag("network.transport", "tcp");
+            if (local is IPEndPoint server)
+            {
+                activity.SetTag("server.address", server.Address.ToString()).SetTag("server.port", server.Port);
+            }
+
+            if (remote is IPEndPoint client)
+            {
+                activity.SetTag("client.address", client.Address.ToString()).SetTag("client.port", client.Port);
+            }
+        }
+
+        return activity;
+    }
+
+    /// <summary>Starts a span for one request and its reply; null when nobody listens.</summary>
+    public static Activity? StartRequest(TinyProtoConnection connection, int length)
+    {
+        Activity? activity = Source.StartActivity("tinyproto.request", ActivityKind.Client);
+        activity?.SetTag("network.transport", "tcp").SetTag("tinyproto.connection.id", connection.Id.ToString())
+            .SetTag("tinyproto.request.size", length).SetTag("tinyproto.pipelined", connection.IsPipelined);
+        return activity;
+    }
+
+    /// <summary>Marks <paramref name="activity"/> failed with <paramref name="error"/>.</summary>
+    public static void Fail(Activity? activity, Exception error)
+    {
+        if (activity is not null)
+        {
+            activity.SetStatus(ActivityStatusCode.Error, error.Message);
+            activity.SetTag("error.type", error is TinyProtoException tp ? tp.Error.ToString() : error.GetType().FullName);
+        }
+    }
+}

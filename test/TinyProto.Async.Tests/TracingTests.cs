@@ -1,0 +1,94 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace TinyProto.Async.Tests;
+
+/// <summary>
+/// The <c>TinyProto.Async</c> activity source: a span for a client's connect, one for the server's handshake with it,
+/// one per request (with its error when it fails), and none per plain transmission.
+/// </summary>
+public sealed class TracingTests : ConnectionTestBase
+{
+    [Fact]
+    public async Task AConnectAHandshakeAndARequest_EachMakeASpan_WithTheirEndpoints()
+    {
+        using var spans = new Spans();
+        await using var server = new TinyProtoServer();
+        server.SetConnectionHandler<Echo>();
+        int port = await StartLoopbackAsync(server);
+        await using var client = new TinyProtoClient();
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
+        await Bounded(connection.RequestAsync("ping"u8.ToArray(), TimeoutToken).AsTask());
+        await Bounded(connection.TransmitAsync("no span"u8.ToArray(), TimeoutToken).AsTask());
+        await WaitUntilAsync(() => spans.Named("tinyproto.accept").Any(a => Equals(a.GetTagItem("server.port"), port)));
+
+        // Other tests run at once: only the spans of this test's port and connection count.
+        Activity connect = spans.Named("tinyproto.connect").Single(a => Equals(a.GetTagItem("server.port"), port));
+        Assert.Equal(ActivityKind.Client, connect.Kind);
+        Assert.Equal(port, connect.GetTagItem("server.port"));
+        Assert.Equal(connection.Id.ToString(), connect.GetTagItem("tinyproto.connection.id"));
+        Activity accept = spans.Named("tinyproto.accept").Single(a => Equals(a.GetTagItem("server.port"), port));
+        Assert.Equal(ActivityKind.Server, accept.Kind);
+        Assert.Equal("127.0.0.1", accept.GetTagItem("client.address"));
+        Activity request = spans.Named("tinyproto.request").Single(a => Equals(a.GetTagItem("tinyproto.connection.id"), connection.Id.ToString()));
+        Assert.Equal(4, request.GetTagItem("tinyproto.request.size"));
+        Assert.Equal(ActivityStatusCode.Unset, request.Status);
+        Assert.Null(request.Parent);
+        Assert.Single(spans.Named("tinyproto.request"), a => Equals(a.GetTagItem("tinyproto.connection.id"), connection.Id.ToString()));
+    }
+
+    [Fact]
+    public async Task AFailedConnectOrRequest_MarksItsSpanFailed_WithTheErrorType()
+    {
+        using var spans = new Spans();
+        await using var server = new TinyProtoServer();
+        server.SetConnectionHandler<Silent>();
+        int port = await StartLoopbackAsync(server);
+        await using var client = new TinyProtoClient();
+        int refusedPort = FreeLoopbackPort();
+        await Assert.ThrowsAnyAsync<Exception>(() => Bounded(client.ConnectAsync("127.0.0.1", refusedPort, TimeoutToken)));
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
+        await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(connection.RequestAsync("?"u8.ToArray(), TimeSpan.FromMilliseconds(200), TimeoutToken).AsTask()));
+
+        Activity refused = spans.Named("tinyproto.connect").Single(a => Equals(a.GetTagItem("server.port"), refusedPort));
+        Assert.Equal(ActivityStatusCode.Error, refused.Status);
+        Assert.Equal("System.Net.Sockets.SocketException", refused.GetTagItem("error.type"));
+        Activity request = spans.Named("tinyproto.request").Single(a => Equals(a.GetTagItem("tinyproto.connection.id"), connection.Id.ToString()));
+        Assert.Equal(ActivityStatusCode.Error, request.Status);
+        Assert.Equal(nameof(TinyProtoError.Timeout), request.GetTagItem("error.type"));
+    }
+
+    /// <summary>Every span of the source that stopped while this lives.</summary>
+    private sealed class Spans : IDisposable
+    {
+        private readonly ActivityListener _listener;
+        private readonly ConcurrentQueue<Activity> _stopped = new();
+
+        public Spans()
+        {
+            _listener = new ActivityListener
+            {
+                ShouldListenTo = source => source.Name == "TinyProto.Async",
+                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+                ActivityStopped = _stopped.Enqueue,
+            };
+            ActivitySource.AddActivityListener(_listener);
+        }
+
+        public IEnumerable<Activity> Named(string name) => _stopped.Where(a => a.OperationName == name);
+
+        public void Dispose() => _listener.Dispose();
+    }
+
+    private sealed class Echo : TinyProtoConnection
+    {
+        protected override ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
+            TransmitAsync(message, cancellationToken);
+    }
+
+    private sealed class Silent : TinyProtoConnection
+    {
+        protected override ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) => default;
+    }
+}
