@@ -39,6 +39,7 @@ public partial class TinyProtoServer : IAsyncDisposable
     private ServerMetrics _metrics = new(null);
     private IMeterFactory? _meterFactory;
     private int _state; // 0 new, 1 running, 2 stopping or stopped
+    private bool _accepting; // every address bound, PreLoopAsync done, the accept loops started: Listening
     private TimeSpan _stopTimeout = TimeSpan.FromSeconds(5);
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
 
@@ -201,7 +202,7 @@ public partial class TinyProtoServer : IAsyncDisposable
     public TinyProtoServerState State => Volatile.Read(ref _state) switch
     {
         0 => TinyProtoServerState.NotStarted,
-        1 => BoundEndPoints.Count > 0 ? TinyProtoServerState.Listening : TinyProtoServerState.Starting,
+        1 => Volatile.Read(ref _accepting) ? TinyProtoServerState.Listening : TinyProtoServerState.Starting,
         _ => _stopped.Task.IsCompleted ? TinyProtoServerState.Stopped : TinyProtoServerState.Stopping,
     };
 
@@ -293,6 +294,8 @@ public partial class TinyProtoServer : IAsyncDisposable
             Log.Listening(_logger, endPoints[i].ToString()!);
             Track(AcceptLoopAsync(listeners[i]));
         }
+
+        Volatile.Write(ref _accepting, true);
     }
 
     /// <summary>Starts the server and serves until <paramref name="cancellationToken"/> is cancelled or <see cref="StopAsync"/> is called, then stops gracefully.</summary>

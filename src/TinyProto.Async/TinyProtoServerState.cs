@@ -6,10 +6,10 @@ public enum TinyProtoServerState
     /// <summary>Not started yet.</summary>
     NotStarted,
 
-    /// <summary><see cref="TinyProtoServer.StartAsync"/> is binding its addresses.</summary>
+    /// <summary><see cref="TinyProtoServer.StartAsync"/> is binding its addresses or running <c>PreLoopAsync</c>.</summary>
     Starting,
 
-    /// <summary>Accepting connections on <see cref="TinyProtoServer.BoundEndPoints"/>.</summary>
+    /// <summary>Accepting connections on every one of <see cref="TinyProtoServer.BoundEndPoints"/>.</summary>
     Listening,
 
     /// <summary>Stopping: no longer accepting, its connections finishing what they accepted (a drain), up to <see cref="TinyProtoServer.StopTimeout"/>.</summary>
