@@ -25,11 +25,8 @@ internal static class HostedClient
                 MaxAttempts = options.ReconnectMaxAttempts,
             },
         };
-        TinyProtoConnectionOptions connection = client.ConnectionOptions;
-        connection.IdleTimeout = options.IdleTimeout ?? Timeout.InfiniteTimeSpan;
-        connection.MaxMessageSize = options.MaxMessageSize;
-        connection.RequestPipelining = options.RequestPipelining;
-        connection.TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        client.ConnectionOptions.RequestPipelining = options.RequestPipelining;
+        HostedServer.Configure(client.ConnectionOptions, options.IdleTimeout, options.MaxMessageSize, services);
         if (typeof(TConnection) != typeof(TinyProtoConnection))
         {
             ScopedConnections scopes = services.GetRequiredKeyedService<ScopedConnections>(KeyOf(name));

@@ -37,15 +37,21 @@ internal static class HostedServer
         server.StopTimeout = options.StopTimeout;
         TinyProtoConnectionOptions connection = server.ConnectionOptions;
         connection.Timeout = options.Timeout;
-        connection.IdleTimeout = options.IdleTimeout ?? Timeout.InfiniteTimeSpan;
-        connection.MaxMessageSize = options.MaxMessageSize;
         connection.AcceptPipelining = options.AcceptPipelining;
-        connection.TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        Configure(connection, options.IdleTimeout, options.MaxMessageSize, services);
         server.MeterFactory = services.GetService<System.Diagnostics.Metrics.IMeterFactory>();
         ScopedConnections scopes = services.GetRequiredKeyedService<ScopedConnections>(KeyOf(name));
         server.SetConnectionHandler(scopes.Create<TConnection>);
         configure?.Invoke(services, server);
         return server;
+    }
+
+    /// <summary>The connection settings a hosted server and client share: from their options, and the container's clock.</summary>
+    public static void Configure(TinyProtoConnectionOptions connection, TimeSpan? idleTimeout, long maxMessageSize, IServiceProvider services)
+    {
+        connection.IdleTimeout = idleTimeout ?? Timeout.InfiniteTimeSpan;
+        connection.MaxMessageSize = maxMessageSize;
+        connection.TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
     }
 
     /// <summary>The key of a server's own services beside the server (its connections' scopes).</summary>

@@ -97,12 +97,40 @@ public abstract class ConnectionTestBase : TestBase
         return Assert.Single(server.ActiveConnections.Values);
     }
 
+    /// <summary>The port <paramref name="server"/> listens on (its first address).</summary>
+    protected static int PortOf(TinyProtoServer server) => ((IPEndPoint)server.BoundEndPoints[0]).Port;
+
+    /// <summary>
+    /// A raw client sends the 300,000-byte <paramref name="message"/> (its header already answered OK) in two parts, and
+    /// the server's stop begins between them: the stop waits, the message arrives whole, its echo reaches the peer, and
+    /// the connection then closes at the boundary. Returns the server's connection, ended.
+    /// </summary>
+    internal async Task<TinyProtoConnection> StopWhileAnAcceptedMessageArrivesAsync(TinyProtoServer server, RawPeer raw, byte[] message)
+    {
+        await Bounded(raw.WriteAsync(message[..100_000]));
+        TinyProtoConnection connection = await SingleServerConnectionAsync(server);
+        await WaitUntilAsync(() => connection.PayloadBytesMoved >= 100_000);
+
+        Task stop = server.StopAsync(TimeoutToken);
+        await Task.Delay(100, TimeoutToken);
+        Assert.False(stop.IsCompleted, "the stop did not wait for a message it had accepted");
+        await Bounded(raw.WriteAsync(message[100_000..]));
+
+        Assert.Equal(RawPeer.Header(300_000), await Bounded(raw.ReadExactlyAsync(4)));
+        await Bounded(raw.WriteAsync(0xFF));
+        Assert.Equal(message, await Bounded(raw.ReadExactlyAsync(300_000)));
+        Assert.Empty(await Bounded(raw.ReadToEndAsync()));
+        await Bounded(stop);
+        await Bounded(connection.Completion);
+        return connection;
+    }
+
     /// <summary>Binds <paramref name="server"/> to 127.0.0.1 port 0, starts it and returns the chosen port.</summary>
     protected async Task<int> StartLoopbackAsync(TinyProtoServer server)
     {
         server.AddAddress("127.0.0.1", 0);
         await Bounded(server.StartAsync(TimeoutToken));
-        return ((IPEndPoint)server.BoundEndPoints[0]).Port;
+        return PortOf(server);
     }
 
     /// <summary>A raw listening socket on 127.0.0.1 and a free port, for tests that play the server by hand.</summary>

@@ -10,7 +10,7 @@ public sealed class ReconnectLifetimeTests : ReconnectTestBase
     public async Task Closed_ItStopsReconnecting_AndOperationsSayItWasClosed()
     {
         await using TinyProtoServer server = await StartEchoAsync(0);
-        int port = ((IPEndPoint)server.BoundEndPoints[0]).Port;
+        int port = PortOf(server);
         await using var client = new TinyProtoClient { Reconnect = Fast };
         TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
         int disconnected = 0;
@@ -32,7 +32,7 @@ public sealed class ReconnectLifetimeTests : ReconnectTestBase
     public async Task ClientStopped_TheReconnectingConnectionEnds_SayingSo()
     {
         await using TinyProtoServer server = await StartEchoAsync(0);
-        int port = ((IPEndPoint)server.BoundEndPoints[0]).Port;
+        int port = PortOf(server);
         var client = new TinyProtoClient { Reconnect = Fast };
         TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
 
@@ -50,7 +50,7 @@ public sealed class ReconnectLifetimeTests : ReconnectTestBase
         TinyProtoReconnectingConnection link;
         await using (TinyProtoServer first = await StartEchoAsync(0))
         {
-            port = ((IPEndPoint)first.BoundEndPoints[0]).Port;
+            port = PortOf(first);
             link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
             link.Disconnected += (_, _) => throw new InvalidOperationException("a handler's bug");
             link.AttemptFailed += (_, _) => throw new InvalidOperationException("another");
@@ -98,7 +98,7 @@ public sealed class ReconnectLifetimeTests : ReconnectTestBase
     public async Task ClosedFromAHookOfItsOwnConnection_TheCloseDoesNotWaitForItself()
     {
         await using var server = await StartGreeterAsync(0, "bye");
-        int port = ((IPEndPoint)server.BoundEndPoints[0]).Port;
+        int port = PortOf(server);
         var link = new TaskCompletionSource<TinyProtoReconnectingConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
         var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var client = new TinyProtoClient { Reconnect = Fast };
@@ -118,7 +118,7 @@ public sealed class ReconnectLifetimeTests : ReconnectTestBase
     {
         await using TinyProtoServer server = await StartEchoAsync(0);
         await using var client = new TinyProtoClient { Reconnect = Fast };
-        TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", ((IPEndPoint)server.BoundEndPoints[0]).Port, TimeoutToken));
+        TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", PortOf(server), TimeoutToken));
         using var cancelled = new CancellationTokenSource();
         await cancelled.CancelAsync();
 

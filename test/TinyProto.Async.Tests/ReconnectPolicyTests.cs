@@ -18,7 +18,7 @@ public sealed class ReconnectPolicyTests : ReconnectTestBase
         TinyProtoReconnectingConnection link;
         await using (TinyProtoServer server = await StartEchoAsync(0))
         {
-            port = ((IPEndPoint)server.BoundEndPoints[0]).Port;
+            port = PortOf(server);
             link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
             link.AttemptFailed += (_, e) => attempts.Enqueue(e);
             await server.StopAsync(TimeoutToken);

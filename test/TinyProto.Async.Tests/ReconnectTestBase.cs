@@ -12,6 +12,26 @@ public abstract class ReconnectTestBase : ConnectionTestBase
         MaxDelay = TimeSpan.FromMilliseconds(200),
     };
 
+    /// <summary>
+    /// A reconnecting connection to an echo server on a free port, which then stops (after <paramref name="whileUp"/>):
+    /// returns once the connection it had ended, with the port a new server may take.
+    /// </summary>
+    protected async Task<(TinyProtoReconnectingConnection Link, int Port)> ConnectThenStopTheServerAsync(TinyProtoClient client, Func<TinyProtoReconnectingConnection, Task>? whileUp = null)
+    {
+        await using TinyProtoServer server = await StartEchoAsync(0);
+        int port = PortOf(server);
+        TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
+        if (whileUp is not null)
+        {
+            await whileUp(link);
+        }
+
+        TinyProtoConnection before = link.Current!;
+        await server.StopAsync(TimeoutToken);
+        await Bounded(before.Completion.ContinueWith(_ => { }, TaskScheduler.Default));
+        return (link, port);
+    }
+
     protected async Task<TinyProtoServer> StartEchoAsync(int port)
     {
         var server = new TinyProtoServer();

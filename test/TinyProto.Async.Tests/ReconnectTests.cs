@@ -15,21 +15,14 @@ public sealed class ReconnectTests : ReconnectTestBase
     [Fact]
     public async Task ServerRestarted_TheConnectionComesBack_AndRaisesDisconnectedThenReconnected()
     {
-        int port;
         await using var client = new TinyProtoClient { Reconnect = Fast };
         var events = new ConcurrentQueue<string>();
-        TinyProtoReconnectingConnection link;
-        await using (TinyProtoServer first = await StartEchoAsync(0))
+        (TinyProtoReconnectingConnection link, int port) = await ConnectThenStopTheServerAsync(client, async link =>
         {
-            port = ((IPEndPoint)first.BoundEndPoints[0]).Port;
-            link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
             link.Disconnected += (_, e) => events.Enqueue($"disconnected {e.Reason}");
             link.Reconnected += (_, e) => events.Enqueue("reconnected");
             Assert.Equal("one", Encoding.ASCII.GetString(await Bounded(link.RequestAsync("one"u8.ToArray(), TimeoutToken).AsTask())));
-            TinyProtoConnection before = link.Current!;
-            await first.StopAsync(TimeoutToken);
-            await Bounded(before.Completion.ContinueWith(_ => { }, TaskScheduler.Default));
-        }
+        });
 
         await using TinyProtoServer second = await StartEchoAsync(port);
         Assert.Equal("two", Encoding.ASCII.GetString(await Bounded(link.RequestAsync("two"u8.ToArray(), TimeSpan.FromSeconds(10), TimeoutToken).AsTask())));
@@ -61,17 +54,8 @@ public sealed class ReconnectTests : ReconnectTestBase
     [Fact]
     public async Task DuringAnOutage_ARequestWaitsForTheNextConnection_WithinItsTimeout()
     {
-        int port;
         await using var client = new TinyProtoClient { Reconnect = Fast };
-        TinyProtoReconnectingConnection link;
-        await using (TinyProtoServer first = await StartEchoAsync(0))
-        {
-            port = ((IPEndPoint)first.BoundEndPoints[0]).Port;
-            link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
-            TinyProtoConnection before = link.Current!;
-            await first.StopAsync(TimeoutToken);
-            await Bounded(before.Completion.ContinueWith(_ => { }, TaskScheduler.Default));
-        }
+        (TinyProtoReconnectingConnection link, int port) = await ConnectThenStopTheServerAsync(client);
 
         await WaitUntilAsync(() => !link.IsConnected);
         Task<byte[]> waiting = link.RequestAsync("after"u8.ToArray(), TimeSpan.FromSeconds(10), TimeoutToken).AsTask();
@@ -86,17 +70,8 @@ public sealed class ReconnectTests : ReconnectTestBase
     [Fact]
     public async Task NoConnectionWithinTheTimeout_FailsWithNotConnected_NamingTheEndPointAndTheLastError()
     {
-        int port;
         await using var client = new TinyProtoClient { Reconnect = Fast, Timeout = TimeSpan.FromMilliseconds(400) };
-        TinyProtoReconnectingConnection link;
-        await using (TinyProtoServer server = await StartEchoAsync(0))
-        {
-            port = ((IPEndPoint)server.BoundEndPoints[0]).Port;
-            link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
-            TinyProtoConnection before = link.Current!;
-            await server.StopAsync(TimeoutToken);
-            await Bounded(before.Completion.ContinueWith(_ => { }, TaskScheduler.Default));
-        }
+        (TinyProtoReconnectingConnection link, int port) = await ConnectThenStopTheServerAsync(client);
 
         await WaitUntilAsync(() => !link.IsConnected);
         var transmit = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(link.TransmitAsync("lost?"u8.ToArray(), TimeoutToken).AsTask()));
@@ -119,7 +94,7 @@ public sealed class ReconnectTests : ReconnectTestBase
         TinyProtoReconnectingConnection link;
         await using (TinyProtoServer first = await StartGreeterAsync(0, "hello from the first"))
         {
-            port = ((IPEndPoint)first.BoundEndPoints[0]).Port;
+            port = PortOf(first);
             link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
             Assert.Equal("hello from the first", Encoding.ASCII.GetString(await Bounded(link.ReceiveAsync(TimeoutToken).AsTask())));
         }
@@ -152,7 +127,7 @@ public sealed class ReconnectTests : ReconnectTestBase
     {
         await using var client = new TinyProtoClient { Reconnect = Fast };
         TinyProtoServer server = await StartEchoAsync(0);
-        int port = ((IPEndPoint)server.BoundEndPoints[0]).Port;
+        int port = PortOf(server);
         await using TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
         using var stop = new CancellationTokenSource();
         int done = 0;

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Net;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -16,8 +15,6 @@ public abstract class HostingTestBase : ConnectionTestBase
         builder.Configuration.AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)));
         return builder;
     }
-
-    protected static int PortOf(TinyProtoServer server) => ((IPEndPoint)server.BoundEndPoints[0]).Port;
 
     /// <summary>A singleton the connections greet with.</summary>
     public sealed class Greeting
