@@ -10,9 +10,6 @@ internal sealed class EndpointsAttribute : ValidationAttribute
     /// <summary>The lowest port allowed: 0 (pick a free one) for a server's, 1 for a client's.</summary>
     public int MinPort { get; set; }
 
-    /// <summary>Whether an empty list fails: a server must listen somewhere.</summary>
-    public bool AtLeastOne { get; set; }
-
     protected override ValidationResult? IsValid(object? value, ValidationContext validationContext)
     {
         if (value is string single)
@@ -23,11 +20,6 @@ internal sealed class EndpointsAttribute : ValidationAttribute
         if (value is not IEnumerable items)
         {
             return ValidationResult.Success;
-        }
-
-        if (AtLeastOne && !items.GetEnumerator().MoveNext())
-        {
-            return new ValidationResult($"{validationContext.DisplayName} must name at least one HOST:PORT to listen on.", [validationContext.MemberName ?? "Endpoints"]);
         }
 
         foreach (object? item in items)

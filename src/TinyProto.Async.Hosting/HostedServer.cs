@@ -31,6 +31,8 @@ internal static class HostedServer
             server.AddAddress(endpoint.Host, endpoint.Port);
         }
 
+        // With no endpoints of its own, the server serves what Kestrel hands it (the AspNetCore package's UseTinyProto).
+        server.ServesHandedPeers = options.Endpoints.Count == 0;
         server.ConnectionLimit = options.ConnectionLimit;
         server.MaxConnectionsPerRemoteAddress = options.MaxConnectionsPerRemoteAddress;
         server.MaxPendingHandshakes = options.MaxPendingHandshakes;
@@ -55,5 +57,10 @@ internal static class HostedServer
     }
 
     /// <summary>The key of a server's own services beside the server (its connections' scopes).</summary>
+    /// <summary>Makes each <typeparamref name="TConnection"/> of the server named <paramref name="name"/> in a DI scope of its own (drained when the server's hosted service stops).</summary>
+    public static Func<TinyProtoConnection> ScopedFactory<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TConnection>(IServiceProvider services, string name)
+        where TConnection : TinyProtoConnection =>
+        services.GetRequiredKeyedService<ScopedConnections>(KeyOf(name)).Create<TConnection>;
+
     public static string KeyOf(string name) => "TinyProto.Async.Hosting server " + name;
 }

@@ -5,14 +5,15 @@ using Microsoft.Extensions.Options;
 namespace TinyProto.Async.Hosting;
 
 /// <summary>
-/// Runs one named server with the host: made and started when the host starts (after the host validated the options),
-/// stopped gracefully when it stops, its stop timeout cut to fit within the host's <see cref="HostOptions.ShutdownTimeout"/>.
-/// If the host's own stop deadline comes first, what is left of the drain is aborted and the stop returns; it never
-/// throws for it. The stop also waits for its connections' DI scopes to be disposed.
+/// Runs one named server with the host: resolved and started when the host starts (so its options are validated
+/// first), checked once every hosted service has started (a server with no endpoints must have a Kestrel endpoint by
+/// then), stopped gracefully within the host's shutdown timeout, its connections' DI scopes drained.
 /// </summary>
-internal sealed class ServerHostedService(IServiceProvider services, string name) : IHostedService
+internal sealed class ServerHostedService(IServiceProvider services, string name) : IHostedLifecycleService
 {
     private TinyProtoServer? _server;
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -25,6 +26,21 @@ internal sealed class ServerHostedService(IServiceProvider services, string name
 
         return _server.StartAsync(cancellationToken);
     }
+
+    public async Task StartedAsync(CancellationToken cancellationToken)
+    {
+        // Kestrel configures its endpoints as it starts (UseTinyProto runs then), so this is the first moment to know.
+        if (_server is { ServesHandedPeers: true, HandedListeners: 0 })
+        {
+            await _server.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            string label = name.Length == 0 ? "The tinyproto server" : $"The tinyproto server '{name}'";
+            throw new InvalidOperationException(
+                $"{label} has nowhere to listen: its Endpoints are empty and no Kestrel endpoint hands it clients. " +
+                $"Add an endpoint (\"Endpoints\": [ \"0.0.0.0:5000\" ]), or call listenOptions.UseTinyProto(\"{name}\") on a Kestrel endpoint (the TinyProto.Async.AspNetCore package).");
+        }
+    }
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -54,4 +70,6 @@ internal sealed class ServerHostedService(IServiceProvider services, string name
             // Out of time: the scopes still end, without the host waiting for them.
         }
     }
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -14,9 +14,13 @@ namespace TinyProto.Async.Hosting;
 /// </example>
 public sealed class TinyProtoServerOptions
 {
-    /// <summary>Where to listen, each <c>HOST:PORT</c> (an IP address or a host name; <c>[::1]:PORT</c> for IPv6; port 0 picks a free one). At least one.</summary>
+    /// <summary>
+    /// Where to listen, each <c>HOST:PORT</c> (an IP address or a host name; <c>[::1]:PORT</c> for IPv6; port 0 picks a
+    /// free one). Empty for a server that listens only through Kestrel (the AspNetCore package's
+    /// <c>listenOptions.UseTinyProto(name)</c>); a server with neither fails the host's start.
+    /// </summary>
     [Required]
-    [Endpoints(AtLeastOne = true)]
+    [Endpoints]
     public IList<string> Endpoints { get; set; } = [];
 
     /// <summary>The most connections served at once (<see cref="TinyProtoServer.ConnectionLimit"/>); null for no limit.</summary>

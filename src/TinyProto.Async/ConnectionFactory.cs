@@ -40,9 +40,10 @@ internal sealed class ConnectionFactory
         }
     }
 
-    public TinyProtoConnection Create()
+    /// <summary>Makes a connection with <paramref name="handler"/> (a listener's own), or the host's handler, and gives it the host's options, logger and plugins.</summary>
+    public TinyProtoConnection Create(Func<TinyProtoConnection>? handler = null)
     {
-        TinyProtoConnection connection = _create()
+        TinyProtoConnection connection = (handler ?? _create)()
             ?? throw new InvalidOperationException("The connection handler factory returned null.");
         if (!connection.OptionsWereSet)
         {

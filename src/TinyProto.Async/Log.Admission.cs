@@ -10,4 +10,7 @@ internal static partial class Log
 
     [LoggerMessage(102, LogLevel.Warning, "Closed a connection from {RemoteEndPoint} at once: {Limit} opening handshakes are already in progress (MaxPendingHandshakes).")]
     public static partial void PendingHandshakesLimitReached(ILogger logger, string? remoteEndPoint, int limit);
+
+    [LoggerMessage(103, LogLevel.Warning, "Closed a connection from {RemoteEndPoint} that another server handed over: this server is {State}, not listening.")]
+    public static partial void HandedWhileNotRunning(ILogger logger, string? remoteEndPoint, TinyProtoServerState state);
 }

@@ -100,25 +100,73 @@ public partial class TinyProtoServer
         }
     }
 
-    private async Task ServeAsync(Socket socket)
+    private Task ServeAsync(Socket socket) => ServeAsync(new AcceptedSocket(socket), null, default);
+
+    /// <summary>
+    /// Serves a peer that another server accepted and handed over (the Kestrel adapter): the same admission limits,
+    /// handshake, hooks, <see cref="ActiveConnections"/>, metrics and graceful stop as the server's own sockets. Waits for
+    /// the server to start (up to the handshake's timeout); a server that is not running closes the transport.
+    /// <paramref name="closeRequested"/> (the other server is stopping) stops the connection gracefully, as
+    /// <see cref="StopAsync"/> does, and aborts it after <see cref="StopTimeout"/>. Returns once the connection has ended
+    /// and <see cref="ConnectionShutdownAsync"/> has run; it throws nothing.
+    /// </summary>
+    /// <param name="peer">The handed transport.</param>
+    /// <param name="handler">Makes the connection for this peer, or null for the server's own handler.</param>
+    /// <param name="closeRequested">Cancelled when the server that accepted the peer asks its connections to close.</param>
+    internal async Task ServeHandedAsync(HandedPeer peer, Func<TinyProtoConnection>? handler, CancellationToken closeRequested)
+    {
+        if (!await WaitUntilAcceptingAsync(closeRequested).ConfigureAwait(false))
+        {
+            Log.HandedWhileNotRunning(_logger, peer.RemoteEndPoint?.ToString(), State);
+            peer.Close();
+            return;
+        }
+
+        Task serving = ServeAsync(peer, handler, closeRequested);
+        Track(serving);
+        await serving.ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for the accept loops to start; false when the server stops or fails to start first, or within a handshake's timeout.</summary>
+    private async Task<bool> WaitUntilAcceptingAsync(CancellationToken closeRequested)
+    {
+        if (Volatile.Read(ref _accepting) && Volatile.Read(ref _state) == 1)
+        {
+            return true;
+        }
+
+        TimeSpan bound = ConnectionOptions.Timeout;
+        try
+        {
+            await Task.WhenAny(_accepted.Task, _stopped.Task).WaitAsync(bound == System.Threading.Timeout.InfiniteTimeSpan ? TimeSpan.FromSeconds(30) : bound, closeRequested).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            return false;
+        }
+
+        return _accepted.Task.IsCompleted && Volatile.Read(ref _state) == 1;
+    }
+
+    private async Task ServeAsync(AcceptedPeer peer, Func<TinyProtoConnection>? handler, CancellationToken closeRequested)
     {
         await Task.Yield();
-        string? remote = socket.RemoteEndPoint?.ToString();
-        IPAddress? address = (socket.RemoteEndPoint as IPEndPoint)?.Address;
-        System.Diagnostics.TagList tags = ServerMetrics.Tags(socket.LocalEndPoint);
+        string? remote = peer.RemoteEndPoint?.ToString();
+        IPAddress? address = (peer.RemoteEndPoint as IPEndPoint)?.Address;
+        System.Diagnostics.TagList tags = ServerMetrics.Tags(peer.LocalEndPoint);
         switch (_admission.Arrive(address, out ConnectionAdmission.Ticket? arrival))
         {
             case ConnectionAdmission.Verdict.PendingLimitReached:
                 Log.PendingHandshakesLimitReached(_logger, remote, _admission.MaxPending ?? 0);
                 _metrics.Rejected(tags, "pending_handshakes_limit");
-                RefuseAtOnce(socket);
+                await peer.RefuseAtOnceAsync().ConfigureAwait(false);
                 return;
             case ConnectionAdmission.Verdict.AddressLimitReached:
                 using (arrival)
                 {
                     Log.AddressLimitReached(_logger, remote, address!.ToString(), _admission.MaxPerAddress ?? 0);
                     _metrics.Rejected(tags, "address_limit");
-                    await RefuseAsync(socket).ConfigureAwait(false);
+                    await peer.RefuseAsync().ConfigureAwait(false);
                 }
 
                 return;
@@ -128,25 +176,27 @@ public partial class TinyProtoServer
         TinyProtoConnection connection;
         try
         {
-            connection = _factory.Create();
+            connection = _factory.Create(handler);
         }
         catch (Exception ex)
         {
             Log.ServerHookFailed(_logger, "SetConnectionHandler factory", ex);
-            socket.Dispose();
+            peer.Close();
             return;
         }
 
-        TcpKeepAlive.Apply(socket, connection.Options);
-
-        connection.AbortTarget = socket;
-        connection.LocalEndPoint = socket.LocalEndPoint;
-        connection.RemoteEndPoint = socket.RemoteEndPoint;
+        peer.Prepare(connection.Options);
+        connection.AbortTarget = peer.AbortTarget;
+        connection.LocalEndPoint = peer.LocalEndPoint;
+        connection.RemoteEndPoint = peer.RemoteEndPoint;
         connection.Admit = ticket.TryTakeSlot;
+
+        // The other server's close request is this server's stop, for this one connection.
+        using CancellationTokenSource? handshakeStop = closeRequested.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, closeRequested) : null;
         try
         {
-            using Activity? activity = Tracing.StartAccept(socket.LocalEndPoint, socket.RemoteEndPoint);
-            if (!await HandshakeAsync(connection, socket, remote, tags, activity).ConfigureAwait(false))
+            using Activity? activity = Tracing.StartAccept(peer.LocalEndPoint, peer.RemoteEndPoint);
+            if (!await HandshakeAsync(connection, peer, remote, tags, activity, handshakeStop?.Token ?? _stopping.Token).ConfigureAwait(false))
             {
                 return;
             }
@@ -162,7 +212,10 @@ public partial class TinyProtoServer
         _metrics.ConnectionStarted(tags);
         try
         {
-            await RunConnectionAsync(connection, socket).ConfigureAwait(false);
+            using CancellationTokenRegistration stopWhenAsked = closeRequested.CanBeCanceled
+                ? closeRequested.UnsafeRegister(static s => ((TinyProtoServer)((object[])s!)[0]).StopOne((TinyProtoConnection)((object[])s!)[1]), new object[] { this, connection })
+                : default;
+            await RunConnectionAsync(connection, peer).ConfigureAwait(false);
         }
         finally
         {
@@ -171,23 +224,42 @@ public partial class TinyProtoServer
     }
 
     /// <summary>
+    /// Stops one connection gracefully, as <see cref="StopAsync"/> stops them all: what it accepted is still delivered
+    /// and answered, and it is aborted if it has not ended within <see cref="StopTimeout"/>.
+    /// </summary>
+    private void StopOne(TinyProtoConnection connection)
+    {
+        connection.BeginStop();
+        _ = AbortIfNotEndedAsync(connection, _stopTimeout);
+    }
+
+    private async Task AbortIfNotEndedAsync(TinyProtoConnection connection, TimeSpan deadline)
+    {
+        if (await Task.WhenAny(connection.Completion, Task.Delay(deadline)).ConfigureAwait(false) != connection.Completion)
+        {
+            Log.Aborted(_logger, connection.Id);
+            connection.Abort();
+        }
+    }
+
+    /// <summary>
     /// The TLS handshake (when on) and the opening handshake of an accepted socket, inside its admission ticket's
     /// handshake (a TLS handshake counts as pending, and holds no connection slot). False when it failed: logged,
     /// counted, traced, the socket closed.
     /// </summary>
-    private async Task<bool> HandshakeAsync(TinyProtoConnection connection, Socket socket, string? remote, TagList tags, Activity? activity)
+    private async Task<bool> HandshakeAsync(TinyProtoConnection connection, AcceptedPeer peer, string? remote, TagList tags, Activity? activity, CancellationToken stopping)
     {
         try
         {
-            if (await OpenTransportAsync(socket, connection, remote).ConfigureAwait(false) is not { } transport)
+            if (await OpenTransportAsync(peer, connection, remote).ConfigureAwait(false) is not { } transport)
             {
                 activity?.SetStatus(ActivityStatusCode.Error, "The TLS handshake failed.");
                 connection.Discard();
-                socket.Dispose();
+                peer.Close();
                 return false;
             }
 
-            await connection.HandshakeAsync(transport, TinyProtoRole.Server, _stopping.Token).ConfigureAwait(false);
+            await connection.HandshakeAsync(transport, TinyProtoRole.Server, stopping).ConfigureAwait(false);
             return true;
         }
         catch (TinyProtoException ex) when (ex.Error == TinyProtoError.ConnectionLimitReached)
@@ -197,7 +269,7 @@ public partial class TinyProtoServer
             _metrics.Rejected(tags, "connection_limit");
             Tracing.Fail(activity, ex);
             connection.Discard();
-            socket.Dispose();
+            peer.Close();
             return false;
         }
         catch (Exception ex)
@@ -206,12 +278,12 @@ public partial class TinyProtoServer
             _metrics.HandshakeFailed(tags, ex);
             Tracing.Fail(activity, ex);
             connection.Discard();
-            socket.Dispose();
+            peer.Close();
             return false;
         }
     }
 
-    private async Task RunConnectionAsync(TinyProtoConnection connection, Socket socket)
+    private async Task RunConnectionAsync(TinyProtoConnection connection, AcceptedPeer peer)
     {
         // The connection leaves the list before its Completion completes: whoever awaited Completion never finds it here.
         connection.Ending = () => _active.TryRemove(connection.Id, out _);
@@ -227,7 +299,7 @@ public partial class TinyProtoServer
                 Log.ServerHookFailed(_logger, nameof(ConnectionInitAsync), ex);
                 _active.TryRemove(connection.Id, out _);
                 await connection.AbandonAsync().ConfigureAwait(false);
-                socket.Dispose();
+                peer.Close();
                 return;
             }
 
@@ -247,7 +319,7 @@ public partial class TinyProtoServer
             }
             finally
             {
-                socket.Dispose();
+                peer.Close();
             }
         }
         finally
@@ -259,64 +331,6 @@ public partial class TinyProtoServer
             catch (Exception ex)
             {
                 Log.ServerHookFailed(_logger, nameof(ConnectionShutdownAsync), ex);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Answers a socket beyond <see cref="MaxPendingHandshakes"/> with 0xFE without waiting and closes it. What already
-    /// arrived (its opening byte, usually) is read first, so the close is a clean end rather than a reset. Blocking calls
-    /// that cannot block (data already there, one byte into an empty send buffer) keep the socket off the asynchronous engine.
-    /// </summary>
-    private static void RefuseAtOnce(Socket socket)
-    {
-        using (socket)
-        {
-            try
-            {
-                int available = socket.Available;
-                if (available > 0)
-                {
-                    socket.Receive(new byte[Math.Min(available, 64)], SocketFlags.None);
-                }
-
-                socket.NoDelay = true;
-                socket.Send([Handshake.ConnectionLimitAnswer], SocketFlags.None);
-                socket.Shutdown(SocketShutdown.Send);
-            }
-            catch (SocketException)
-            {
-                // The client is gone already.
-            }
-        }
-    }
-
-    /// <summary>Answers a client over a limit with 0xFE (after reading its opening byte, so the close is clean) and closes.</summary>
-    private static async Task RefuseAsync(Socket socket)
-    {
-        using (socket)
-        {
-            try
-            {
-                socket.NoDelay = true;
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-                byte[] buffer = new byte[1];
-                try
-                {
-                    await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    // A client that sends nothing still gets the answer.
-                }
-
-                buffer[0] = Handshake.ConnectionLimitAnswer;
-                await socket.SendAsync(buffer, SocketFlags.None, CancellationToken.None).ConfigureAwait(false);
-                socket.Shutdown(SocketShutdown.Send);
-            }
-            catch (SocketException)
-            {
-                // The client is gone already.
             }
         }
     }

@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
 using TinyProto.Async.Transport;
@@ -54,11 +55,18 @@ public partial class TinyProtoServer
     }
 
     /// <summary>
-    /// The transport of an accepted socket: the socket itself, or, with <see cref="TlsOptions"/>, a TLS stream over it once
-    /// the TLS handshake succeeded. Null when that failed (logged; the caller closes the socket).
+    /// The transport of an accepted peer: a handed transport as it is (the server that accepted it owns its TLS); the
+    /// server's own socket, or, with <see cref="TlsOptions"/>, a TLS stream over it once the TLS handshake succeeded. Null
+    /// when that failed (logged; the caller closes the socket).
     /// </summary>
-    private async Task<StreamDuplexPipe?> OpenTransportAsync(Socket socket, TinyProtoConnection connection, string? remote)
+    private async Task<IDuplexPipe?> OpenTransportAsync(AcceptedPeer peer, TinyProtoConnection connection, string? remote)
     {
+        if (peer is HandedPeer handed)
+        {
+            return handed.Transport;
+        }
+
+        Socket socket = ((AcceptedSocket)peer).Socket;
         if (_tlsOptions is not { } tls)
         {
             return StreamTransport.Create(socket, connection.Options.Threading);

@@ -28,10 +28,12 @@ public partial class TinyProtoServer : IAsyncDisposable
     private readonly List<(string Host, int Port)> _addresses = [];
     private readonly List<Socket> _listeners = [];
     private readonly List<EndPoint> _boundEndPoints = [];
+    private readonly List<Func<EndPoint?>> _handedEndPoints = []; // under _boundEndPoints' lock
     private readonly ConcurrentDictionary<Guid, TinyProtoConnection> _active = new();
     private readonly ConcurrentDictionary<Task, bool> _handlers = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _accepted = new(TaskCreationOptions.RunContinuationsAsynchronously); // Listening: handed peers wait for it
     private readonly MainLoop _mainLoop;
     private readonly ILogger _logger;
     private readonly ILogger _connectionLogger;
@@ -165,15 +167,56 @@ public partial class TinyProtoServer : IAsyncDisposable
     /// </summary>
     public IReadOnlyDictionary<Guid, TinyProtoConnection> ActiveConnections => _active;
 
-    /// <summary>The endpoints the server is listening on, with the ports chosen for port 0; empty until started.</summary>
+    /// <summary>
+    /// The endpoints the server is listening on, with the ports chosen for port 0; empty until started. A server that
+    /// Kestrel hands clients to (the AspNetCore package's <c>UseTinyProto</c>) lists those Kestrel endpoints too, once
+    /// Kestrel has bound them.
+    /// </summary>
     public IReadOnlyList<EndPoint> BoundEndPoints
     {
         get
         {
             lock (_boundEndPoints)
             {
-                return [.. _boundEndPoints];
+                List<EndPoint> all = [.. _boundEndPoints];
+                foreach (Func<EndPoint?> handed in _handedEndPoints)
+                {
+                    // Before it is bound, an endpoint with port 0 is not yet where anyone can connect.
+                    if (handed() is { } endPoint && endPoint is not IPEndPoint { Port: 0 })
+                    {
+                        all.Add(endPoint);
+                    }
+                }
+
+                return all;
             }
+        }
+    }
+
+    /// <summary>
+    /// Whether another server (Kestrel) hands peers to this one, so that it may start with no address of its own: set by
+    /// the host that registered it with no endpoints, before it starts.
+    /// </summary>
+    internal bool ServesHandedPeers { get; set; }
+
+    /// <summary>How many of another server's listeners hand peers to this one.</summary>
+    internal int HandedListeners
+    {
+        get
+        {
+            lock (_boundEndPoints)
+            {
+                return _handedEndPoints.Count;
+            }
+        }
+    }
+
+    /// <summary>Records a listener of another server that hands peers to this one, and where it listens once bound.</summary>
+    internal void AddHandedListener(Func<EndPoint?> endPoint)
+    {
+        lock (_boundEndPoints)
+        {
+            _handedEndPoints.Add(endPoint);
         }
     }
 
@@ -244,7 +287,7 @@ public partial class TinyProtoServer : IAsyncDisposable
     /// <exception cref="SocketException">An address could not be resolved or bound (nothing is left listening).</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        if (_addresses.Count == 0)
+        if (_addresses.Count == 0 && !ServesHandedPeers)
         {
             throw new InvalidOperationException("Add at least one address with AddAddress before starting the server.");
         }
@@ -296,6 +339,7 @@ public partial class TinyProtoServer : IAsyncDisposable
         }
 
         Volatile.Write(ref _accepting, true);
+        _accepted.TrySetResult();
     }
 
     /// <summary>Starts the server and serves until <paramref name="cancellationToken"/> is cancelled or <see cref="StopAsync"/> is called, then stops gracefully.</summary>

@@ -223,7 +223,7 @@ public sealed partial class KestrelHostingTests : TestBase
         {
             Logs = logs;
             WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-            builder.Logging.ClearProviders().AddProvider(new RecordingProvider(logs)).SetMinimumLevel(LogLevel.Debug);
+            builder.Logging.ClearProviders().AddProvider(new RecordingLoggerProvider(logs)).SetMinimumLevel(LogLevel.Debug);
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
             builder.WebHost.ConfigureKestrel(options => options.Listen(IPAddress.Loopback, 0, listen => listen
                 .Use(next => context =>
@@ -278,15 +278,6 @@ public sealed partial class KestrelHostingTests : TestBase
             }
 
             await _app.DisposeAsync();
-        }
-    }
-
-    private sealed class RecordingProvider(RecordingLoggerFactory logs) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => logs.CreateLogger(categoryName);
-
-        public void Dispose()
-        {
         }
     }
 }

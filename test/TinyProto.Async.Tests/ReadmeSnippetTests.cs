@@ -1,11 +1,14 @@
 using System.Buffers;
 using System.Net;
+using System.Net.Http.Json;
 using System.Text;
 using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TinyProto.Async.Tests.Readme;
 
@@ -23,6 +26,7 @@ public sealed class ReadmeSnippetTests : TlsTestBase
     [InlineData("server-limits")]
     [InlineData("hosting", "HostingSnippets.cs")]
     [InlineData("hosting-types", "HostingSnippets.cs")]
+    [InlineData("kestrel", "KestrelSnippets.cs")]
     public void TheReadmesBlock_IsTheCompiledRegionWordForWord(string name, string file = "ServiceSnippets.cs")
     {
         string root = RepositoryRoot();
@@ -100,6 +104,26 @@ public sealed class ReadmeSnippetTests : TlsTestBase
         Assert.Equal("OK hello"u8.ToArray(), await Bounded(host.Services.GetRequiredService<StoreUser>().AskAsync("GET greeting"u8.ToArray(), TimeoutToken)));
         Assert.Equal(HealthStatus.Healthy, (await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(TimeoutToken)).Status);
         await Bounded(host.StopAsync(TimeoutToken));
+    }
+
+    [Fact]
+    public async Task KestrelSnippet_ServesTinyProtoBesideHttp_WhichListsTheConnection()
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        await using WebApplication app = KestrelSnippets.Build(builder, httpPort: 0, tinyProtoPort: 0);
+        await Bounded(app.StartAsync(TimeoutToken));
+
+        TinyProtoServer echo = app.Services.GetRequiredKeyedService<TinyProtoServer>("echo");
+        int port = ((IPEndPoint)echo.BoundEndPoints.Single()).Port;
+        await using var client = new TinyProtoClient();
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
+        Assert.Equal("echo me"u8.ToArray(), await Bounded(connection.RequestAsync("echo me"u8.ToArray(), TimeoutToken).AsTask()));
+        string http = app.Urls.Single(u => new Uri(u).Port != port);
+        using var httpClient = new HttpClient();
+        string[]? listed = await Bounded(httpClient.GetFromJsonAsync<string[]>(new Uri(new Uri(http), "/connections"), TimeoutToken));
+        Assert.Equal(connection.LocalEndPoint!.ToString(), Assert.Single(listed!));
+        await Bounded(app.StopAsync(TimeoutToken));
     }
 
     private async Task<TinyProtoServer> StartStoreAsync(int port)

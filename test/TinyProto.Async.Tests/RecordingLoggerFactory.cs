@@ -59,3 +59,13 @@ internal sealed class RecordingLoggerFactory : ILoggerFactory
             owner.Add(new Entry(category, logLevel, eventId, formatter(state, exception), exception));
     }
 }
+
+/// <summary>Hands a <see cref="RecordingLoggerFactory"/>'s loggers to a host's logging (<c>builder.Logging.AddProvider</c>).</summary>
+internal sealed class RecordingLoggerProvider(RecordingLoggerFactory logs) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => logs.CreateLogger(categoryName);
+
+    public void Dispose()
+    {
+    }
+}

@@ -65,8 +65,9 @@ public sealed class HostedServerTests : HostingTestBase
         builder.Services.AddTinyProtoServer<GreetingEcho>();
         using IHost host = builder.Build();
 
-        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => Bounded(host.StartAsync(TimeoutToken)));
-        Assert.Contains("Endpoints must name at least one HOST:PORT", ex.Message, StringComparison.Ordinal);
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => Bounded(host.StartAsync(TimeoutToken)));
+        Assert.Contains("has nowhere to listen: its Endpoints are empty and no Kestrel endpoint hands it clients", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(TinyProtoServerState.Stopped, host.Services.GetRequiredService<TinyProtoServer>().State);
     }
 
     [Fact]
