@@ -6,7 +6,10 @@ using Microsoft.Extensions.Options;
 
 namespace TinyProto.Async.Hosting;
 
-/// <summary>Makes one named client from its options and the container, and runs its reconnecting connection with the host.</summary>
+/// <summary>
+/// Makes one named client from its options and the container (its <see cref="ILoggerFactory"/>, <see cref="TimeProvider"/>
+/// and <see cref="System.Diagnostics.Metrics.IMeterFactory"/>), and runs its reconnecting connection with the host.
+/// </summary>
 internal static class HostedClient
 {
     public static TinyProtoClient Create<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TConnection>(
@@ -27,6 +30,7 @@ internal static class HostedClient
         };
         client.ConnectionOptions.RequestPipelining = options.RequestPipelining;
         HostedServer.Configure(client.ConnectionOptions, options.IdleTimeout, options.MaxMessageSize, services);
+        client.MeterFactory = services.GetService<System.Diagnostics.Metrics.IMeterFactory>();
         if (typeof(TConnection) != typeof(TinyProtoConnection))
         {
             ScopedConnections scopes = services.GetRequiredKeyedService<ScopedConnections>(KeyOf(name));

@@ -4,12 +4,13 @@ namespace TinyProto.Async;
 
 /// <summary>
 /// What a server or client needs to make each new connection: the handler, the host's options and plugins, and the
-/// host's connection logger. Which options a connection runs with:
+/// host's connection logger and meter. Which options a connection runs with:
 /// <list type="number">
 /// <item>options its handler assigned to <see cref="TinyProtoConnection.Options"/>, kept as they are;</item>
 /// <item>otherwise a copy of the host's <see cref="Options"/>, with <see cref="Timeout"/> over its timeout when set.</item>
 /// </list>
-/// Whatever the options, a connection whose options name no logger logs through <see cref="DefaultLogger"/>.
+/// Whatever the options, a connection whose options name no logger logs through <see cref="DefaultLogger"/>, and one
+/// whose options name no meter factory records on <see cref="Metrics"/>.
 /// </summary>
 internal sealed class ConnectionFactory
 {
@@ -24,6 +25,9 @@ internal sealed class ConnectionFactory
 
     /// <summary>The host's logger for its connections, used by connections whose options name none.</summary>
     public ILogger? DefaultLogger { get; set; }
+
+    /// <summary>The host's message instruments, used by connections whose options name no meter factory; null for the library's own meter.</summary>
+    public Diagnostics.MessageMetrics? Metrics { get; set; }
 
     public void SetHandler(Func<TinyProtoConnection> create)
     {
@@ -57,6 +61,7 @@ internal sealed class ConnectionFactory
         }
 
         connection.HostLogger = DefaultLogger;
+        connection.HostMetrics = Metrics;
         lock (_plugins)
         {
             foreach (ITinyProtoPlugin plugin in _plugins)

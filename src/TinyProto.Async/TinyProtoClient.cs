@@ -1,10 +1,13 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using TinyProto.Async.Diagnostics;
 using TinyProto.Async.Transport;
 
 namespace TinyProto.Async;
@@ -27,6 +30,8 @@ public partial class TinyProtoClient : IAsyncDisposable
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TimeSpan _loopPassInterval = TimeSpan.FromMilliseconds(30);
     private TinyProtoReconnectOptions _reconnect = new();
+    private IMeterFactory? _meterFactory;
+    private volatile ClientMetrics _metrics = new(null);
     private int _running; // 0 new, 1 main loop running, 2 stopped
 
     /// <summary>Creates a client, without logging.</summary>
@@ -109,6 +114,24 @@ public partial class TinyProtoClient : IAsyncDisposable
         set => _reconnect = value ?? throw new ArgumentNullException(nameof(value));
     }
 
+    /// <summary>
+    /// Where the client's meter (<c>TinyProto.Async</c>: <c>tinyproto.client.active_connections</c>,
+    /// <c>.connection.duration</c>, <c>.failed_connects</c>, and its connections' message instruments unless their
+    /// options name a <see cref="TinyProtoConnectionOptions.MeterFactory"/>) comes from: the container's factory in a
+    /// host (the Hosting package sets it), else null, for a meter of the library's own. Connections made after it is set
+    /// record on it, also those of a reconnecting connection (<see cref="CreateReconnecting"/>); set it before the first.
+    /// </summary>
+    public IMeterFactory? MeterFactory
+    {
+        get => _meterFactory;
+        set
+        {
+            _meterFactory = value;
+            _factory.Metrics = MessageMetrics.For(value);
+            _metrics = new ClientMetrics(value);
+        }
+    }
+
     /// <summary>Whether <see cref="StopAsync"/> was called: no new connection can be made.</summary>
     internal bool IsStopped => Volatile.Read(ref _running) == 2;
 
@@ -175,25 +198,34 @@ public partial class TinyProtoClient : IAsyncDisposable
             throw new InvalidOperationException("The client was stopped.");
         }
 
-        using System.Diagnostics.Activity? activity = Diagnostics.Tracing.StartConnect(host, port);
+        using Activity? activity = Tracing.StartConnect(host, port);
+        ClientMetrics metrics = _metrics;
+        TagList tags = ClientMetrics.Tags(host, port);
         try
         {
-            TinyProtoConnection connection = await ConnectCoreAsync(host, port, cancellationToken).ConfigureAwait(false);
+            TinyProtoConnection connection = await ConnectCoreAsync(host, port, metrics, tags, cancellationToken).ConfigureAwait(false);
             activity?.SetTag("tinyproto.connection.id", connection.Id.ToString()).SetTag("tinyproto.pipelined", connection.IsPipelined);
             return connection;
         }
         catch (Exception ex)
         {
-            Diagnostics.Tracing.Fail(activity, ex);
+            Tracing.Fail(activity, ex);
+
+            // A connect its caller cancelled did not fail.
+            if (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                metrics.ConnectFailed(tags, ex);
+            }
+
             throw;
         }
     }
 
-    private async Task<TinyProtoConnection> ConnectCoreAsync(string host, int port, CancellationToken cancellationToken)
+    private async Task<TinyProtoConnection> ConnectCoreAsync(string host, int port, ClientMetrics metrics, TagList tags, CancellationToken cancellationToken)
     {
-
         _factory.DefaultLogger = _connectionLogger;
         TinyProtoConnection connection = _factory.Create();
+        connection.ServerName = (host, port);
         TinyProtoThreading threading = connection.Options.Threading;
         SslClientAuthenticationOptions? tls = _tlsOptions;
         Socket socket;
@@ -225,14 +257,21 @@ public partial class TinyProtoClient : IAsyncDisposable
         }
 
         // The connection leaves the list before its Completion completes: whoever awaited Completion never finds it here.
-        connection.Ending = () => _active.TryRemove(connection.Id, out _);
+        // Its end is measured there too, once its CloseReason is set.
+        long started = Stopwatch.GetTimestamp();
+        metrics.ConnectionStarted(tags);
+        connection.Ending = () =>
+        {
+            _active.TryRemove(connection.Id, out _);
+            metrics.ConnectionEnded(tags, Stopwatch.GetElapsedTime(started), connection);
+        };
         _active[connection.Id] = connection;
 
         // The loops outlive the connect span: they must not run under it (nor parent later spans to it).
-        System.Diagnostics.Activity? connecting = System.Diagnostics.Activity.Current;
-        System.Diagnostics.Activity.Current = null;
+        Activity? connecting = Activity.Current;
+        Activity.Current = null;
         connection.StartLoops();
-        System.Diagnostics.Activity.Current = connecting;
+        Activity.Current = connecting;
         _ = connection.Completion.ContinueWith(
             static (t, s) => ((Socket)s!).Dispose(),
             socket,

@@ -43,8 +43,11 @@ public partial class TinyProtoConnection
         {
             HandshakeOutcome outcome = await HandshakeExchange.RunAsync(transport, role, _options, Admit, timeout.Token).ConfigureAwait(false);
             IsPipelined = outcome.IsPipelined;
+            var metrics = new Diagnostics.ConnectionMetrics(
+                _options.MeterFactory is { } meters ? Diagnostics.MessageMetrics.For(meters) : HostMetrics ?? Diagnostics.MessageMetrics.For(null),
+                _options.TimeProvider, role, LocalEndPoint, RemoteEndPoint, ServerName);
             Volatile.Write(ref _parts, new ConnectionParts(_gate, Id, _options, _logger, _plugins, _lifetime, _inbox, _deadline,
-                new Conversation(role, IsPipelined, _options.MaxMessageSize), transport, AbortWrites, _directCancel?.Token ?? default));
+                new Conversation(role, IsPipelined, _options.MaxMessageSize), transport, AbortWrites, metrics, _directCancel?.Token ?? default));
         }
         catch (Exception ex)
         {

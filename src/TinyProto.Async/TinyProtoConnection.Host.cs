@@ -18,6 +18,15 @@ public partial class TinyProtoConnection
     /// <summary>Where the connection logs when its options name no <see cref="TinyProtoConnectionOptions.Logger"/>: its host's connection logger.</summary>
     internal ILogger? HostLogger { get; set; }
 
+    /// <summary>Where the connection records its messages when its options name no <see cref="TinyProtoConnectionOptions.MeterFactory"/>: its host's meter.</summary>
+    internal Diagnostics.MessageMetrics? HostMetrics { get; set; }
+
+    /// <summary>
+    /// The server as a client's caller named it (host and port), for the <c>server.address</c> and <c>server.port</c> of
+    /// the connection's metrics (the OpenTelemetry conventions want the name, not the address it resolved to).
+    /// </summary>
+    internal (string Host, int Port)? ServerName { get; set; }
+
     /// <summary>
     /// Whether <see cref="Options"/> was assigned. A host gives its own <c>ConnectionOptions</c> (a copy) only to a
     /// connection whose handler did not assign options of its own.

@@ -89,23 +89,30 @@ public partial class TinyProtoConnection
 
     /// <summary>
     /// One request: <paramref name="receive"/> takes the reply the way the caller asked for it. In a span
-    /// (<c>tinyproto.request</c>) when someone listens to the activity source; without one, nothing more is allocated.
+    /// (<c>tinyproto.request</c>) when someone listens to the activity source, and timed when someone listens to
+    /// <c>tinyproto.operation.duration</c>; without either, nothing more is allocated. Its request message is counted as
+    /// any transmission, but not timed as a <c>transmit</c> of its own.
     /// </summary>
     private ValueTask<T> RequestCoreAsync<T>(ReadOnlyMemory<byte> request, Func<CancellationToken, Task<T>> receive, TimeSpan timeout, CancellationToken cancellationToken) =>
-        Diagnostics.Tracing.Source.HasListeners()
-            ? TracedRequestAsync(request, receive, timeout, cancellationToken)
+        Diagnostics.Tracing.Source.HasListeners() || Volatile.Read(ref _parts)?.Metrics.MeasuresOperations == true
+            ? ObservedRequestAsync(request, receive, timeout, cancellationToken)
             : RequestInOrderAsync(request, receive, timeout, cancellationToken);
 
-    private async ValueTask<T> TracedRequestAsync<T>(ReadOnlyMemory<byte> request, Func<CancellationToken, Task<T>> receive, TimeSpan timeout, CancellationToken cancellationToken)
+    private async ValueTask<T> ObservedRequestAsync<T>(ReadOnlyMemory<byte> request, Func<CancellationToken, Task<T>> receive, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using System.Diagnostics.Activity? activity = Diagnostics.Tracing.StartRequest(this, request.Length);
+        Diagnostics.ConnectionMetrics? metrics = Volatile.Read(ref _parts)?.Metrics;
+        long started = metrics?.Start() ?? 0;
         try
         {
-            return await RequestInOrderAsync(request, receive, timeout, cancellationToken).ConfigureAwait(false);
+            T reply = await RequestInOrderAsync(request, receive, timeout, cancellationToken).ConfigureAwait(false);
+            metrics?.Completed(Diagnostics.Operation.Request, started);
+            return reply;
         }
         catch (Exception ex)
         {
             Diagnostics.Tracing.Fail(activity, ex);
+            metrics?.Failed(Diagnostics.Operation.Request, started, ex);
             throw;
         }
     }
@@ -127,7 +134,7 @@ public partial class TinyProtoConnection
         {
             // The wait for the reply is queued before the request can be answered; both in the order of the calls.
             Task<T> reply = receive(replyCancel.Token);
-            Task sent = TransmitAsync(request, cancellationToken).AsTask();
+            Task sent = TransmitAsync(new System.Buffers.ReadOnlySequence<byte>(request), Diagnostics.Operation.None, cancellationToken).AsTask();
             if (IsPipelined)
             {
                 // Several in flight: the next request may go out now; replies come back in order.

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using TinyProto.Async.Connection;
+using TinyProto.Async.Diagnostics;
 using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async;
@@ -30,11 +32,22 @@ public partial class TinyProtoConnection
     /// <param name="cancellationToken">Cancels the transmission; see the <see cref="ReadOnlyMemory{T}"/> overload.</param>
     /// <exception cref="TinyProtoException">As for the <see cref="ReadOnlyMemory{T}"/> overload.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public ValueTask TransmitAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken = default)
+    public ValueTask TransmitAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken = default) =>
+        TransmitAsync(message, Operation.Transmit, cancellationToken);
+
+    /// <summary>
+    /// One message, counted on the connection's meter and timed as <paramref name="operation"/> (<see cref="Operation.None"/>
+    /// for one sent inside another operation). Without a listener the mode's own task is returned as it is.
+    /// </summary>
+    private ValueTask TransmitAsync(ReadOnlySequence<byte> message, Operation operation, CancellationToken cancellationToken)
     {
+        ConnectionParts parts;
+        long started;
         try
         {
             ThrowIfNotStarted();
+            parts = _parts!;
+            started = operation == Operation.None ? 0 : parts.Metrics.Start();
             message = _plugins.Transmit(message);
         }
         catch (Exception ex)
@@ -47,9 +60,10 @@ public partial class TinyProtoConnection
             return ValueTask.FromException(new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {message.Length} bytes is above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent."));
         }
 
-        return IsPipelined
-            ? _parts!.Pipelined.TransmitAsync(message, null, message.Length, cancellationToken)
-            : _parts!.LockStep.TransmitAsync(message, cancellationToken);
+        ValueTask transmission = IsPipelined
+            ? parts.Pipelined.TransmitAsync(message, null, message.Length, cancellationToken)
+            : parts.LockStep.TransmitAsync(message, cancellationToken);
+        return parts.Metrics.MeasuresSending ? parts.Metrics.Measure(transmission, operation, message.Length, started) : transmission;
     }
 
     /// <summary>
@@ -81,14 +95,28 @@ public partial class TinyProtoConnection
         }
 
         ThrowIfNotStarted();
-        if (IsPipelined)
+        ConnectionMetrics metrics = _parts!.Metrics;
+        long started = metrics.Start();
+        try
         {
-            await _parts!.Pipelined.TransmitAsync(default, payload, length, cancellationToken).ConfigureAwait(false);
+            if (IsPipelined)
+            {
+                await _parts!.Pipelined.TransmitAsync(default, payload, length, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await _parts!.LockStep.TransmitAsync(payload, length, cancellationToken).ConfigureAwait(false);
+            }
         }
-        else
+        catch (Exception ex)
         {
-            await _parts!.LockStep.TransmitAsync(payload, length, cancellationToken).ConfigureAwait(false);
+            metrics.SendFailed(1, ex);
+            metrics.Failed(Operation.Transmit, started, ex);
+            throw;
         }
+
+        metrics.Sent(1, length);
+        metrics.Completed(Operation.Transmit, started);
     }
 
     /// <summary>
@@ -116,25 +144,45 @@ public partial class TinyProtoConnection
             return;
         }
 
-        if (!IsPipelined)
+        ConnectionMetrics metrics = _parts!.Metrics;
+        long started = metrics.Start();
+        try
         {
-            for (int i = 0; i < messages.Count; i++)
+            if (IsPipelined)
             {
-                try
+                await TransmitBatchAsync(messages, metrics, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                // One after another, each message counted as it is accepted (or fails); the batch is the operation timed.
+                for (int i = 0; i < messages.Count; i++)
                 {
-                    await TransmitAsync(messages[i], cancellationToken).ConfigureAwait(false);
-                }
-                catch (TinyProtoException ex) when (i > 0 && ex.NothingDelivered)
-                {
-                    // The messages before it were delivered: the batch as a whole must not be sent again.
-                    ex.SomethingWasDelivered();
-                    throw;
+                    try
+                    {
+                        await TransmitAsync(new ReadOnlySequence<byte>(messages[i]), Operation.None, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (TinyProtoException ex) when (i > 0 && ex.NothingDelivered)
+                    {
+                        // The messages before it were delivered: the batch as a whole must not be sent again.
+                        ex.SomethingWasDelivered();
+                        throw;
+                    }
                 }
             }
-
-            return;
+        }
+        catch (Exception ex)
+        {
+            metrics.Failed(Operation.TransmitMany, started, ex);
+            throw;
         }
 
+        metrics.Completed(Operation.TransmitMany, started);
+    }
+
+    /// <summary>A pipelined batch: one write, one wait for all its statuses; counted whole, as accepted or as failed.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask TransmitBatchAsync(IReadOnlyList<ReadOnlyMemory<byte>> messages, ConnectionMetrics metrics, CancellationToken cancellationToken)
+    {
         ReadOnlySequence<byte>[]? transformed = null;
         try
         {
@@ -144,10 +192,18 @@ public partial class TinyProtoConnection
             }
 
             await _parts!.Pipelined.TransmitBatchAsync(messages, transformed, cancellationToken).ConfigureAwait(false);
+            metrics.SentBatch(messages, transformed);
         }
         catch (Exception ex) when (Connection.ConnectionLifetime.IsTransportFailure(ex, cancellationToken))
         {
-            throw _lifetime.TransmissionFailed(ex);
+            TinyProtoException error = _lifetime.TransmissionFailed(ex);
+            metrics.SendFailed(messages.Count, error);
+            throw error;
+        }
+        catch (Exception ex)
+        {
+            metrics.SendFailed(messages.Count, ex);
+            throw;
         }
         finally
         {

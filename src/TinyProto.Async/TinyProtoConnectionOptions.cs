@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace TinyProto.Async;
@@ -33,6 +34,7 @@ public sealed class TinyProtoConnectionOptions
     private bool _requestPipelining;
     private bool _acceptPipelining = true;
     private ILogger? _logger;
+    private IMeterFactory? _meterFactory;
     private TimeProvider _timeProvider = TimeProvider.System;
     private ArrayPool<byte> _bufferPool = ArrayPool<byte>.Shared;
     private volatile bool _readOnly;
@@ -229,6 +231,21 @@ public sealed class TinyProtoConnectionOptions
     {
         get => _logger;
         set => _logger = Writable(value, nameof(Logger));
+    }
+
+    /// <summary>
+    /// Where the connection's meter (<c>TinyProto.Async</c>) comes from, for its message instruments
+    /// (<c>tinyproto.sent.messages</c>, <c>.received.messages</c>, <c>.sent.bytes</c>, <c>.received.bytes</c>,
+    /// <c>tinyproto.operation.duration</c>). Default: null, which for a connection made by a <see cref="TinyProtoServer"/>
+    /// or <see cref="TinyProtoClient"/> means that host's <c>MeterFactory</c>, and for a connection you host yourself (over
+    /// a pipe or stream of your own, Kestrel's say) the library's own meter; set it there to record on a container's
+    /// <see cref="IMeterFactory"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The options are read-only (<see cref="IsReadOnly"/>): their connection has started.</exception>
+    public IMeterFactory? MeterFactory
+    {
+        get => _meterFactory;
+        set => _meterFactory = Writable(value, nameof(MeterFactory));
     }
 
     /// <summary>

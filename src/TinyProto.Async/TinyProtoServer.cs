@@ -225,9 +225,10 @@ public partial class TinyProtoServer : IAsyncDisposable
 
     /// <summary>
     /// Where the server's meter (<c>TinyProto.Async</c>: <c>tinyproto.server.active_connections</c>,
-    /// <c>.connection.duration</c>, <c>.rejected_connections</c>, <c>.failed_handshakes</c>) comes from: the container's
-    /// factory in a host (the Hosting package sets it), else null, for a meter of the library's own. Set before
-    /// <see cref="StartAsync"/>.
+    /// <c>.connection.duration</c>, <c>.rejected_connections</c>, <c>.failed_handshakes</c>, and its connections'
+    /// message instruments unless their options name a <see cref="TinyProtoConnectionOptions.MeterFactory"/>) comes
+    /// from: the container's factory in a host (the Hosting package sets it), else null, for a meter of the library's
+    /// own. Set before <see cref="StartAsync"/>.
     /// </summary>
     /// <exception cref="InvalidOperationException">The server was started.</exception>
     public IMeterFactory? MeterFactory
@@ -238,6 +239,7 @@ public partial class TinyProtoServer : IAsyncDisposable
             ThrowIfStarted();
             _meterFactory = value;
             _metrics = new ServerMetrics(value);
+            _factory.Metrics = MessageMetrics.For(value);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.Metrics;
 using TinyProto.Async.Benchmarks;
 using Xunit.Abstractions;
 
@@ -7,7 +8,8 @@ namespace TinyProto.Async.Tests;
 /// <summary>
 /// The steady-state lock-step round trip allocates (next to) nothing, as InMemoryRoundTripBenchmarks measures: this
 /// guard fails when a change adds a per-message allocation to the hot path of TransmitAsync, ReceiveAsync(Memory) or
-/// the echo hook, be it a Task, a boxed state machine, a closure or a single small object.
+/// the echo hook, be it a Task, a boxed state machine, a closure or a single small object; with the meter's message
+/// instruments listened to, too.
 /// </summary>
 [Collection(nameof(AllocationGuardTestGroup))]
 public sealed class AllocationGuardTests(ITestOutputHelper output) : ConnectionTestBase
@@ -26,8 +28,41 @@ public sealed class AllocationGuardTests(ITestOutputHelper output) : ConnectionT
     [Fact]
     public async Task TransmitAsyncThenReceiveAsyncMemory_LockStepEcho64B_AllocatesAtMostTheBudgetPerRoundTrip()
     {
-        var client = new TinyProtoConnection();
-        var server = new EchoConnection();
+        // Nobody listens to the meter these connections record on (the library's own).
+        await MeasureAsync(new TinyProtoConnection(), new EchoConnection());
+    }
+
+    [Fact]
+    public async Task TransmitAsyncThenReceiveAsyncMemory_LockStepEcho64B_WithEveryMessageInstrumentListenedTo_AllocatesAtMostTheBudgetPerRoundTrip()
+    {
+        using var meters = new TestMeters();
+        long measurements = 0;
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (ReferenceEquals(instrument.Meter.Scope, meters.Factory))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+
+        // The cheapest listener there is: what is left is what recording costs the connections themselves.
+        listener.SetMeasurementEventCallback<long>((_, _, _, _) => Interlocked.Increment(ref measurements));
+        listener.SetMeasurementEventCallback<double>((_, _, _, _) => Interlocked.Increment(ref measurements));
+        listener.Start();
+
+        await MeasureAsync(
+            new TinyProtoConnection { Options = { MeterFactory = meters.Factory } },
+            new EchoConnection { Options = { MeterFactory = meters.Factory } });
+
+        // Per round trip and end: a message sent (count, bytes, duration) and one received (count, bytes, duration).
+        Assert.True(Interlocked.Read(ref measurements) >= 12L * (WarmUpRoundTrips + (Batches * RoundTripsPerBatch)), $"Only {measurements} measurements were recorded.");
+    }
+
+    private async Task MeasureAsync(TinyProtoConnection client, TinyProtoConnection server)
+    {
         // The pipes rent from the shared pool, as a real transport does: the checking pool allocates per block.
         await StartPairAsync(client, server, pool: MemoryPool<byte>.Shared);
         byte[] payload = RandomBytes(PayloadSize, seed: 1);

@@ -7,7 +7,7 @@ namespace TinyProto.Async.Connection;
 
 /// <summary>
 /// The parts of an established connection, wired together once its handshake succeeded: the conversation (what the
-/// protocol allows), the output, the waits for statuses, the transmissions of each mode and the receive loop. Nothing here changes
+/// protocol allows), the output, the waits for statuses, the metrics, the transmissions of each mode and the receive loop. Nothing here changes
 /// after construction; each part owns its own state.
 /// </summary>
 internal sealed class ConnectionParts
@@ -24,6 +24,7 @@ internal sealed class ConnectionParts
         Conversation conversation,
         IDuplexPipe transport,
         Action<TinyProtoException> abortWrites,
+        Diagnostics.ConnectionMetrics metrics,
         CancellationToken directCancellation)
     {
         Gate = gate;
@@ -35,6 +36,7 @@ internal sealed class ConnectionParts
         Inbox = inbox;
         Deadline = deadline;
         Conversation = conversation;
+        Metrics = metrics;
         StreamDuplexPipe? direct = transport as StreamDuplexPipe;
         var watch = new WriteWatch(deadline, () =>
         {
@@ -70,6 +72,9 @@ internal sealed class ConnectionParts
     public Conversation Conversation { get; }
 
     public Output Output { get; }
+
+    /// <summary>What the connection records on its meter: its messages, their bytes, how long its operations took.</summary>
+    public Diagnostics.ConnectionMetrics Metrics { get; }
 
     public StatusWaits Waits { get; }
 

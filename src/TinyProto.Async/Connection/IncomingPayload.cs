@@ -13,8 +13,9 @@ namespace TinyProto.Async.Connection;
 /// The <see cref="Conversation"/> counts the bytes; this type keeps them.
 /// </summary>
 /// <remarks>
-/// It owns <c>_body</c>, <c>_stream</c>, <c>_consumerGone</c> and <c>_messages</c>: only the receive loop touches them,
-/// except <see cref="CancelStreamFlush"/>, which a close calls from any thread.
+/// It owns <c>_body</c>, <c>_stream</c>, <c>_consumerGone</c>, <c>_messages</c>, and <c>_size</c> and <c>_startedAt</c>
+/// (what the message's measurement needs): only the receive loop touches them, except <see cref="CancelStreamFlush"/>,
+/// which a close calls from any thread.
 /// </remarks>
 internal sealed class IncomingPayload
 {
@@ -28,13 +29,17 @@ internal sealed class IncomingPayload
     private readonly Action _streamEnded;
     private readonly long _maxBuffered;
     private readonly MessagePool _messages;
+    private readonly Diagnostics.ConnectionMetrics _metrics;
     private PooledBuffer? _body;
     private InboundMessage? _stream;
     private bool _consumerGone;
+    private uint _size;
+    private long _startedAt;
 
     /// <summary>A payload keeper whose <paramref name="deliver"/> hands each message on (to the inbox); a streamed one as soon as its header was answered.</summary>
-    public IncomingPayload(Conversation conversation, Deadline deadline, PluginChain plugins, TinyProtoConnectionOptions options, Action<InboundMessage> deliver, Action streamEnded)
+    public IncomingPayload(Conversation conversation, Deadline deadline, PluginChain plugins, TinyProtoConnectionOptions options, Diagnostics.ConnectionMetrics metrics, Action<InboundMessage> deliver, Action streamEnded)
     {
+        _metrics = metrics;
         _streamEnded = streamEnded;
         _messages = new MessagePool(options.BufferPool);
         _maxBuffered = options.MaxBufferedMessageSize;
@@ -63,6 +68,9 @@ internal sealed class IncomingPayload
     /// <summary>Starts the payload of a header just answered or held, of <paramref name="size"/> bytes.</summary>
     public void Begin(uint size)
     {
+        // A receive is timed from its header (when someone listens): the peer's whole transmission as this end sees it.
+        _size = size;
+        _startedAt = _metrics.Start();
         if (size > _maxBuffered)
         {
             _stream = InboundMessage.Streamed(size);
@@ -144,6 +152,7 @@ internal sealed class IncomingPayload
         if (_conversation.IncomingRemaining == 0)
         {
             _conversation.CompleteMessage();
+            _metrics.Received(_size, _startedAt);
             await _stream.StreamWriter.CompleteAsync().ConfigureAwait(false);
             _stream = null;
             _streamEnded();
@@ -199,9 +208,17 @@ internal sealed class IncomingPayload
     /// <summary>A loop blocked on a stream consumer that stopped reading must notice a close too; safe from any thread.</summary>
     public void CancelStreamFlush() => Volatile.Read(ref _stream)?.StreamWriter.CancelPendingFlush();
 
-    /// <summary>The loop ended: a partial payload is dropped, never delivered (rule 7); its consumer learns why.</summary>
-    public void Abort()
+    /// <summary>
+    /// The loop ended (<paramref name="error"/>: what ended it, null for a close): a partial payload is dropped, never
+    /// delivered (rule 7), and counted as cut short; its consumer learns why.
+    /// </summary>
+    public void Abort(Exception? error)
     {
+        if (_body is not null || _stream is not null)
+        {
+            _metrics.ReceiveFailed(_startedAt, error);
+        }
+
         _body?.Dispose();
         _body = null;
         if (_stream is not null)
@@ -217,6 +234,7 @@ internal sealed class IncomingPayload
         _conversation.CompleteMessage();
         if (_stream is not null)
         {
+            _metrics.Received(_size, _startedAt);
             _stream.StreamWriter.Complete();
             _stream = null;
             _streamEnded();
@@ -231,6 +249,7 @@ internal sealed class IncomingPayload
 
         PooledBuffer body = _body;
         _body = null;
+        _metrics.Received(_size, _startedAt);
         ReadOnlySequence<byte> message;
         try
         {

@@ -62,7 +62,7 @@ internal sealed class ReceiveLoop
         _hasRoomForWaitingHeader = HasRoomForWaitingHeader;
         _isMidMessage = () => IsMidMessage(0);
         _watch = new ReceiveWatch(parts.Deadline, parts.Options.TimeProvider, parts.Options.IdleTimeout, parts.Options.MinReceiveBytesPerSecond, parts.AbortWrites);
-        _payload = new IncomingPayload(_conversation, parts.Deadline, parts.Plugins, parts.Options, Deliver, StreamedMessageEnded);
+        _payload = new IncomingPayload(_conversation, parts.Deadline, parts.Plugins, parts.Options, parts.Metrics, Deliver, StreamedMessageEnded);
     }
 
     /// <summary>What <see cref="Parse"/> needs the loop to do before it parses on.</summary>
@@ -171,7 +171,14 @@ internal sealed class ReceiveLoop
         finally
         {
             _watch.Stop();
-            _payload.Abort();
+            Exception? failure;
+            lock (_gate)
+            {
+                // What ended the connection first (a timeout that cut the transport, say), not what the read threw after it.
+                failure = _lifetime.Failure;
+            }
+
+            _payload.Abort(failure);
             inputEnded();
 
             // The connection releases its transport only once our payload's write ended (a stalled one is cut).

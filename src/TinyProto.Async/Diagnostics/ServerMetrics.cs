@@ -8,15 +8,11 @@ namespace TinyProto.Async.Diagnostics;
 /// A server's instruments on the <c>TinyProto.Async</c> meter, named after Kestrel's connection metrics
 /// (OpenTelemetry semantic conventions): connections open now, how long each lasted, and those refused. Each
 /// measurement carries <c>network.transport</c>, <c>server.address</c> and <c>server.port</c> (the listener's), and
-/// <c>error.type</c> where something failed. Nothing is recorded per message: nothing here is on a message's path.
+/// <c>error.type</c> where something failed. Nothing here is on a message's path: a connection records its messages
+/// on <see cref="MessageMetrics"/>.
 /// </summary>
 internal sealed class ServerMetrics
 {
-    /// <summary>The meter's name, also of a <see cref="Meter"/> made without a factory.</summary>
-    public const string MeterName = "TinyProto.Async";
-
-    private static readonly Lazy<Meter> s_shared = new(() => new Meter(MeterName, typeof(ServerMetrics).Assembly.GetName().Version?.ToString()));
-
     private readonly UpDownCounter<long> _active;
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _rejected;
@@ -24,9 +20,9 @@ internal sealed class ServerMetrics
 
     public ServerMetrics(IMeterFactory? factory)
     {
-        Meter meter = factory?.Create(new MeterOptions(MeterName)) ?? s_shared.Value;
+        Meter meter = TinyProtoMeter.Get(factory);
         _active = meter.CreateUpDownCounter<long>("tinyproto.server.active_connections", "{connection}", "Connections open on the server now.");
-        _duration = meter.CreateHistogram<double>("tinyproto.server.connection.duration", "s", "How long connections lasted, from their handshake to their end.");
+        _duration = TinyProtoMeter.CreateDuration(meter, "tinyproto.server.connection.duration", "How long connections lasted, from their handshake to their end.", TinyProtoMeter.ConnectionBuckets);
         _rejected = meter.CreateCounter<long>("tinyproto.server.rejected_connections", "{connection}", "Connections refused at a limit (error.type says which).");
         _failedHandshakes = meter.CreateCounter<long>("tinyproto.server.failed_handshakes", "{connection}", "Accepted sockets whose TLS or opening handshake failed.");
     }
@@ -54,7 +50,7 @@ internal sealed class ServerMetrics
         {
             if (connection.CloseReason == TinyProtoCloseReason.Failed)
             {
-                tags.Add("error.type", ErrorType(connection.CloseError));
+                tags.Add("error.type", ErrorType.Of(connection.CloseError));
             }
 
             _duration.Record(duration.TotalSeconds, tags);
@@ -75,27 +71,8 @@ internal sealed class ServerMetrics
     {
         if (_failedHandshakes.Enabled)
         {
-            tags.Add("error.type", ErrorType(error));
+            tags.Add("error.type", ErrorType.Of(error));
             _failedHandshakes.Add(1, tags);
         }
     }
-
-    /// <summary>The error's kind, low-cardinality: a <see cref="TinyProtoError"/> in snake case, else the exception's type.</summary>
-    private static string ErrorType(Exception? error) => error switch
-    {
-        TinyProtoException tp => tp.Error switch
-        {
-            TinyProtoError.HandshakeFailed => "handshake_failed",
-            TinyProtoError.ConnectionLimitReached => "connection_limit",
-            TinyProtoError.MessageRefused => "message_refused",
-            TinyProtoError.MessageTooLarge => "message_too_large",
-            TinyProtoError.ConnectionClosed => "connection_closed",
-            TinyProtoError.Timeout => "timeout",
-            TinyProtoError.ProtocolViolation => "protocol_violation",
-            TinyProtoError.NotConnected => "not_connected",
-            _ => "other",
-        },
-        null => "other",
-        _ => error.GetType().FullName ?? "other",
-    };
 }

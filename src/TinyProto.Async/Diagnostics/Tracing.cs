@@ -12,7 +12,7 @@ namespace TinyProto.Async.Diagnostics;
 /// </summary>
 internal static class Tracing
 {
-    public static readonly ActivitySource Source = new(ServerMetrics.MeterName, typeof(Tracing).Assembly.GetName().Version?.ToString());
+    public static readonly ActivitySource Source = new(TinyProtoMeter.Name, typeof(Tracing).Assembly.GetName().Version?.ToString());
 
     /// <summary>Starts a client-side span towards <paramref name="host"/>:<paramref name="port"/>; null when nobody listens.</summary>
     public static Activity? StartConnect(string host, int port)
@@ -58,7 +58,7 @@ internal static class Tracing
         if (activity is not null)
         {
             activity.SetStatus(ActivityStatusCode.Error, error.Message);
-            activity.SetTag("error.type", error is TinyProtoException tp ? tp.Error.ToString() : error.GetType().FullName);
+            activity.SetTag("error.type", ErrorType.Of(error));
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using TinyProto.Async.Hosting;
@@ -36,6 +37,29 @@ public sealed class HostedClientTests : HostingTestBase
         await Bounded(host.StopAsync(TimeoutToken));
         await Bounded(user.Store.Completion);
         Assert.Empty(client.ActiveConnections);
+    }
+
+    [Fact]
+    public async Task AHostedClientsConnections_RecordOnTheContainersMeterFactory()
+    {
+        await using var server = new TinyProtoServer();
+        server.SetConnectionHandler<Echo>();
+        int port = await StartLoopbackAsync(server);
+        HostApplicationBuilder builder = NewHost(("TinyProto:Clients:store:Server", $"127.0.0.1:{port}"));
+        builder.Services.AddTinyProtoClient("store").BindConfiguration("TinyProto:Clients:store");
+        using IHost host = builder.Build();
+        System.Diagnostics.Metrics.IMeterFactory meters = host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var active = new MetricCollector<long>(meters, "TinyProto.Async", "tinyproto.client.active_connections");
+        using var sent = new MetricCollector<long>(meters, "TinyProto.Async", "tinyproto.sent.messages");
+        await Bounded(host.StartAsync(TimeoutToken));
+
+        TinyProtoReconnectingConnection store = host.Services.GetRequiredKeyedService<TinyProtoReconnectingConnection>("store");
+        await Bounded(store.RequestAsync("ping"u8.ToArray(), TimeoutToken).AsTask());
+        Assert.Equal(1, active.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.Equal(1, sent.GetMeasurementSnapshot().Sum(m => m.Value));
+
+        await Bounded(host.StopAsync(TimeoutToken));
+        Assert.Equal(0, active.GetMeasurementSnapshot().Sum(m => m.Value));
     }
 
     [Fact]
