@@ -11,7 +11,8 @@ using TinyProto.Async.AspNetCore;
 using TinyProto.Async.Hosting;
 using TinyProto.Samples.Web;
 
-WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
+// The content root is where the app is (its appsettings.json), wherever it is started from.
+WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 {
     ["--host"] = "Host",
@@ -23,6 +24,9 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 IPAddress host = IPAddress.Parse(builder.Configuration["Host"] ?? "127.0.0.1");
 int httpPort = builder.Configuration.GetValue("HttpPort", 8080);
 int tinyProtoPort = builder.Configuration.GetValue("TinyProtoPort", 5000);
+
+// The clock of the connections (BoardConnection's timestamps) and of the server's timeouts.
+builder.Services.AddSingleton(TimeProvider.System);
 
 // The tinyproto server: no endpoints of its own, Kestrel listens for it; options from configuration (appsettings.json).
 builder.Services.AddTinyProtoServer<BoardConnection>("board").BindConfiguration("TinyProto:Servers:board");

@@ -57,12 +57,12 @@ public static class TinyProtoConnectionBuilderExtensions
         ArgumentNullException.ThrowIfNull(serverName);
         TinyProtoServer server = builder.ApplicationServices.GetKeyedService<TinyProtoServer>(serverName)
             ?? throw new InvalidOperationException(
-                $"No tinyproto server named '{serverName}' is registered. Add it with builder.Services.AddTinyProtoServer<TConnection>(\"{serverName}\") " +
+                $"No tinyproto server named {HostedServer.Label(serverName)} is registered. Add it with builder.Services.AddTinyProtoServer<TConnection>(\"{serverName}\") " +
                 "(its Endpoints may be empty: Kestrel listens for it).");
         if (server.TlsOptions is not null)
         {
             throw new InvalidOperationException(
-                $"The tinyproto server '{serverName}' has TlsOptions, which apply only to its own endpoints: Kestrel owns this endpoint's socket. " +
+                $"The tinyproto server {HostedServer.Label(serverName)} has TlsOptions, which apply only to its own endpoints: Kestrel owns this endpoint's socket. " +
                 "Put TLS on the Kestrel endpoint with listenOptions.UseHttps(...) before UseTinyProto, and leave the server's TlsOptions unset.");
         }
 

@@ -31,8 +31,9 @@ internal static class HostedServer
             server.AddAddress(endpoint.Host, endpoint.Port);
         }
 
-        // With no endpoints of its own, the server serves what Kestrel hands it (the AspNetCore package's UseTinyProto).
-        server.ServesHandedPeers = options.Endpoints.Count == 0;
+        // It may start with no endpoints of its own, to serve what Kestrel hands it (the AspNetCore package's UseTinyProto):
+        // once every hosted service has started, one with neither fails the start (ServerHostedService.StartedAsync).
+        server.ServesHandedPeers = true;
         server.ConnectionLimit = options.ConnectionLimit;
         server.MaxConnectionsPerRemoteAddress = options.MaxConnectionsPerRemoteAddress;
         server.MaxPendingHandshakes = options.MaxPendingHandshakes;
@@ -56,11 +57,15 @@ internal static class HostedServer
         connection.TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
     }
 
-    /// <summary>The key of a server's own services beside the server (its connections' scopes).</summary>
     /// <summary>Makes each <typeparamref name="TConnection"/> of the server named <paramref name="name"/> in a DI scope of its own (drained when the server's hosted service stops).</summary>
     public static Func<TinyProtoConnection> ScopedFactory<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TConnection>(IServiceProvider services, string name)
         where TConnection : TinyProtoConnection =>
-        services.GetRequiredKeyedService<ScopedConnections>(KeyOf(name)).Create<TConnection>;
+        (services.GetKeyedService<ScopedConnections>(KeyOf(name))
+            ?? throw new InvalidOperationException($"The tinyproto server {Label(name)} was not registered with AddTinyProtoServer, which makes its connections through DI: register it so, or use UseTinyProto without a connection class.")).Create<TConnection>;
 
+    /// <summary>How messages name a server: <c>'echo'</c>, or <c>"" (the unnamed one)</c>.</summary>
+    public static string Label(string name) => name.Length == 0 ? "\"\" (the unnamed one)" : $"'{name}'";
+
+    /// <summary>The key of a server's own services beside the server (its connections' scopes).</summary>
     public static string KeyOf(string name) => "TinyProto.Async.Hosting server " + name;
 }

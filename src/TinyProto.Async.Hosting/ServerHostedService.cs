@@ -30,12 +30,11 @@ internal sealed class ServerHostedService(IServiceProvider services, string name
     public async Task StartedAsync(CancellationToken cancellationToken)
     {
         // Kestrel configures its endpoints as it starts (UseTinyProto runs then), so this is the first moment to know.
-        if (_server is { ServesHandedPeers: true, HandedListeners: 0 })
+        if (_server is { HasOwnAddresses: false, HandedListeners: 0 })
         {
             await _server.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            string label = name.Length == 0 ? "The tinyproto server" : $"The tinyproto server '{name}'";
             throw new InvalidOperationException(
-                $"{label} has nowhere to listen: its Endpoints are empty and no Kestrel endpoint hands it clients. " +
+                $"The tinyproto server {HostedServer.Label(name)} has nowhere to listen: its Endpoints are empty and no Kestrel endpoint hands it clients. " +
                 $"Add an endpoint (\"Endpoints\": [ \"0.0.0.0:5000\" ]), or call listenOptions.UseTinyProto(\"{name}\") on a Kestrel endpoint (the TinyProto.Async.AspNetCore package).");
         }
     }

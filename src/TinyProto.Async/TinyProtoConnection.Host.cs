@@ -42,6 +42,9 @@ public partial class TinyProtoConnection
     /// <summary>Whether the connection is closing or has ended, or its peer closed: a host that hands out connections skips it.</summary>
     internal bool IsEnding => _completion.Task.IsCompleted || _lifetime.IsClosingNow() || _lifetime.InputEndedNow();
 
+    /// <summary>Whether a graceful stop began (its server is stopping it): headers from now on are declined.</summary>
+    internal bool IsStopping => _lifetime.StoppingNow();
+
     /// <summary>Whether the caller runs on some connection's hook loop, where waiting for that connection to end would wait for itself.</summary>
     internal static bool OnAHookLoop => s_hookLoopOwner.Value is not null;
 }

@@ -100,7 +100,24 @@ public partial class TinyProtoServer
         }
     }
 
-    private Task ServeAsync(Socket socket) => ServeAsync(new AcceptedSocket(socket), null, default);
+    private async Task ServeAsync(Socket socket)
+    {
+        // Off the accept loop first: nothing about one socket (reading its endpoints may throw) can stop the loop.
+        await Task.Yield();
+        AcceptedSocket peer;
+        try
+        {
+            peer = new AcceptedSocket(socket);
+        }
+        catch (Exception ex)
+        {
+            Log.AcceptFailed(_logger, "?", ex);
+            socket.Dispose();
+            return;
+        }
+
+        await ServeAsync(peer, null, default).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Serves a peer that another server accepted and handed over (the Kestrel adapter): the same admission limits,
@@ -150,7 +167,6 @@ public partial class TinyProtoServer
 
     private async Task ServeAsync(AcceptedPeer peer, Func<TinyProtoConnection>? handler, CancellationToken closeRequested)
     {
-        await Task.Yield();
         string? remote = peer.RemoteEndPoint?.ToString();
         IPAddress? address = (peer.RemoteEndPoint as IPEndPoint)?.Address;
         System.Diagnostics.TagList tags = ServerMetrics.Tags(peer.LocalEndPoint);

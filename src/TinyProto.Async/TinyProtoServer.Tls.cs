@@ -48,6 +48,13 @@ public partial class TinyProtoServer
     /// <summary>Fails a start whose <see cref="TlsOptions"/> could not authenticate any client.</summary>
     private void ValidateTlsOptions()
     {
+        if (_tlsOptions is not null && HandedListeners > 0)
+        {
+            throw new InvalidOperationException(
+                "TlsOptions apply only to the server's own endpoints, and Kestrel hands this server clients (UseTinyProto): " +
+                "put TLS on the Kestrel endpoint with listenOptions.UseHttps(...) before UseTinyProto, and leave TlsOptions unset.");
+        }
+
         if (_tlsOptions is { ServerCertificate: null, ServerCertificateContext: null, ServerCertificateSelectionCallback: null })
         {
             throw new InvalidOperationException("TlsOptions names no certificate: set its ServerCertificate, ServerCertificateContext or ServerCertificateSelectionCallback.");

@@ -168,8 +168,8 @@ public partial class TinyProtoServer : IAsyncDisposable
     public IReadOnlyDictionary<Guid, TinyProtoConnection> ActiveConnections => _active;
 
     /// <summary>
-    /// The endpoints the server is listening on, with the ports chosen for port 0; empty until started. A server that
-    /// Kestrel hands clients to (the AspNetCore package's <c>UseTinyProto</c>) lists those Kestrel endpoints too, once
+    /// The endpoints the server is listening on, with the ports chosen for port 0: its own once it has started, and the
+    /// Kestrel endpoints that hand it clients (the AspNetCore package's <c>UseTinyProto</c>), with their ports once
     /// Kestrel has bound them.
     /// </summary>
     public IReadOnlyList<EndPoint> BoundEndPoints
@@ -198,6 +198,9 @@ public partial class TinyProtoServer : IAsyncDisposable
     /// the host that registered it with no endpoints, before it starts.
     /// </summary>
     internal bool ServesHandedPeers { get; set; }
+
+    /// <summary>Whether the server has addresses of its own to listen on.</summary>
+    internal bool HasOwnAddresses => _addresses.Count > 0;
 
     /// <summary>How many of another server's listeners hand peers to this one.</summary>
     internal int HandedListeners
@@ -291,7 +294,7 @@ public partial class TinyProtoServer : IAsyncDisposable
     {
         if (_addresses.Count == 0 && !ServesHandedPeers)
         {
-            throw new InvalidOperationException("Add at least one address with AddAddress before starting the server.");
+            throw new InvalidOperationException("Add at least one address with AddAddress before starting the server (or, in ASP.NET Core, register it with AddTinyProtoServer and hand it a Kestrel endpoint with listenOptions.UseTinyProto).");
         }
 
         ValidateTlsOptions();

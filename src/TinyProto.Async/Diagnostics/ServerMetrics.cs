@@ -30,7 +30,7 @@ internal sealed class ServerMetrics
     /// <summary>The tags of a listener: its transport, address and port.</summary>
     public static TagList Tags(EndPoint? local)
     {
-        var tags = new TagList { { "network.transport", "tcp" } };
+        var tags = new TagList { { "network.transport", TransportOf(local) } };
         if (local is IPEndPoint ip)
         {
             tags.Add("server.address", ip.Address.ToString());
@@ -39,6 +39,9 @@ internal sealed class ServerMetrics
 
         return tags;
     }
+
+    /// <summary>The <c>network.transport</c> of a listener's endpoint: <c>unix</c> for a Unix domain socket (Kestrel's <c>ListenUnixSocket</c>), else <c>tcp</c>.</summary>
+    public static string TransportOf(EndPoint? local) => local is System.Net.Sockets.UnixDomainSocketEndPoint ? "unix" : "tcp";
 
     public void ConnectionStarted(in TagList tags) => _active.Add(1, tags);
 

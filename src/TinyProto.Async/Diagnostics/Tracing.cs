@@ -28,7 +28,7 @@ internal static class Tracing
         Activity? activity = Source.StartActivity("tinyproto.accept", ActivityKind.Server);
         if (activity is not null)
         {
-            activity.SetTag("network.transport", "tcp");
+            activity.SetTag("network.transport", ServerMetrics.TransportOf(local));
             if (local is IPEndPoint server)
             {
                 activity.SetTag("server.address", server.Address.ToString()).SetTag("server.port", server.Port);

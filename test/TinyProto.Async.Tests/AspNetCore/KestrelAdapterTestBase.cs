@@ -62,7 +62,7 @@ public abstract class KestrelAdapterTestBase : ConnectionTestBase
         });
         configure?.Invoke(builder);
         WebApplication app = builder.Build();
-        app.MapGet("/active", ([FromKeyedServices("echo")] TinyProtoServer server) => server.ActiveConnections.Count);
+        app.MapGet("/active", (IServiceProvider services) => services.GetRequiredKeyedService<TinyProtoServer>(name).ActiveConnections.Count);
         return app;
     }
 

@@ -81,7 +81,7 @@ public sealed class KestrelAdapterTests : KestrelAdapterTestBase
         watch.Stop();
 
         // Kestrel alone would wait for the shutdown timeout (30 s here) before aborting the connection.
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"The host took {watch.Elapsed} to stop.");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"The host took {watch.Elapsed} to stop.");
         await Bounded(connection.Completion);
         Assert.Equal(TinyProtoCloseReason.PeerClosed, connection.CloseReason);
         var server = (RecordingServer)app.Services.GetRequiredKeyedService<TinyProtoServer>("echo");
@@ -104,7 +104,7 @@ public sealed class KestrelAdapterTests : KestrelAdapterTestBase
         await Bounded(hook.Holding.Task);
 
         Task stop = app.StopAsync(TimeoutToken);
-        await Task.Delay(200, TimeoutToken);
+        await WaitUntilAsync(() => hook.IsStopping);
 
         // Kestrel asked the connection to close: a header after that is declined, the held message still answered.
         await Bounded(raw.WriteAsync(RawPeer.Header(6)));
@@ -190,28 +190,85 @@ public sealed class KestrelAdapterTests : KestrelAdapterTestBase
     }
 
     [Fact]
-    public async Task InAGenericHostWhereKestrelStartsFirst_ItsClientsWaitForTheServer_AndTheStopStillEndsThemAtOnce()
+    public async Task InAGenericHostWhereKestrelStartsFirst_AClientArrivingBeforeTheServerStarted_WaitsAndIsServed_AndTheStopEndsItAtOnce()
     {
         // ConfigureWebHost before AddTinyProtoServer: Kestrel's hosted service starts before the server's and stops after it.
-        IHost host = Host.CreateDefaultBuilder()
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using IHost host = Host.CreateDefaultBuilder()
             .ConfigureLogging(logging => logging.ClearProviders())
             .ConfigureWebHost(web => web.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseTinyProto("echo"))).Configure(_ => { }))
-            .ConfigureServices(services => services.AddTinyProtoServer<RecordingServer, EchoConnection>("echo"))
+            .ConfigureServices(services => services.AddSingleton(gate).AddTinyProtoServer<GatedServer, EchoConnection>("echo"))
             .Build();
-        await Bounded(host.StartAsync(TimeoutToken));
-        var server = (RecordingServer)host.Services.GetRequiredKeyedService<TinyProtoServer>("echo");
+        Task start = host.StartAsync(TimeoutToken);
+        var server = (GatedServer)host.Services.GetRequiredKeyedService<TinyProtoServer>("echo");
+        await WaitUntilAsync(() => server.BoundEndPoints.Count == 1 && server.State == TinyProtoServerState.Starting);
+
+        // Kestrel accepts; the server is still in its PreLoopAsync, so the handshake waits for it.
         await using var client = new TinyProtoClient();
-        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", PortOf(server), TimeoutToken));
+        Task<TinyProtoConnection> connecting = client.ConnectAsync("127.0.0.1", PortOf(server), TimeoutToken);
+        await Task.Delay(100, TimeoutToken);
+        Assert.False(connecting.IsCompleted);
+        gate.SetResult();
+        await Bounded(start);
+        TinyProtoConnection connection = await Bounded(connecting);
         Assert.Equal("ordered"u8.ToArray(), await Bounded(connection.RequestAsync("ordered"u8.ToArray(), TimeSpan.FromSeconds(10), TimeoutToken).AsTask()));
 
         var watch = Stopwatch.StartNew();
         await Bounded(host.StopAsync(TimeoutToken));
         watch.Stop();
-        host.Dispose();
 
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"The host took {watch.Elapsed} to stop.");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"The host took {watch.Elapsed} to stop.");
         await Bounded(connection.Completion);
+        Assert.Equal(TinyProtoCloseReason.PeerClosed, connection.CloseReason);
+    }
+
+    [Fact]
+    public async Task AHookThatIgnoresTheStop_IsAbortedAtTheServersStopTimeout_SoTheHostStillStops()
+    {
+        await using WebApplication app = NewApp(register: services =>
+            services.AddTinyProtoServer<RecordingServer, HeldEcho>("echo").Configure(o => o.StopTimeout = TimeSpan.FromSeconds(1)));
+        await Bounded(app.StartAsync(TimeoutToken));
+        var server = (RecordingServer)app.Services.GetRequiredKeyedService<TinyProtoServer>("echo");
+        await using var client = new TinyProtoClient();
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", TinyProtoPort(app), TimeoutToken));
+        await Bounded(connection.TransmitAsync("held for ever"u8.ToArray(), TimeoutToken).AsTask());
+        await Bounded(((HeldEcho)server.ActiveConnections.Values.Single()).Holding.Task);
+
+        var watch = Stopwatch.StartNew();
+        await Bounded(app.StopAsync(TimeoutToken));
+        watch.Stop();
+
+        // Kestrel's own shutdown timeout is 30 s here: the server's 1 s stop deadline ended the connection.
+        Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(5));
+        await Bounded(connection.Completion.ContinueWith(_ => { }, TaskScheduler.Default));
         Assert.Single(server.ShutDown);
+    }
+
+    [Fact]
+    public async Task ThePerAddressLimit_RefusesKestrelsExtraClientWith0xFE_AndServesTheFirst()
+    {
+        await using WebApplication app = NewApp(register: services =>
+            services.AddTinyProtoServer<RecordingServer, EchoConnection>("echo").Configure(o => o.MaxConnectionsPerRemoteAddress = 1));
+        await Bounded(app.StartAsync(TimeoutToken));
+        await using var client = new TinyProtoClient();
+        TinyProtoConnection first = await Bounded(client.ConnectAsync("127.0.0.1", TinyProtoPort(app), TimeoutToken));
+
+        var refused = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.ConnectAsync("127.0.0.1", TinyProtoPort(app), TimeoutToken)));
+
+        Assert.Equal(TinyProtoError.ConnectionLimitReached, refused.Error);
+        Assert.Equal("first"u8.ToArray(), await Bounded(first.RequestAsync("first"u8.ToArray(), TimeSpan.FromSeconds(10), TimeoutToken).AsTask()));
+        await Bounded(app.StopAsync(TimeoutToken));
+    }
+
+    [Fact]
+    public async Task TlsOptionsSetAfterUseTinyProto_FailTheStart_SayingToUseKestrelsHttps()
+    {
+        await using WebApplication app = NewApp();
+        app.Services.GetRequiredKeyedService<TinyProtoServer>("echo").TlsOptions = new SslServerAuthenticationOptions { ServerCertificate = TestCertificates.Server };
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => Bounded(app.StartAsync(TimeoutToken)));
+
+        Assert.Contains("TlsOptions apply only to the server's own endpoints, and Kestrel hands this server clients", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -232,6 +289,12 @@ public sealed class KestrelAdapterTests : KestrelAdapterTestBase
         Assert.Contains("listenOptions.UseHttps(...)", ex.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>A server whose start (its PreLoopAsync) waits for the test's gate.</summary>
+    public sealed class GatedServer(TaskCompletionSource gate) : TinyProtoServer
+    {
+        protected override async ValueTask PreLoopAsync(CancellationToken cancellationToken) => await gate.Task.WaitAsync(cancellationToken);
+    }
+
     /// <summary>A singleton the connections greet with.</summary>
     public sealed class Greeting
     {
@@ -241,9 +304,11 @@ public sealed class KestrelAdapterTests : KestrelAdapterTestBase
     /// <summary>One per connection, disposed with its scope.</summary>
     public sealed class PerConnection : IDisposable
     {
-        public bool Disposed { get; private set; }
+        private volatile bool _disposed;
 
-        public void Dispose() => Disposed = true;
+        public bool Disposed => _disposed;
+
+        public void Dispose() => _disposed = true;
     }
 
     /// <summary>Answers with the greeting from DI, then the message.</summary>

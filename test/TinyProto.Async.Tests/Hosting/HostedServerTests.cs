@@ -71,6 +71,22 @@ public sealed class HostedServerTests : HostingTestBase
     }
 
     [Fact]
+    public async Task NoEndpointsInTheOptions_ButAnAddressFromConfigureServer_Listens()
+    {
+        HostApplicationBuilder builder = NewHost();
+        AddGreetingServices(builder.Services);
+        builder.Services.AddTinyProtoServer<GreetingEcho>("coded", (_, server) => server.AddAddress("127.0.0.1", 0));
+        using IHost host = builder.Build();
+        await Bounded(host.StartAsync(TimeoutToken));
+
+        TinyProtoServer server = host.Services.GetRequiredKeyedService<TinyProtoServer>("coded");
+        await using var client = new TinyProtoClient();
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", PortOf(server), TimeoutToken));
+        Assert.Equal("hello!"u8.ToArray(), await Bounded(connection.RequestAsync("!"u8.ToArray(), TimeoutToken).AsTask()));
+        await Bounded(host.StopAsync(TimeoutToken));
+    }
+
+    [Fact]
     public async Task TwoNamedServers_RunSideBySide_EachWithItsOwnOptionsAndConnections()
     {
         HostApplicationBuilder builder = NewHost();
