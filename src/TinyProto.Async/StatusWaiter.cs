@@ -20,6 +20,9 @@ namespace TinyProto.Async;
 /// </remarks>
 internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
 {
+    /// <summary>What the caller's <c>GetResult</c> records, for a measured buffered lock-step transmission; null otherwise.</summary>
+    public Diagnostics.SendMeasurement? Measurement { get; set; }
+
     /// <summary>When the wait started (a timestamp of the connection's clock), for the status timeout.</summary>
     public long StartedAt { get; private set; }
 
@@ -100,7 +103,19 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
         Registration.Dispose();
         Registration = default;
         Connection.LockStepTransmissions transmitter = Transmitter!;
-        GetResult(token);
+        Diagnostics.SendMeasurement? measurement = Measurement;
+        Measurement = null;
+        try
+        {
+            GetResult(token);
+        }
+        catch (Exception ex) when (measurement is { } failed)
+        {
+            failed.Failed(ex);
+            throw;
+        }
+
+        measurement?.Succeeded();
         transmitter.ReturnWaiter(this);
     }
 

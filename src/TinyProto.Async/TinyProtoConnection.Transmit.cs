@@ -60,10 +60,17 @@ public partial class TinyProtoConnection
             return ValueTask.FromException(new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {message.Length} bytes is above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent."));
         }
 
-        ValueTask transmission = IsPipelined
-            ? parts.Pipelined.TransmitAsync(message, null, message.Length, cancellationToken)
-            : parts.LockStep.TransmitAsync(message, cancellationToken);
-        return parts.Metrics.MeasuresSending ? parts.Metrics.Measure(transmission, operation, message.Length, started) : transmission;
+        if (!parts.Metrics.MeasuresSending)
+        {
+            return IsPipelined
+                ? parts.Pipelined.TransmitAsync(message, null, message.Length, cancellationToken)
+                : parts.LockStep.TransmitAsync(message, cancellationToken);
+        }
+
+        var measurement = new SendMeasurement(parts.Metrics, operation, message.Length, started);
+        return IsPipelined
+            ? measurement.Wrap(parts.Pipelined.TransmitAsync(message, null, message.Length, cancellationToken))
+            : parts.LockStep.TransmitMeasuredAsync(message, measurement, cancellationToken);
     }
 
     /// <summary>

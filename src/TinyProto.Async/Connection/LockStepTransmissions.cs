@@ -48,6 +48,20 @@ internal sealed partial class LockStepTransmissions
         return TransmitCoreAsync(message, null, message.Length, cancellationToken);
     }
 
+    /// <summary>
+    /// As <see cref="TransmitAsync(ReadOnlySequence{byte}, CancellationToken)"/>, recording <paramref name="measurement"/>
+    /// when it completes: on the usual path through the status waiter the caller awaits, else through the metrics' wrapper.
+    /// </summary>
+    public ValueTask TransmitMeasuredAsync(ReadOnlySequence<byte> message, Diagnostics.SendMeasurement measurement, CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.IsCancellationRequested && _turn.Wait(0, CancellationToken.None))
+        {
+            return TransmitBufferedLockStep(message, message.Length, cancellationToken, measurement);
+        }
+
+        return measurement.Wrap(TransmitCoreAsync(message, null, message.Length, cancellationToken));
+    }
+
     /// <summary>Transmits <paramref name="length"/> bytes read from <paramref name="source"/> while they are sent.</summary>
     public ValueTask TransmitAsync(Stream source, long length, CancellationToken cancellationToken) =>
         TransmitCoreAsync(default, source, length, cancellationToken);
@@ -180,7 +194,7 @@ internal sealed partial class LockStepTransmissions
     public void ReturnWaiter(StatusWaiter waiter) => _waits.Return(waiter);
 
     /// <summary>The buffered lock-step path (see the remarks); the caller holds the lock-step turn.</summary>
-    private ValueTask TransmitBufferedLockStep(ReadOnlySequence<byte> body, long length, CancellationToken cancellationToken)
+    private ValueTask TransmitBufferedLockStep(ReadOnlySequence<byte> body, long length, CancellationToken cancellationToken, Diagnostics.SendMeasurement? measurement = null)
     {
         StatusWaiter waiter;
         try
@@ -190,13 +204,13 @@ internal sealed partial class LockStepTransmissions
         catch (Exception ex)
         {
             _turn.Release();
-            return ValueTask.FromException(ex);
+            return Measured(measurement, ValueTask.FromException(ex));
         }
 
         waiter.BeginTransmission(this, body);
         if (!_output.TryAcquire())
         {
-            return SendHeaderThenAwaitAsync(waiter, length, default, headerWritten: false, cancellationToken);
+            return Measured(measurement, SendHeaderThenAwaitAsync(waiter, length, default, headerWritten: false, cancellationToken));
         }
 
         ValueTask<System.IO.Pipelines.FlushResult> flush;
@@ -209,12 +223,12 @@ internal sealed partial class LockStepTransmissions
         catch (Exception ex)
         {
             _output.Release();
-            return ValueTask.FromException(AbandonHeader(waiter, ex));
+            return Measured(measurement, ValueTask.FromException(AbandonHeader(waiter, ex)));
         }
 
         if (!flush.IsCompletedSuccessfully)
         {
-            return SendHeaderThenAwaitAsync(waiter, length, flush, headerWritten: true, cancellationToken);
+            return Measured(measurement, SendHeaderThenAwaitAsync(waiter, length, flush, headerWritten: true, cancellationToken));
         }
 
         try
@@ -224,17 +238,22 @@ internal sealed partial class LockStepTransmissions
         catch (Exception ex)
         {
             _output.Release();
-            return ValueTask.FromException(AbandonHeader(waiter, ex));
+            return Measured(measurement, ValueTask.FromException(AbandonHeader(waiter, ex)));
         }
 
         ValueTask release = _output.ReleaseAsync();
         if (!release.IsCompletedSuccessfully)
         {
-            return ReleaseThenAwaitAsync(waiter, release, cancellationToken);
+            return Measured(measurement, ReleaseThenAwaitAsync(waiter, release, cancellationToken));
         }
 
+        // The usual path: the caller awaits the waiter itself, whose GetResult records the measurement.
+        waiter.Measurement = measurement;
         return AwaitTransmission(waiter, cancellationToken);
     }
+
+    private static ValueTask Measured(Diagnostics.SendMeasurement? measurement, ValueTask transmission) =>
+        measurement is { } measured ? measured.Wrap(transmission) : transmission;
 
     /// <summary>The caller's view of a buffered lock-step transmission whose header is out.</summary>
     private static ValueTask AwaitTransmission(StatusWaiter waiter, CancellationToken cancellationToken)
