@@ -37,6 +37,23 @@ internal sealed class MessageMetrics
     public Histogram<double> OperationDuration { get; }
 
     /// <summary>The instruments on <paramref name="factory"/>'s meter, made once per factory; on the library's own meter without one.</summary>
-    public static MessageMetrics For(IMeterFactory? factory) =>
-        factory is null ? s_shared.Value : s_byFactory.GetValue(factory, static f => new MessageMetrics(f));
+    public static MessageMetrics For(IMeterFactory? factory)
+    {
+        if (factory is null)
+        {
+            return s_shared.Value;
+        }
+
+        if (s_byFactory.TryGetValue(factory, out MessageMetrics? made))
+        {
+            return made;
+        }
+
+        // GetValue may run its callback twice when two connections race (a client and a server handshaking at once):
+        // two sets of instruments, one of them dropped, and a listener that bound to that one sees nothing. One at a time.
+        lock (s_byFactory)
+        {
+            return s_byFactory.GetValue(factory, static f => new MessageMetrics(f));
+        }
+    }
 }
