@@ -363,8 +363,15 @@ public partial class TinyProtoServer
                 connection.BeginStop();
             }
 
+            // A peer Kestrel handed over just as the stop began may be tracked after a first look: look again until none is left.
+            Task deadline = Task.Delay(_stopTimeout);
             Task all = Task.WhenAll(_handlers.Keys);
-            if (await Task.WhenAny(all, Task.Delay(_stopTimeout)).ConfigureAwait(false) != all)
+            while (await Task.WhenAny(all, deadline).ConfigureAwait(false) == all && _handlers.Keys.Any(static t => !t.IsCompleted))
+            {
+                all = Task.WhenAll(_handlers.Keys);
+            }
+
+            if (!all.IsCompleted)
             {
                 foreach (TinyProtoConnection connection in _active.Values)
                 {
