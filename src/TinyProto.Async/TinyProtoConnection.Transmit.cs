@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using TinyProto.Async.Connection;
 using TinyProto.Async.Diagnostics;
@@ -60,14 +61,15 @@ public partial class TinyProtoConnection
             return ValueTask.FromException(new TinyProtoException(TinyProtoError.MessageTooLarge, $"A message of {message.Length} bytes is above the protocol maximum of {FrameCodec.MaxMessageSize} bytes (0xF0FFFFFF); nothing was sent."));
         }
 
-        if (!parts.Metrics.MeasuresSending)
+        Activity? span = operation == Operation.Transmit ? Tracing.StartTransmit(this, message.Length) : null;
+        if (!parts.Metrics.MeasuresSending && span is null)
         {
             return IsPipelined
                 ? parts.Pipelined.TransmitAsync(message, null, message.Length, cancellationToken)
                 : parts.LockStep.TransmitAsync(message, cancellationToken);
         }
 
-        var measurement = new SendMeasurement(parts.Metrics, operation, message.Length, started);
+        var measurement = new SendMeasurement(parts.Metrics, operation, message.Length, started, span);
         return IsPipelined
             ? measurement.Wrap(parts.Pipelined.TransmitAsync(message, null, message.Length, cancellationToken))
             : parts.LockStep.TransmitMeasuredAsync(message, measurement, cancellationToken);
@@ -104,6 +106,7 @@ public partial class TinyProtoConnection
         ThrowIfNotStarted();
         ConnectionMetrics metrics = _parts!.Metrics;
         long started = metrics.Start();
+        using Activity? span = Tracing.StartTransmit(this, length);
         try
         {
             if (IsPipelined)
@@ -119,6 +122,7 @@ public partial class TinyProtoConnection
         {
             metrics.SendFailed(1, ex);
             metrics.Failed(Operation.Transmit, started, ex);
+            Tracing.Fail(span, ex);
             throw;
         }
 

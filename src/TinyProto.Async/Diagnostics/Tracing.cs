@@ -6,8 +6,8 @@ namespace TinyProto.Async.Diagnostics;
 /// <summary>
 /// The <c>TinyProto.Async</c> activity source: spans around what takes a round trip or more and is worth tracing, a
 /// client's connect (<c>tinyproto.connect</c>), a server's handshake with a client (<c>tinyproto.accept</c>) and a
-/// request with its reply (<c>tinyproto.request</c>). Not around each transmission: with no listener a span costs a
-/// check, but a message is the hot path. Attributes after the OpenTelemetry conventions: <c>network.transport</c>,
+/// request with its reply (<c>tinyproto.request</c>), and each transmission (<c>tinyproto.transmit</c>) while a listener
+/// samples them: without one, a transmission costs a <see cref="ActivitySource.HasListeners"/> check. Attributes after the OpenTelemetry conventions: <c>network.transport</c>,
 /// <c>server.address</c>, <c>server.port</c>, <c>client.address</c>, <c>error.type</c>.
 /// </summary>
 internal static class Tracing
@@ -49,6 +49,30 @@ internal static class Tracing
         Activity? activity = Source.StartActivity("tinyproto.request", ActivityKind.Client);
         activity?.SetTag("network.transport", "tcp").SetTag("tinyproto.connection.id", connection.Id.ToString())
             .SetTag("tinyproto.request.size", length).SetTag("tinyproto.pipelined", connection.IsPipelined);
+        return activity;
+    }
+
+    /// <summary>
+    /// Starts a span for one transmission (<c>tinyproto.transmit</c>, producer kind), ended when the transmission
+    /// completes; null when nobody listens or samples it. The span does not become the caller's current activity: the
+    /// transmission goes on after <c>TransmitAsync</c> returns, and what the caller does next is not part of it.
+    /// </summary>
+    public static Activity? StartTransmit(TinyProtoConnection connection, long length)
+    {
+        if (!Source.HasListeners())
+        {
+            return null;
+        }
+
+        Activity? caller = Activity.Current;
+        Activity? activity = Source.StartActivity("tinyproto.transmit", ActivityKind.Producer);
+        if (activity is not null)
+        {
+            activity.SetTag("tinyproto.connection.id", connection.Id.ToString()).SetTag("tinyproto.message.size", length)
+                .SetTag("tinyproto.pipelined", connection.IsPipelined);
+            Activity.Current = caller;
+        }
+
         return activity;
     }
 
