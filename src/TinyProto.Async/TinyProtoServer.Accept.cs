@@ -119,52 +119,6 @@ public partial class TinyProtoServer
         await ServeAsync(peer, null, default).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Serves a peer that another server accepted and handed over (the Kestrel adapter): the same admission limits,
-    /// handshake, hooks, <see cref="ActiveConnections"/>, metrics and graceful stop as the server's own sockets. Waits for
-    /// the server to start (up to the handshake's timeout); a server that is not running closes the transport.
-    /// <paramref name="closeRequested"/> (the other server is stopping) stops the connection gracefully, as
-    /// <see cref="StopAsync"/> does, and aborts it after <see cref="StopTimeout"/>. Returns once the connection has ended
-    /// and <see cref="ConnectionShutdownAsync"/> has run; it throws nothing.
-    /// </summary>
-    /// <param name="peer">The handed transport.</param>
-    /// <param name="handler">Makes the connection for this peer, or null for the server's own handler.</param>
-    /// <param name="closeRequested">Cancelled when the server that accepted the peer asks its connections to close.</param>
-    internal async Task ServeHandedAsync(HandedPeer peer, Func<TinyProtoConnection>? handler, CancellationToken closeRequested)
-    {
-        if (!await WaitUntilAcceptingAsync(closeRequested).ConfigureAwait(false))
-        {
-            Log.HandedWhileNotRunning(_logger, peer.RemoteEndPoint?.ToString(), State);
-            peer.Close();
-            return;
-        }
-
-        Task serving = ServeAsync(peer, handler, closeRequested);
-        Track(serving);
-        await serving.ConfigureAwait(false);
-    }
-
-    /// <summary>Waits for the accept loops to start; false when the server stops or fails to start first, or within a handshake's timeout.</summary>
-    private async Task<bool> WaitUntilAcceptingAsync(CancellationToken closeRequested)
-    {
-        if (Volatile.Read(ref _accepting) && Volatile.Read(ref _state) == 1)
-        {
-            return true;
-        }
-
-        TimeSpan bound = ConnectionOptions.Timeout;
-        try
-        {
-            await Task.WhenAny(_accepted.Task, _stopped.Task).WaitAsync(bound == System.Threading.Timeout.InfiniteTimeSpan ? TimeSpan.FromSeconds(30) : bound, closeRequested).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
-        {
-            return false;
-        }
-
-        return _accepted.Task.IsCompleted && Volatile.Read(ref _state) == 1;
-    }
-
     private async Task ServeAsync(AcceptedPeer peer, Func<TinyProtoConnection>? handler, CancellationToken closeRequested)
     {
         string? remote = peer.RemoteEndPoint?.ToString();
@@ -236,25 +190,6 @@ public partial class TinyProtoServer
         finally
         {
             _metrics.ConnectionEnded(tags, Stopwatch.GetElapsedTime(started), connection);
-        }
-    }
-
-    /// <summary>
-    /// Stops one connection gracefully, as <see cref="StopAsync"/> stops them all: what it accepted is still delivered
-    /// and answered, and it is aborted if it has not ended within <see cref="StopTimeout"/>.
-    /// </summary>
-    private void StopOne(TinyProtoConnection connection)
-    {
-        connection.BeginStop();
-        _ = AbortIfNotEndedAsync(connection, _stopTimeout);
-    }
-
-    private async Task AbortIfNotEndedAsync(TinyProtoConnection connection, TimeSpan deadline)
-    {
-        if (await Task.WhenAny(connection.Completion, Task.Delay(deadline)).ConfigureAwait(false) != connection.Completion)
-        {
-            Log.Aborted(_logger, connection.Id);
-            connection.Abort();
         }
     }
 

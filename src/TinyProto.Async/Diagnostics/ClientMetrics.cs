@@ -34,19 +34,8 @@ internal sealed class ClientMetrics
     public void ConnectionStarted(in TagList tags) => _active.Add(1, tags);
 
     /// <summary>A connection that ended: one fewer open, its duration, and what ended it when that was an error.</summary>
-    public void ConnectionEnded(TagList tags, TimeSpan duration, TinyProtoConnection connection)
-    {
-        _active.Add(-1, tags);
-        if (_duration.Enabled)
-        {
-            if (connection.CloseReason == TinyProtoCloseReason.Failed)
-            {
-                tags.Add("error.type", ErrorType.Of(connection.CloseError));
-            }
-
-            _duration.Record(duration.TotalSeconds, tags);
-        }
-    }
+    public void ConnectionEnded(TagList tags, TimeSpan duration, TinyProtoConnection connection) =>
+        TinyProtoMeter.ConnectionEnded(_active, _duration, tags, duration, connection);
 
     public void ConnectFailed(TagList tags, Exception error)
     {

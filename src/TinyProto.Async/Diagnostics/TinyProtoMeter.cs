@@ -40,4 +40,22 @@ internal static class TinyProtoMeter
         return meter.CreateHistogram<double>(name, "s", description);
 #endif
     }
+
+    /// <summary>
+    /// A server's or client's connection that ended: one fewer on <paramref name="active"/>, its lifetime on
+    /// <paramref name="lifetime"/>, with <c>error.type</c> when an error ended it.
+    /// </summary>
+    public static void ConnectionEnded(UpDownCounter<long> active, Histogram<double> lifetime, System.Diagnostics.TagList tags, TimeSpan duration, TinyProtoConnection connection)
+    {
+        active.Add(-1, tags);
+        if (lifetime.Enabled)
+        {
+            if (connection.CloseReason == TinyProtoCloseReason.Failed)
+            {
+                tags.Add("error.type", ErrorType.Of(connection.CloseError));
+            }
+
+            lifetime.Record(duration.TotalSeconds, tags);
+        }
+    }
 }
