@@ -5,7 +5,7 @@ using System.Globalization;
 namespace TinyProto.Async.Tests;
 
 /// <summary>
-/// One of the repository's console tools (under <c>benchmarks/</c> or <c>samples/</c>), started as a real process from its build output
+/// One of the repository's console tools (under <c>benchmarks/</c>, <c>samples/</c>, or the <c>tinyproto</c> tool under <c>src/</c>), started as a real process from its build output
 /// with the configuration and target framework this test assembly was built with; its output is collected by line.
 /// </summary>
 internal sealed class ToolProcess : IAsyncDisposable
@@ -161,7 +161,8 @@ internal sealed class ToolProcess : IAsyncDisposable
             throw new DirectoryNotFoundException($"No TinyProto.Async.sln above {output.FullName}.");
         }
 
-        string folder = new[] { "samples", "test" }.FirstOrDefault(f => Directory.Exists(Path.Combine(root.FullName, f, project))) ?? "benchmarks";
-        return Path.Combine(root.FullName, folder, project, "bin", configuration, framework, project + ".dll");
+        string folder = new[] { "samples", "test", "src" }.FirstOrDefault(f => Directory.Exists(Path.Combine(root.FullName, f, project))) ?? "benchmarks";
+        // The command-line tool is built for net8.0 alone (it rolls forward to newer runtimes).
+        return Path.Combine(root.FullName, folder, project, "bin", configuration, folder == "src" ? "net8.0" : framework, project + ".dll");
     }
 }
