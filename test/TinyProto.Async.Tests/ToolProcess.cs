@@ -26,11 +26,19 @@ internal sealed class ToolProcess : IAsyncDisposable
 
     public static ToolProcess Start(string project, params string[] arguments) => StartUnder([], project, arguments);
 
+    /// <summary>As <see cref="Start"/>, with the tool's standard input a pipe the test writes to (<see cref="Input"/>).</summary>
+    public static ToolProcess StartWithInput(string project, params string[] arguments) => StartUnder([], project, arguments, redirectInput: true);
+
+    /// <summary>The tool's standard input, when started with <see cref="StartWithInput"/>; closing it is end of input.</summary>
+    public StreamWriter Input => _process.StandardInput;
+
     /// <summary>
     /// Starts the tool through <paramref name="launcher"/> (a program and its arguments, such as <c>unshare -rn</c>),
     /// which is given the dotnet host, <c>exec</c>, the tool's assembly and <paramref name="arguments"/> to run.
     /// </summary>
-    public static ToolProcess StartUnder(string[] launcher, string project, params string[] arguments)
+    public static ToolProcess StartUnder(string[] launcher, string project, params string[] arguments) => StartUnder(launcher, project, arguments, redirectInput: false);
+
+    private static ToolProcess StartUnder(string[] launcher, string project, string[] arguments, bool redirectInput)
     {
         string assembly = PathOf(project);
         if (!File.Exists(assembly))
@@ -44,6 +52,7 @@ internal sealed class ToolProcess : IAsyncDisposable
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = redirectInput,
             UseShellExecute = false,
         };
         foreach (string part in launcher.Skip(1))
