@@ -95,6 +95,13 @@ internal sealed class ToolProcess : IAsyncDisposable
         return tool;
     }
 
+    /// <summary>The shell command line that starts the tool with <paramref name="arguments"/> (for a terminal, such as tmux), each word quoted.</summary>
+    public static string ShellCommandLine(string project, params string[] arguments)
+    {
+        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        return string.Join(' ', new[] { host, "exec", PathOf(project) }.Concat(arguments).Select(word => "'" + word.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+    }
+
     /// <summary>Waits for the first stdout line that starts with <paramref name="prefix"/>.</summary>
     public async Task<string> WaitForLineAsync(string prefix, CancellationToken cancellationToken)
     {
