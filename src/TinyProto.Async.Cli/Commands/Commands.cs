@@ -10,5 +10,7 @@ internal static class Commands
         ListenCommand.Create(),
         SendCommand.Create(),
         ChatCommand.Create(),
+        SendFileCommand.Create(),
+        ReceiveFilesCommand.Create(),
     ];
 }
