@@ -103,23 +103,12 @@ internal sealed class ToolProcess : IAsyncDisposable
     }
 
     /// <summary>Waits for the first stdout line that starts with <paramref name="prefix"/>.</summary>
-    public async Task<string> WaitForLineAsync(string prefix, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            if (_stdout.FirstOrDefault(line => line.StartsWith(prefix, StringComparison.Ordinal)) is { } found)
-            {
-                return found;
-            }
+    public Task<string> WaitForLineAsync(string prefix, CancellationToken cancellationToken) =>
+        WaitForLineAsync(line => line.StartsWith(prefix, StringComparison.Ordinal), $"a line starting with '{prefix}'", cancellationToken);
 
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"The tool exited ({_process.ExitCode}) without printing '{prefix}'. stderr:\n{Stderr}");
-            }
-
-            await _outputLine.WaitAsync(TimeSpan.FromMilliseconds(100), cancellationToken);
-        }
-    }
+    /// <summary>Waits for the first stdout line that contains <paramref name="text"/>.</summary>
+    public Task<string> WaitForLineContainingAsync(string text, CancellationToken cancellationToken) =>
+        WaitForLineAsync(line => line.Contains(text, StringComparison.Ordinal), $"a line with '{text}'", cancellationToken);
 
     /// <summary>Waits for the process to end and for its output to be read to the end; returns the exit code.</summary>
     public async Task<int> WaitForExitAsync(CancellationToken cancellationToken)
@@ -143,6 +132,31 @@ internal sealed class ToolProcess : IAsyncDisposable
         }
 
         return await WaitForExitAsync(cancellationToken);
+    }
+
+    /// <summary>Ends the process at once (SIGKILL: no cleanup, like a pulled cable or a crash) and waits for it.</summary>
+    public async Task KillAsync(CancellationToken cancellationToken)
+    {
+        _process.Kill(entireProcessTree: true);
+        await WaitForExitAsync(cancellationToken);
+    }
+
+    private async Task<string> WaitForLineAsync(Func<string, bool> wanted, string what, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (_stdout.FirstOrDefault(wanted) is { } found)
+            {
+                return found;
+            }
+
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The tool exited ({_process.ExitCode}) without printing {what}. stderr:\n{Stderr}");
+            }
+
+            await _outputLine.WaitAsync(TimeSpan.FromMilliseconds(100), cancellationToken);
+        }
     }
 
     public async ValueTask DisposeAsync()

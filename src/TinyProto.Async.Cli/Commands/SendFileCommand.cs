@@ -37,20 +37,19 @@ internal static class SendFileCommand
             await using TinyProtoClient client = connect.CreateClient(parse, peer);
             TinyProtoConnection connection = await client.ConnectAsync(peer.Host, peer.Port, cancellationToken);
             var terminal = Terminal.Detect();
-            List<string> rejected = terminal.IsInteractive
+            (List<string> rejected, long bytesSent) = terminal.IsInteractive
                 ? await OnTerminalAsync(terminal, connection, timeout, limit, toSend, cancellationToken)
                 : await SendAllAsync(new FileSender(connection, timeout, limit, new PlainTransferView(Console.Out)), toSend, cancellationToken);
             await connection.CloseAsync(cancellationToken);
-            long bytes = toSend.Sum(file => file.Size);
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"sent {toSend.Count - rejected.Count} of {toSend.Count} file(s), {bytes} bytes in all, to {peer}"));
+                $"{toSend.Count - rejected.Count} of {toSend.Count} file(s) on the receiver, verified; {bytesSent} bytes sent to {peer}"));
             return rejected.Count == 0 ? ExitCode.Ok
                 : throw new TransferRejectedException($"not sent: {string.Join(", ", rejected)}");
         });
         return command;
     }
 
-    private static async Task<List<string>> OnTerminalAsync(Terminal terminal, TinyProtoConnection connection, TimeSpan timeout, RateLimit? limit,
+    private static async Task<(List<string> Rejected, long BytesSent)> OnTerminalAsync(Terminal terminal, TinyProtoConnection connection, TimeSpan timeout, RateLimit? limit,
         IReadOnlyList<LocalFile> files, CancellationToken cancellationToken)
     {
         TerminalTransferView? view = null;
@@ -75,7 +74,8 @@ internal static class SendFileCommand
         }
     }
 
-    private static async Task<List<string>> SendAllAsync(FileSender sender, IReadOnlyList<LocalFile> files, CancellationToken cancellationToken)
+    /// <summary>Sends the files in turn; returns the names not sent and how many bytes went.</summary>
+    private static async Task<(List<string> Rejected, long BytesSent)> SendAllAsync(FileSender sender, IReadOnlyList<LocalFile> files, CancellationToken cancellationToken)
     {
         var rejected = new List<string>();
         foreach (LocalFile file in files)
@@ -86,6 +86,6 @@ internal static class SendFileCommand
             }
         }
 
-        return rejected;
+        return (rejected, sender.BytesSent);
     }
 }

@@ -12,6 +12,10 @@ internal sealed class FileReceiverServer : TinyProtoServer
     public FileReceiverServer(ReceiveDirectory directory, ReceiverLog log)
     {
         ConnectionOptions.MaxMessageSize = TinyProtoConnectionOptions.ProtocolMaxMessageSize;
+
+        // File data past 64 KiB is streamed to disk as it arrives, so an interrupted transfer keeps all but the last
+        // few bytes, and a connection holds little memory whatever the file's size.
+        ConnectionOptions.MaxBufferedMessageSize = FileHeader.MaxJsonBytes;
         SetConnectionHandler(() => new FileReceiverConnection(Interlocked.Increment(ref _connections), directory, log));
     }
 

@@ -14,6 +14,9 @@ internal sealed class FileSender(TinyProtoConnection connection, TimeSpan timeou
     /// <summary>How fast a receiver is assumed to hash a partial copy at least, for how long to wait for its answer.</summary>
     private const double HashBytesPerSecond = 100e6;
 
+    /// <summary>File bytes sent and confirmed so far (not those the receiver had already).</summary>
+    public long BytesSent { get; private set; }
+
     /// <summary>Sends <paramref name="file"/>; false when the receiver refused it or it failed verification (the view was told why).</summary>
     public async Task<bool> SendAsync(LocalFile file, CancellationToken cancellationToken)
     {
@@ -52,6 +55,7 @@ internal sealed class FileSender(TinyProtoConnection connection, TimeSpan timeou
         switch (verdict.Kind)
         {
             case ReplyKind.Done:
+                BytesSent += file.Size - start;
                 view.Finished(file, start, clock.Elapsed);
                 return true;
             case ReplyKind.Failed:

@@ -15,6 +15,12 @@ internal sealed record FileHeader(string Name, long Size, byte[] Sha256)
     /// <summary>The version of this exchange; a receiver refuses others.</summary>
     public const int Version = 1;
 
+    /// <summary>
+    /// The largest control message (header, reply, start) either side reads as JSON: a header holds a name of at most
+    /// <see cref="SafeFileName.MaxLength"/> characters, so it stays far below. Larger messages are file data.
+    /// </summary>
+    public const int MaxJsonBytes = 64 * 1024;
+
     public byte[] ToJson() => TransferJson.Write(writer =>
     {
         writer.WriteString("type", Type);
