@@ -72,59 +72,21 @@ internal static class ClientCommand
 
     private static async Task<int> RunWorkloadAsync(ClientSettings settings, IReadOnlyList<TinyProtoConnection> connections, CancellationTokenSource run)
     {
-        var workers = new ClientWorker[connections.Count];
-        for (int i = 0; i < workers.Length; i++)
+        LoadResult result = await new LoadRun(settings, connections).RunAsync(run, progress =>
         {
-            workers[i] = new ClientWorker(connections[i], settings, i);
-        }
-
-        var clock = new RunClock(workers.Length, settings.DurationSeconds);
-        var progress = new ProgressReporter(workers, clock, settings);
-        using var stopProgress = new CancellationTokenSource();
-        Task progressTask = progress.RunAsync(run, stopProgress.Token);
-
-        var tasks = new Task[workers.Length];
-        for (int i = 0; i < workers.Length; i++)
-        {
-            long count = settings.Count is null ? long.MaxValue : settings.CountFor(i);
-            ClientWorker worker = workers[i];
-            // Each connection's loop on its own task, so connections run in parallel from the start.
-            tasks[i] = Task.Run(() => worker.RunAsync(count, clock, run.Token));
-        }
-
-        await Task.WhenAll(tasks);
-        await stopProgress.CancelAsync();
-        await progressTask;
-        foreach (ClientWorker worker in workers)
-        {
-            worker.Dispose();
-        }
-
-        var latency = new LatencyHistogram();
-        long messages = 0;
-        int errors = 0;
-        foreach (ClientWorker worker in workers)
-        {
-            latency.Add(worker.Histogram);
-            messages += worker.MeasuredMessages;
-            if (worker.Error is { } error)
+            if (progress.Seconds >= 2)
             {
-                errors++;
-                if (errors <= 10)
-                {
-                    Console.Error.WriteLine($"error: connection {Array.IndexOf(workers, worker)}: {error}");
-                }
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"progress: {progress.Seconds,6:0.0} s, {progress.Messages,12} messages, {progress.MessagesPerSecond,12:0} msg/s"));
             }
-        }
-
-        if (progress.StallError is { } stall)
+        });
+        foreach (string error in result.Errors.Take(10))
         {
-            Console.Error.WriteLine($"error: {stall}");
-            errors++;
+            Console.Error.WriteLine($"error: {error}");
         }
 
-        ResultReport.Print(settings, messages, clock.Seconds, latency, errors);
-        return errors == 0 ? 0 : 1;
+        ResultReport.Print(settings, result);
+        return result.Errors.Count == 0 ? 0 : 1;
     }
 
     private static async Task CloseAllAsync(IEnumerable<TinyProtoConnection> connections)

@@ -63,34 +63,27 @@ internal sealed record ClientSettings
         return total / Connections + (index < total % Connections ? 1 : 0);
     }
 
-    /// <exception cref="UsageException">A missing, out-of-range or conflicting option.</exception>
-    public static ClientSettings FromArguments(Arguments options)
+    /// <summary>Checks <paramref name="request"/> and fills in the defaults (window, warmup) that depend on the rest.</summary>
+    /// <exception cref="UsageException">A missing, out-of-range or conflicting option; the message names it.</exception>
+    public static ClientSettings Create(ClientRequest request)
     {
-        string modeText = options.GetString("--mode", "");
-        ClientMode mode = modeText switch
+        ClientMode mode = request.Mode switch
         {
             "echo" => ClientMode.Echo,
             "oneway" => ClientMode.Oneway,
             "idle" => ClientMode.Idle,
-            "" => throw new UsageException("option '--mode' is required (echo, oneway or idle)"),
-            _ => throw new UsageException($"--mode must be echo, oneway or idle, not '{modeText}'"),
+            null or "" => throw new UsageException("option '--mode' is required (echo, oneway or idle)"),
+            _ => throw new UsageException($"--mode must be echo, oneway or idle, not '{request.Mode}'"),
         };
 
-        int port = (int)(options.GetOptionalInteger("--port", 1, 65535) ?? throw new UsageException("option '--port' is required"));
-        int connections = (int)(options.GetOptionalInteger("--connections", 1, 1_000_000) ?? 1);
-        bool streamed = options.HasFlag("--stream");
-        bool pipelined = options.HasFlag("--pipelined");
-        long? count = options.GetOptionalInteger("--count", 1, long.MaxValue / 2);
-        double? duration = options.GetOptionalSeconds("--duration", 0.001, 1e7);
-        double stall = options.GetOptionalSeconds("--stall-timeout", 0.1, 1e7) ?? 30;
-        int connectConcurrency = (int)(options.GetOptionalInteger("--connect-concurrency", 1, 100_000) ?? 64);
-        string host = options.GetString("--host", "127.0.0.1");
-
+        int connections = request.Connections ?? 1;
         if (mode == ClientMode.Idle)
         {
-            foreach (string name in (string[])["--count", "--size", "--stream", "--window", "--warmup", "--batch"])
+            foreach ((string name, bool given) in (ReadOnlySpan<(string, bool)>)[
+                ("--count", request.Count is not null), ("--size", request.Size is not null), ("--stream", request.Streamed),
+                ("--window", request.Window is not null), ("--warmup", request.Warmup is not null), ("--batch", request.Batch is not null)])
             {
-                if (options.Has(name))
+                if (given)
                 {
                     throw new UsageException($"{name} does not apply to --mode idle (it only opens and holds connections)");
                 }
@@ -98,19 +91,20 @@ internal sealed record ClientSettings
 
             return new ClientSettings
             {
-                Host = host,
-                Port = port,
+                Host = request.Host,
+                Port = request.Port,
                 Mode = mode,
                 Connections = connections,
-                Pipelined = pipelined,
-                DurationSeconds = duration ?? throw new UsageException("--mode idle needs --duration SEC (how long to hold the connections)"),
-                StallSeconds = stall,
-                ConnectConcurrency = connectConcurrency,
+                Pipelined = request.Pipelined,
+                DurationSeconds = request.DurationSeconds ?? throw new UsageException("--mode idle needs --duration SEC (how long to hold the connections)"),
+                StallSeconds = request.StallSeconds ?? 30,
+                ConnectConcurrency = request.ConnectConcurrency ?? 64,
             };
         }
 
+        bool streamed = request.Streamed;
         long maxSize = streamed ? TinyProtoConnectionOptions.ProtocolMaxMessageSize : MaxBufferedSize;
-        long size = options.GetOptionalSize("--size", 0, long.MaxValue) ?? throw new UsageException("option '--size' is required for echo and oneway");
+        long size = request.Size ?? throw new UsageException("option '--size' is required for echo and oneway");
         if (size > maxSize)
         {
             throw new UsageException(streamed
@@ -118,7 +112,7 @@ internal sealed record ClientSettings
                 : $"--size above {MaxBufferedSize} (1G) needs --stream (messages are held in one array otherwise), not {size}");
         }
 
-        if (count is null == duration is null)
+        if (request.Count is null == request.DurationSeconds is null)
         {
             throw new UsageException("give exactly one of --count N (messages in total) or --duration SEC");
         }
@@ -126,11 +120,10 @@ internal sealed record ClientSettings
         // In echo mode the server's echo of one message (its size header, then our OK) must get past the payloads
         // we still send, and no status byte can cut into a payload: past the receivers' read-ahead (64 MiB by
         // default) both ends wait on each other until the 5 s status timeout. So keep echo's in-flight bytes small.
-        long? explicitWindow = options.GetOptionalInteger("--window", 1, 65_536);
-        int window = (int)(explicitWindow ?? (pipelined ? 32 : 1));
+        int window = request.Window ?? (request.Pipelined ? 32 : 1);
         if (mode == ClientMode.Echo && size * (window - 1) > EchoInFlightBudget)
         {
-            if (explicitWindow is not null)
+            if (request.Window is not null)
             {
                 throw new UsageException($"--mode echo with --window {window} keeps {size * (window - 1)} bytes in flight behind each message, more than {EchoInFlightBudget} (32M): the echoes would deadlock against the payloads still being sent; use a smaller --window or --size");
             }
@@ -138,8 +131,8 @@ internal sealed record ClientSettings
             window = (int)Math.Max(1, EchoInFlightBudget / Math.Max(size, 1) + 1);
         }
 
-        int batch = (int)(options.GetOptionalInteger("--batch", 1, 1_000_000) ?? 1);
-        if (batch > 1 && (mode != ClientMode.Oneway || streamed || explicitWindow is not null))
+        int batch = request.Batch ?? 1;
+        if (batch > 1 && (mode != ClientMode.Oneway || streamed || request.Window is not null))
         {
             throw new UsageException("--batch N works with --mode oneway only, and not with --stream or --window (a batch is its own window)");
         }
@@ -149,25 +142,22 @@ internal sealed record ClientSettings
             window = 1;
         }
 
-        long warmupDefault = Math.Min(DefaultWarmup, WarmupByteBudget / Math.Max(size, 1));
-        int warmup = (int)(options.GetOptionalInteger("--warmup", 0, 1_000_000) ?? warmupDefault);
-
         return new ClientSettings
         {
-            Host = host,
-            Port = port,
+            Host = request.Host,
+            Port = request.Port,
             Mode = mode,
             Size = size,
-            Count = count,
-            DurationSeconds = duration,
+            Count = request.Count,
+            DurationSeconds = request.DurationSeconds,
             Connections = connections,
-            Pipelined = pipelined,
+            Pipelined = request.Pipelined,
             Streamed = streamed,
             Window = window,
             Batch = batch,
-            Warmup = warmup,
-            StallSeconds = stall,
-            ConnectConcurrency = connectConcurrency,
+            Warmup = request.Warmup ?? (int)Math.Min(DefaultWarmup, WarmupByteBudget / Math.Max(size, 1)),
+            StallSeconds = request.StallSeconds ?? 30,
+            ConnectConcurrency = request.ConnectConcurrency ?? 64,
         };
     }
 

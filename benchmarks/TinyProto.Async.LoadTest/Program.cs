@@ -65,11 +65,29 @@ internal static class Program
                     args.AsSpan(1),
                     ["--host", "--port", "--mode", "--size", "--count", "--duration", "--connections", "--window", "--batch", "--warmup", "--stall-timeout", "--connect-concurrency"],
                     ["--pipelined", "--stream"]);
-                return await ClientCommand.RunAsync(ClientSettings.FromArguments(options));
+                return await ClientCommand.RunAsync(ClientSettings.Create(ClientRequestFrom(options)));
             }
 
             default:
                 throw new UsageException($"unknown command '{args[0]}' (expected 'server' or 'client')");
         }
     }
+
+    private static ClientRequest ClientRequestFrom(Arguments options) =>
+        new(options.GetString("--host", "127.0.0.1"),
+            (int)(options.GetOptionalInteger("--port", 1, 65535) ?? throw new UsageException("option '--port' is required")),
+            options.GetOptionalString("--mode"))
+        {
+            Size = options.GetOptionalSize("--size", 0, long.MaxValue),
+            Count = options.GetOptionalInteger("--count", 1, long.MaxValue / 2),
+            DurationSeconds = options.GetOptionalSeconds("--duration", 0.001, 1e7),
+            Connections = (int?)options.GetOptionalInteger("--connections", 1, 1_000_000),
+            Pipelined = options.HasFlag("--pipelined"),
+            Streamed = options.HasFlag("--stream"),
+            Window = (int?)options.GetOptionalInteger("--window", 1, 65_536),
+            Batch = (int?)options.GetOptionalInteger("--batch", 1, 1_000_000),
+            Warmup = (int?)options.GetOptionalInteger("--warmup", 0, 1_000_000),
+            StallSeconds = options.GetOptionalSeconds("--stall-timeout", 0.1, 1e7),
+            ConnectConcurrency = (int?)options.GetOptionalInteger("--connect-concurrency", 1, 100_000),
+        };
 }

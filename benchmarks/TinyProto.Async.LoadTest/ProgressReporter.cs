@@ -4,11 +4,11 @@ using System.Globalization;
 namespace TinyProto.Async.LoadTest;
 
 /// <summary>
-/// Once a second: a progress line on stderr once the measured run is past 2 s, and the stall check: when no message
-/// completes for <see cref="ClientSettings.StallSeconds"/> the run is cancelled (an echo client against a sink
-/// server, for example, would otherwise wait forever, since idle time has no protocol timeout).
+/// Once a second: the progress of the measured run to <paramref name="observer"/> once it has started, and the stall
+/// check: when no message completes for <see cref="ClientSettings.StallSeconds"/> the run is cancelled (an echo
+/// client against a sink server, for example, would otherwise wait forever, since idle time has no protocol timeout).
 /// </summary>
-internal sealed class ProgressReporter(IReadOnlyList<ClientWorker> workers, RunClock clock, ClientSettings settings)
+internal sealed class ProgressReporter(IReadOnlyList<ClientWorker> workers, RunClock clock, ClientSettings settings, Action<LoadProgress> observer)
 {
     public string? StallError { get; private set; }
 
@@ -46,12 +46,11 @@ internal sealed class ProgressReporter(IReadOnlyList<ClientWorker> workers, RunC
                     return;
                 }
 
-                if (clock.HasStarted && Stopwatch.GetElapsedTime(clock.StartTimestamp, now).TotalSeconds >= 2)
+                if (clock.HasStarted)
                 {
                     double elapsed = Stopwatch.GetElapsedTime(clock.StartTimestamp, now).TotalSeconds;
                     double rate = lastTick == 0 ? measured / elapsed : (measured - lastMeasured) / Stopwatch.GetElapsedTime(lastTick, now).TotalSeconds;
-                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"progress: {elapsed,6:0.0} s, {measured,12} messages, {rate,12:0} msg/s"));
+                    observer(new LoadProgress(elapsed, measured, rate, rate * settings.Size / 1e6));
                     lastTick = now;
                     lastMeasured = measured;
                 }

@@ -5,8 +5,9 @@ namespace TinyProto.Async.LoadTest;
 /// <summary>The client's summary: a human-readable block, then the machine-readable RESULT line as the very last line.</summary>
 internal static class ResultReport
 {
-    public static void Print(ClientSettings settings, long messages, double seconds, LatencyHistogram latency, int errors)
+    public static void Print(ClientSettings settings, LoadResult result)
     {
+        (long messages, double seconds, LatencyHistogram latency, int errors) = (result.Messages, result.Seconds, result.Latency, result.Errors.Count);
         double messagesPerSecond = seconds > 0 ? messages / seconds : 0;
         double megabytesPerSecond = seconds > 0 ? messages * (double)settings.Size / 1e6 / seconds : 0;
         double p50 = latency.PercentileMicroseconds(50);

@@ -10,6 +10,8 @@ internal static class Commands
         ListenCommand.Create(),
         SendCommand.Create(),
         ChatCommand.Create(),
+        PingCommand.Create(),
+        BenchCommand.Create(),
         SendFileCommand.Create(),
         ReceiveFilesCommand.Create(),
     ];
