@@ -12,7 +12,7 @@ internal sealed class ReceiverLog(TextWriter output)
 {
     public void Write(int connection, string remote, string text)
     {
-        string line = string.Create(CultureInfo.InvariantCulture, $"{DateTimeOffset.Now:yyyy-MM-dd HH:mm:ss.fff} #{connection} {remote} {text}");
+        string line = string.Create(CultureInfo.InvariantCulture, $"{DateTimeOffset.Now:HH:mm:ss.fff} #{connection} {remote} {text}");
         lock (output)
         {
             output.WriteLine(line);

@@ -132,6 +132,23 @@ public sealed partial class FileTransferTests : CliTestBase, IDisposable
     }
 
     [Fact]
+    public async Task SendFile_IntoASymbolicLinkInTheReceivingFolder_IsRefusedAndNothingLandsWhereItPoints()
+    {
+        string outside = Directory.CreateDirectory(Path.Combine(_root.FullName, "outside")).FullName;
+        Directory.CreateSymbolicLink(Path.Combine(Received, "link"), outside);
+        string file = Path.Combine(Source, "payload.txt");
+        WriteRandom(file, 1000, seed: 18);
+        await using ToolProcess receiver = StartReceiver();
+        string port = await ListeningPortAsync(receiver);
+
+        var (exitCode, stdout, stderr) = await RunAsync("send-file", port, file, "--as", "link/payload.txt");
+
+        Assert.True(exitCode == 6, $"exit {exitCode}: {stderr}");
+        Assert.Contains(stdout, line => line.StartsWith("not sent link/payload.txt: refused by the receiver: 'link' is a symbolic link in the receiving folder", StringComparison.Ordinal));
+        Assert.Empty(Directory.GetFileSystemEntries(outside));
+    }
+
+    [Fact]
     public async Task SendFile_AFolderWithSomeBadNames_SendsTheRestAndNamesEachRefusal()
     {
         WriteRandom(Path.Combine(Source, "mixed", "good.txt"), 10, seed: 9);
