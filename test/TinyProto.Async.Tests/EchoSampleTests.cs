@@ -1,7 +1,3 @@
-using System.Net;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
-
 namespace TinyProto.Async.Tests;
 
 /// <summary>The echo sample (samples/TinyProto.Samples.Echo) as real processes, over TLS with PEM files made here.</summary>
@@ -71,20 +67,5 @@ public sealed class EchoSampleTests : TestBase, IAsyncLifetime
         return listening[(listening.LastIndexOf(':') + 1)..];
     }
 
-    /// <summary>What the README's <c>openssl req -x509</c> line makes: a self-signed P-256 certificate for localhost and 127.0.0.1, and its key, as PEM.</summary>
-    private (string Certificate, string Key) WriteSelfSignedPem()
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddDnsName("localhost");
-        san.AddIpAddress(IPAddress.Loopback);
-        request.CertificateExtensions.Add(san.Build());
-        using X509Certificate2 certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        string certificatePath = Path.Combine(_files.FullName, "cert.pem");
-        string keyPath = Path.Combine(_files.FullName, "key.pem");
-        File.WriteAllText(certificatePath, certificate.ExportCertificatePem());
-        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
-        return (certificatePath, keyPath);
-    }
+    private (string Certificate, string Key) WriteSelfSignedPem() => SelfSignedPem.Write(_files);
 }
