@@ -43,26 +43,7 @@ internal static class ListenCommand
             server.AddAddress(parse.GetValue(host)!, portNumber);
             server.ConnectionOptions.MaxMessageSize = SizeParser.Parse("--max-size", parse.GetValue(maxSize)!, TinyProtoConnectionOptions.ProtocolMaxMessageSize);
             server.TlsOptions = tls.Create(parse);
-            await server.StartAsync(cancellationToken);
-            foreach (var endPoint in server.BoundEndPoints)
-            {
-                // Scripts wait for this line, and read the port from it after --port 0.
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"listening on {endPoint}{(server.TlsOptions is null ? string.Empty : " (TLS)")}"));
-            }
-
-            Console.Out.Flush();
-            try
-            {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                // Ctrl+C or SIGTERM: stop gracefully below.
-            }
-
-            await server.StopAsync(CancellationToken.None);
-            Console.Error.WriteLine("stopped");
-            return ExitCode.Ok;
+            return await Serving.RunAsync(server, string.Empty, cancellationToken);
         });
         return command;
     }

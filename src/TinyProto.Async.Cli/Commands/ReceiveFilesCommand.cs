@@ -39,27 +39,7 @@ internal static class ReceiveFilesCommand
             await using var server = new FileReceiverServer(new ReceiveDirectory(root.FullName, parse.GetValue(overwrite), max), log);
             server.AddAddress(parse.GetValue(host)!, portNumber);
             server.TlsOptions = tls.Create(parse);
-            await server.StartAsync(cancellationToken);
-            foreach (var endPoint in server.BoundEndPoints)
-            {
-                // Scripts wait for this line, and read the port from it after --port 0.
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"listening on {endPoint}{(server.TlsOptions is null ? string.Empty : " (TLS)")} and receiving into {root.FullName}"));
-            }
-
-            Console.Out.Flush();
-            try
-            {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                // Ctrl+C or SIGTERM: stop below; transfers under way keep their partial copies.
-            }
-
-            await server.StopAsync(CancellationToken.None);
-            Console.Error.WriteLine("stopped");
-            return ExitCode.Ok;
+            return await Serving.RunAsync(server, $" and receiving into {root.FullName}", cancellationToken);
         });
         return command;
     }
