@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using TinyProto.Async.Cli.Output;
 
 namespace TinyProto.Async.Cli.Commands;
