@@ -83,30 +83,31 @@ internal sealed class ConnectionAdmission
     /// </summary>
     public Verdict Arrive(IPAddress? address, out Ticket? ticket)
     {
-        address = address is { IsIPv4MappedToIPv6: true } ? address.MapToIPv4() : address;
+        ticket = TryBeginPending();
+        if (ticket is null)
+        {
+            return Verdict.PendingLimitReached;
+        }
+
+        return ticket.TryClaimAddress(address) ? Verdict.Admitted : Verdict.AddressLimitReached;
+    }
+
+    /// <summary>
+    /// The first half of <see cref="Arrive"/>, for a socket whose client's address is not known yet (it comes in a PROXY
+    /// protocol header): a pending place, or null at <see cref="MaxPending"/>. The caller then claims the address
+    /// (<see cref="Ticket.TryClaimAddress"/>) and disposes the ticket once done with the socket.
+    /// </summary>
+    public Ticket? TryBeginPending()
+    {
         lock (_lock)
         {
-            ticket = null;
             if (_maxPending is int maxPending && _pending >= maxPending)
             {
-                return Verdict.PendingLimitReached;
+                return null;
             }
 
             _pending++;
-            int fromAddress = address is null ? 0 : _perAddress.GetValueOrDefault(address);
-            if (address is not null && _maxPerAddress is int maxPerAddress && fromAddress >= maxPerAddress)
-            {
-                ticket = new Ticket(this, address: null);
-                return Verdict.AddressLimitReached;
-            }
-
-            if (address is not null)
-            {
-                _perAddress[address] = fromAddress + 1;
-            }
-
-            ticket = new Ticket(this, address);
-            return Verdict.Admitted;
+            return new Ticket(this);
         }
     }
 
@@ -134,10 +135,32 @@ internal sealed class ConnectionAdmission
         private bool _pending = true;
         private bool _slot;
 
-        public Ticket(ConnectionAdmission owner, IPAddress? address)
+        public Ticket(ConnectionAdmission owner) => _owner = owner;
+
+        /// <summary>
+        /// Counts the socket as one of <paramref name="address"/>'s (nothing for null), unless that address is at
+        /// <see cref="MaxPerAddress"/>: then false, and the caller refuses the socket. Called once per ticket.
+        /// </summary>
+        public bool TryClaimAddress(IPAddress? address)
         {
-            _owner = owner;
-            _address = address;
+            address = address is { IsIPv4MappedToIPv6: true } ? address.MapToIPv4() : address;
+            if (address is null)
+            {
+                return true;
+            }
+
+            lock (_owner._lock)
+            {
+                int fromAddress = _owner._perAddress.GetValueOrDefault(address);
+                if (_owner._maxPerAddress is int maxPerAddress && fromAddress >= maxPerAddress)
+                {
+                    return false;
+                }
+
+                _owner._perAddress[address] = fromAddress + 1;
+                _address = address;
+                return true;
+            }
         }
 
         /// <summary>

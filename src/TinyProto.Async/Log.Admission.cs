@@ -13,4 +13,10 @@ internal static partial class Log
 
     [LoggerMessage(103, LogLevel.Warning, "Closed a connection from {RemoteEndPoint} that another server handed over: this server is {State}, not listening.")]
     public static partial void HandedWhileNotRunning(ILogger logger, string? remoteEndPoint, TinyProtoServerState state);
+
+    [LoggerMessage(104, LogLevel.Warning, "Closed a connection from {RemoteEndPoint} to {LocalEndPoint} at once: that address expects the PROXY protocol, and {RemoteEndPoint} is not one of its trusted proxies (TinyProtoProxyProtocolOptions.TrustedProxies).")]
+    public static partial void UntrustedProxy(ILogger logger, string? remoteEndPoint, string? localEndPoint);
+
+    [LoggerMessage(105, LogLevel.Warning, "Closed a connection from proxy {ProxyEndPoint}: {Reason}.")]
+    public static partial void ProxyHeaderRefused(ILogger logger, string? proxyEndPoint, string reason);
 }

@@ -66,8 +66,17 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <summary>The local endpoint of the underlying socket, when there is one.</summary>
     public EndPoint? LocalEndPoint { get; set; }
 
-    /// <summary>The remote endpoint of the underlying socket, when there is one.</summary>
+    /// <summary>
+    /// The remote endpoint of the underlying socket, when there is one; on a server address with the PROXY protocol
+    /// (<see cref="TinyProtoProxyProtocolOptions"/>), the client's endpoint its proxy named.
+    /// </summary>
     public EndPoint? RemoteEndPoint { get; set; }
+
+    /// <summary>
+    /// The proxy's endpoint (the underlying socket's peer), when the connection came through a proxy that sent a PROXY
+    /// protocol header (<see cref="TinyProtoProxyProtocolOptions"/>); else null.
+    /// </summary>
+    public EndPoint? ProxyEndPoint { get; internal set; }
 
     /// <summary>
     /// The connection's settings. They can be replaced, or changed, until the connection starts; then they become

@@ -9,7 +9,7 @@ namespace TinyProto.Async;
 
 public partial class TinyProtoServer
 {
-    private async Task BindAsync(string host, int port, CancellationToken cancellationToken)
+    private async Task BindAsync(string host, int port, ProxyTrust? proxy, CancellationToken cancellationToken)
     {
         IPAddress[] addresses = IPAddress.TryParse(host, out IPAddress? literal)
             ? [literal]
@@ -45,7 +45,7 @@ public partial class TinyProtoServer
             chosenPort = bound.Port;
             lock (_listeners)
             {
-                _listeners.Add(listener);
+                _listeners.Add((listener, proxy));
                 lock (_boundEndPoints)
                 {
                     _boundEndPoints.Add(bound);
@@ -60,7 +60,7 @@ public partial class TinyProtoServer
         }
     }
 
-    private async Task AcceptLoopAsync(Socket listener)
+    private async Task AcceptLoopAsync(Socket listener, ProxyTrust? proxy)
     {
         // Accepts that complete at once (a backlog of waiting clients) must not run on StartAsync's thread.
         await Task.Yield();
@@ -96,18 +96,18 @@ public partial class TinyProtoServer
             }
 
             backoffMilliseconds = 0;
-            Track(ServeAsync(socket));
+            Track(ServeAsync(socket, proxy));
         }
     }
 
-    private async Task ServeAsync(Socket socket)
+    private async Task ServeAsync(Socket socket, ProxyTrust? proxy)
     {
         // Off the accept loop first: nothing about one socket (reading its endpoints may throw) can stop the loop.
         await Task.Yield();
         AcceptedSocket peer;
         try
         {
-            peer = new AcceptedSocket(socket);
+            peer = new AcceptedSocket(socket, proxy);
         }
         catch (Exception ex)
         {
@@ -116,33 +116,46 @@ public partial class TinyProtoServer
             return;
         }
 
+        if (proxy is not null && !proxy.Trusts((peer.RemoteEndPoint as IPEndPoint)?.Address))
+        {
+            // Only a trusted proxy may say whom it forwards: anyone else is closed at once, holding nothing.
+            Log.UntrustedProxy(_logger, peer.RemoteEndPoint?.ToString(), peer.LocalEndPoint?.ToString());
+            _metrics.Rejected(ServerMetrics.Tags(peer.LocalEndPoint), "untrusted_proxy");
+            peer.Close();
+            return;
+        }
+
         await ServeAsync(peer, null, default).ConfigureAwait(false);
     }
 
     private async Task ServeAsync(AcceptedPeer peer, Func<TinyProtoConnection>? handler, CancellationToken closeRequested)
     {
-        string? remote = peer.RemoteEndPoint?.ToString();
-        IPAddress? address = (peer.RemoteEndPoint as IPEndPoint)?.Address;
         System.Diagnostics.TagList tags = ServerMetrics.Tags(peer.LocalEndPoint);
-        switch (_admission.Arrive(address, out ConnectionAdmission.Ticket? arrival))
+        if (_admission.TryBeginPending() is not { } pending)
         {
-            case ConnectionAdmission.Verdict.PendingLimitReached:
-                Log.PendingHandshakesLimitReached(_logger, remote, _admission.MaxPending ?? 0);
-                _metrics.Rejected(tags, "pending_handshakes_limit");
-                await peer.RefuseAtOnceAsync().ConfigureAwait(false);
-                return;
-            case ConnectionAdmission.Verdict.AddressLimitReached:
-                using (arrival)
-                {
-                    Log.AddressLimitReached(_logger, remote, address!.ToString(), _admission.MaxPerAddress ?? 0);
-                    _metrics.Rejected(tags, "address_limit");
-                    await peer.RefuseAsync().ConfigureAwait(false);
-                }
-
-                return;
+            Log.PendingHandshakesLimitReached(_logger, peer.RemoteEndPoint?.ToString(), _admission.MaxPending ?? 0);
+            _metrics.Rejected(tags, "pending_handshakes_limit");
+            await peer.RefuseAtOnceAsync().ConfigureAwait(false);
+            return;
         }
 
-        using ConnectionAdmission.Ticket ticket = arrival!;
+        using ConnectionAdmission.Ticket ticket = pending;
+        if (peer is AcceptedSocket { Proxy: not null } proxied && !await ReceiveProxyHeaderAsync(proxied, tags).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        // Behind a proxy, the client's address (from its header) is what counts towards MaxConnectionsPerRemoteAddress.
+        string? remote = peer.RemoteEndPoint?.ToString();
+        IPAddress? address = (peer.RemoteEndPoint as IPEndPoint)?.Address;
+        if (!ticket.TryClaimAddress(address))
+        {
+            Log.AddressLimitReached(_logger, remote, address!.ToString(), _admission.MaxPerAddress ?? 0);
+            _metrics.Rejected(tags, "address_limit");
+            await peer.RefuseAsync().ConfigureAwait(false);
+            return;
+        }
+
         TinyProtoConnection connection;
         try
         {
@@ -159,6 +172,7 @@ public partial class TinyProtoServer
         connection.AbortTarget = peer.AbortTarget;
         connection.LocalEndPoint = peer.LocalEndPoint;
         connection.RemoteEndPoint = peer.RemoteEndPoint;
+        connection.ProxyEndPoint = peer.ProxyEndPoint;
         connection.Admit = ticket.TryTakeSlot;
 
         // The other server's close request is this server's stop, for this one connection.
@@ -191,6 +205,50 @@ public partial class TinyProtoServer
         {
             _metrics.ConnectionEnded(tags, Stopwatch.GetElapsedTime(started), connection);
         }
+    }
+
+    /// <summary>
+    /// Reads the PROXY protocol header a socket on a proxied listener begins with, within the server's connection
+    /// <see cref="TinyProtoConnectionOptions.Timeout"/> and its stop. False when there was none to be had: logged,
+    /// counted, the socket closed.
+    /// </summary>
+    private async Task<bool> ReceiveProxyHeaderAsync(AcceptedSocket peer, TagList tags)
+    {
+        string? proxy = peer.RemoteEndPoint?.ToString();
+        TimeSpan timeout = _factory.Options.Timeout;
+        using var timer = new CancellationTokenSource(timeout, _factory.Options.TimeProvider);
+        using CancellationTokenSource limit = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, timer.Token);
+
+        string error;
+        try
+        {
+            (ProxyHeader? header, string? invalid) = await ProxyHeaderReceiver.ReceiveAsync(peer.Socket, peer.Proxy!.MaxV2HeaderLength, limit.Token).ConfigureAwait(false);
+            if (header is not null)
+            {
+                peer.Forwarded(header);
+                return true;
+            }
+
+            error = invalid!;
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            peer.Close();
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            error = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"no complete PROXY protocol header arrived within {timeout.TotalSeconds:0.###} s (ConnectionOptions.Timeout)");
+        }
+        catch (SocketException ex)
+        {
+            error = $"the socket failed while its PROXY protocol header was read: {ex.Message}";
+        }
+
+        Log.ProxyHeaderRefused(_logger, proxy, error);
+        _metrics.Rejected(tags, "proxy_header");
+        peer.Close();
+        return false;
     }
 
     /// <summary>
@@ -343,7 +401,7 @@ public partial class TinyProtoServer
     {
         lock (_listeners)
         {
-            foreach (Socket listener in _listeners)
+            foreach ((Socket listener, _) in _listeners)
             {
                 listener.Dispose();
             }

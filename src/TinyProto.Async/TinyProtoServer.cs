@@ -25,8 +25,8 @@ namespace TinyProto.Async;
 public partial class TinyProtoServer : IAsyncDisposable
 {
     private readonly ConnectionFactory _factory = new();
-    private readonly List<(string Host, int Port)> _addresses = [];
-    private readonly List<Socket> _listeners = [];
+    private readonly List<(string Host, int Port, ProxyTrust? Proxy)> _addresses = [];
+    private readonly List<(Socket Socket, ProxyTrust? Proxy)> _listeners = [];
     private readonly List<EndPoint> _boundEndPoints = [];
     private readonly List<Func<EndPoint?>> _handedEndPoints = []; // under _boundEndPoints' lock
     private readonly ConcurrentDictionary<Guid, TinyProtoConnection> _active = new();
@@ -177,13 +177,32 @@ public partial class TinyProtoServer : IAsyncDisposable
     /// <exception cref="ArgumentException"><paramref name="host"/> is empty.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is outside 0..65535.</exception>
     /// <exception cref="InvalidOperationException">The server already started.</exception>
-    public void AddAddress(string host, int port)
+    public void AddAddress(string host, int port) => AddAddress(host, port, null);
+
+    /// <summary>
+    /// Adds an address to listen on behind a TCP proxy that sends the PROXY protocol (HAProxy's <c>send-proxy-v2</c>):
+    /// only the trusted proxies may connect, each connection begins with the header, and its
+    /// <see cref="TinyProtoConnection.RemoteEndPoint"/> is the client's address the header names. See
+    /// <see cref="TinyProtoProxyProtocolOptions"/>. Other addresses of the server are not affected.
+    /// </summary>
+    /// <param name="host">An IP address (IPv4 or IPv6) or host name; <c>0.0.0.0</c> or <c>::</c> for all interfaces.</param>
+    /// <param name="port">The port, or 0 for a free one (read it from <see cref="BoundEndPoints"/>).</param>
+    /// <param name="proxyProtocol">The trusted proxies and the header's limits, copied now; null for an address without the PROXY protocol.</param>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is empty, or <paramref name="proxyProtocol"/> trusts no proxy.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is outside 0..65535.</exception>
+    /// <exception cref="InvalidOperationException">The server already started.</exception>
+    public void AddAddress(string host, int port, TinyProtoProxyProtocolOptions? proxyProtocol)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(host);
         ArgumentOutOfRangeException.ThrowIfLessThan(port, IPEndPoint.MinPort);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, IPEndPoint.MaxPort);
+        if (proxyProtocol is { TrustedProxies.Count: 0 })
+        {
+            throw new ArgumentException($"The PROXY protocol options for {host}:{port} trust no proxy: add the proxies' addresses or networks to TrustedProxies (or with Trust(\"10.0.0.0/8\")), since a header from anyone else would let them claim any address.", nameof(proxyProtocol));
+        }
+
         ThrowIfStarted();
-        _addresses.Add((host, port));
+        _addresses.Add((host, port, proxyProtocol is null ? null : new ProxyTrust(proxyProtocol)));
     }
 
     /// <summary>Serves each client with a new <typeparamref name="T"/>.</summary>
@@ -224,9 +243,9 @@ public partial class TinyProtoServer : IAsyncDisposable
         _factory.DefaultLogger = _connectionLogger;
         try
         {
-            foreach ((string host, int port) in _addresses)
+            foreach ((string host, int port, ProxyTrust? proxy) in _addresses)
             {
-                await BindAsync(host, port, cancellationToken).ConfigureAwait(false);
+                await BindAsync(host, port, proxy, cancellationToken).ConfigureAwait(false);
             }
         }
         catch
@@ -239,7 +258,7 @@ public partial class TinyProtoServer : IAsyncDisposable
 
         // The original's pre_loop runs before anyone is accepted.
         await _mainLoop.StartAsync(_loopPassInterval, HookOverrides.IsOverridden(GetType(), typeof(TinyProtoServer), nameof(LoopPassAsync)), _logger).ConfigureAwait(false);
-        Socket[] listeners;
+        (Socket Socket, ProxyTrust? Proxy)[] listeners;
         EndPoint[] endPoints;
         lock (_listeners)
         {
@@ -257,7 +276,7 @@ public partial class TinyProtoServer : IAsyncDisposable
         for (int i = 0; i < listeners.Length; i++)
         {
             Log.Listening(_logger, endPoints[i].ToString()!);
-            Track(AcceptLoopAsync(listeners[i]));
+            Track(AcceptLoopAsync(listeners[i].Socket, listeners[i].Proxy));
         }
 
         Volatile.Write(ref _accepting, true);

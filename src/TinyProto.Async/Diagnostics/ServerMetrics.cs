@@ -49,7 +49,10 @@ internal sealed class ServerMetrics
     public void ConnectionEnded(TagList tags, TimeSpan duration, TinyProtoConnection connection) =>
         TinyProtoMeter.ConnectionEnded(_active, _duration, tags, duration, connection);
 
-    /// <summary>A connection refused at a limit: <c>connection_limit</c>, <c>address_limit</c> or <c>pending_handshakes_limit</c>.</summary>
+    /// <summary>
+    /// A connection refused: at a limit (<c>connection_limit</c>, <c>address_limit</c>, <c>pending_handshakes_limit</c>), or
+    /// on a PROXY protocol address, from an untrusted source (<c>untrusted_proxy</c>) or for its header (<c>proxy_header</c>).
+    /// </summary>
     public void Rejected(TagList tags, string limit)
     {
         if (_rejected.Enabled)

@@ -53,6 +53,36 @@ internal static class ProxyHeaderReader
 
     private static ReadOnlySpan<byte> V1Prefix => "PROXY "u8;
 
+    /// <summary>
+    /// The fewest bytes a header that begins with <paramref name="input"/> can have, when <see cref="TryRead"/> said
+    /// <see cref="ProxyReadStatus.NeedMoreData"/> (1 for no bytes): a reader that reads exactly up to it before asking
+    /// again never takes a byte of the client's, which follow the header.
+    /// </summary>
+    /// <param name="input">The connection's first bytes, a valid beginning of a header.</param>
+    public static long MinimumLength(ReadOnlySequence<byte> input)
+    {
+        if (input.IsEmpty)
+        {
+            return 1;
+        }
+
+        if (input.FirstSpan[0] == (byte)'P')
+        {
+            // The shortest line is "PROXY UNKNOWN\r\n"; past it, the line ends at the next "\r\n".
+            const int shortestLine = 15;
+            return input.Length < shortestLine ? shortestLine : Math.Min(ProxyHeader.MaxV1Length, input.Length + (input.Slice(input.Length - 1).FirstSpan[0] == (byte)'\r' ? 1 : 2));
+        }
+
+        if (input.Length < ProxyHeader.V2FixedLength)
+        {
+            return ProxyHeader.V2FixedLength;
+        }
+
+        Span<byte> length = stackalloc byte[2];
+        input.Slice(ProxyHeader.V2FixedLength - 2, 2).CopyTo(length);
+        return ProxyHeader.V2FixedLength + BinaryPrimitives.ReadUInt16BigEndian(length);
+    }
+
     /// <summary>Reads the header at the start of <paramref name="input"/>.</summary>
     /// <param name="input">The connection's first bytes, as many as have arrived.</param>
     /// <param name="maxV2Length">The largest version 2 length field accepted (address block and TLVs).</param>
@@ -78,7 +108,7 @@ internal static class ProxyHeaderReader
         int compared = Math.Min(start.Length, signature.Length);
         if (!start[..compared].SequenceEqual(signature[..compared]))
         {
-            error = $"the connection did not start with a PROXY protocol header (it began with {Hex(start[..Math.Min(start.Length, 8)])}); this listener expects one from its proxy";
+            error = NotAHeader(start);
             return ProxyReadStatus.Invalid;
         }
 
@@ -100,7 +130,7 @@ internal static class ProxyHeaderReader
         int prefix = Math.Min(line.Length, V1Prefix.Length);
         if (!line[..prefix].SequenceEqual(V1Prefix[..prefix]))
         {
-            error = $"the connection did not start with a PROXY protocol header (it began with {Hex(line[..Math.Min(line.Length, 8)])}); this listener expects one from its proxy";
+            error = NotAHeader(line);
             return ProxyReadStatus.Invalid;
         }
 
@@ -284,6 +314,9 @@ internal static class ProxyHeaderReader
         error = $"the PROXY v1 line's port '{Printable(text)}' is not a number from 0 to 65535";
         return false;
     }
+
+    private static string NotAHeader(ReadOnlySpan<byte> start) =>
+        $"the connection did not start with a PROXY protocol header (it began with {Hex(start[..Math.Min(start.Length, 8)])}); this listener expects one from its proxy";
 
     private static string FamilyName(int family) => family switch { 1 => "IPv4", 2 => "IPv6", 3 => "UNIX", _ => "unspecified" };
 

@@ -13,8 +13,11 @@ internal abstract class AcceptedPeer
     /// <summary>The address the peer reached, where the server's listener (or the other server's) is.</summary>
     public abstract EndPoint? LocalEndPoint { get; }
 
-    /// <summary>The peer's address.</summary>
+    /// <summary>The peer's address: the client's, behind a proxy that sent a PROXY protocol header.</summary>
     public abstract EndPoint? RemoteEndPoint { get; }
+
+    /// <summary>The proxy's address, when a PROXY protocol header named the client; else null.</summary>
+    public EndPoint? ProxyEndPoint { get; protected set; }
 
     /// <summary>What a connection's abort disposes to cut the transport at once.</summary>
     public abstract IDisposable AbortTarget { get; }

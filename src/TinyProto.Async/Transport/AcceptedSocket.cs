@@ -5,13 +5,32 @@ using TinyProto.Async.Protocol;
 namespace TinyProto.Async.Transport;
 
 /// <summary>A socket the server's own listener accepted: the server opens its transport (TLS, the reader thread) itself.</summary>
-internal sealed class AcceptedSocket(Socket socket) : AcceptedPeer
+internal sealed class AcceptedSocket(Socket socket, ProxyTrust? proxy = null) : AcceptedPeer
 {
+    private EndPoint? _remoteEndPoint = socket.RemoteEndPoint;
+
     public Socket Socket { get; } = socket;
+
+    /// <summary>The PROXY protocol settings of the listener that accepted it, or null when that listener has none.</summary>
+    public ProxyTrust? Proxy { get; } = proxy;
 
     public override EndPoint? LocalEndPoint { get; } = socket.LocalEndPoint;
 
-    public override EndPoint? RemoteEndPoint { get; } = socket.RemoteEndPoint;
+    /// <summary>The socket's peer; the client's address instead once a PROXY header named it (<see cref="Forwarded"/>).</summary>
+    public override EndPoint? RemoteEndPoint => _remoteEndPoint;
+
+    /// <summary>
+    /// Takes what a PROXY protocol header said: the client's address becomes the remote one when the header has one, and
+    /// the socket's peer, the proxy, is kept as <see cref="AcceptedPeer.ProxyEndPoint"/>.
+    /// </summary>
+    public void Forwarded(ProxyHeader header)
+    {
+        ProxyEndPoint = Socket.RemoteEndPoint;
+        if (header.Source is { } client)
+        {
+            _remoteEndPoint = client;
+        }
+    }
 
     public override IDisposable AbortTarget => Socket;
 

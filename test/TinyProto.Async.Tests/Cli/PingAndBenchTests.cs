@@ -9,7 +9,7 @@ namespace TinyProto.Async.Tests.Cli;
 /// <c>tinyproto ping</c> and <c>tinyproto bench</c> as real processes, against the tool's own listener, the load tool's
 /// server and the Python original: the lines and summaries they print, and their exit codes.
 /// </summary>
-public sealed partial class PingAndBenchTests : CliTestBase, IAsyncDisposable
+public sealed partial class PingAndBenchTests : CliTestBase, IAsyncLifetime
 {
     private const string LoadTool = "TinyProto.Async.LoadTest";
 
@@ -182,7 +182,10 @@ public sealed partial class PingAndBenchTests : CliTestBase, IAsyncDisposable
         return await ListeningPortAsync(server);
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // IAsyncLifetime, not IAsyncDisposable: xunit 2 never calls the latter on a test class, which left the servers running.
+    public async Task DisposeAsync()
     {
         foreach (ToolProcess server in _servers)
         {

@@ -48,6 +48,35 @@ public sealed class ProxyHeaderTests
 
     [Theory]
     [MemberData(nameof(ValidHeaders))]
+    public void MinimumLength_EveryIncompletePrefix_AsksForMoreButNeverPastTheHeader(string name, string hex)
+    {
+        byte[] header = Convert.FromHexString(hex);
+        for (int have = 0; have < header.Length; have++)
+        {
+            long minimum = ProxyHeaderReader.MinimumLength(new ReadOnlySequence<byte>(header, 0, have));
+            Assert.True(minimum > have && minimum <= header.Length, $"{name}, {have} bytes: asked for {minimum} of {header.Length}");
+        }
+    }
+
+    [Fact]
+    public void MinimumLength_ReadingExactlyWhatItAsks_EndsAtTheHeadersLastByte()
+    {
+        // As a socket reader does: read up to the minimum, ask again, until complete.
+        byte[] header = "PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n"u8.ToArray();
+        int have = 0;
+        int reads = 0;
+        while (ProxyHeaderReader.TryRead(new ReadOnlySequence<byte>(header, 0, have), 4096, out _, out _, out _) == ProxyReadStatus.NeedMoreData)
+        {
+            have = (int)ProxyHeaderReader.MinimumLength(new ReadOnlySequence<byte>(header, 0, have));
+            reads++;
+        }
+
+        Assert.Equal(header.Length, have);
+        Assert.True(reads < header.Length, $"{reads} reads for {header.Length} bytes");
+    }
+
+    [Theory]
+    [MemberData(nameof(ValidHeaders))]
     public void TryRead_AValidHeaderInOneByteSegments_ReadsTheSameAsInOne(string name, string hex)
     {
         byte[] input = [.. Convert.FromHexString(hex), .. ClientBytes];
