@@ -19,4 +19,7 @@ internal static partial class Log
 
     [LoggerMessage(105, LogLevel.Warning, "Closed a connection from proxy {ProxyEndPoint}: {Reason}.")]
     public static partial void ProxyHeaderRefused(ILogger logger, string? proxyEndPoint, string reason);
+
+    [LoggerMessage(106, LogLevel.Debug, "Proxy {ProxyEndPoint} ended a connection of its own (a PROXY v2 LOCAL header, such as its health check) before the handshake was done: {Reason}")]
+    public static partial void ProxyHealthCheck(ILogger logger, string? proxyEndPoint, string reason);
 }

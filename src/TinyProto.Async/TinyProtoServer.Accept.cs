@@ -281,6 +281,15 @@ public partial class TinyProtoServer
             peer.Close();
             return false;
         }
+        catch (Exception ex) when (peer is AcceptedSocket { IsProxyLocal: true })
+        {
+            // The proxy's own connection, not a client's: its health check (HAProxy's check with send-proxy-v2 sends a
+            // LOCAL header, then resets). Not a failed handshake.
+            Log.ProxyHealthCheck(_logger, remote, ex.Message);
+            connection.Discard();
+            peer.Close();
+            return false;
+        }
         catch (Exception ex)
         {
             Log.HandshakeFailed(_logger, remote, ex);

@@ -15,6 +15,9 @@ namespace TinyProto.Async.Protocol;
 /// </summary>
 internal sealed record ProxyHeader(int Version, IPEndPoint? Source, IPEndPoint? Destination, IReadOnlyList<ProxyTlv> Tlvs)
 {
+    /// <summary>A v2 <c>LOCAL</c> header: the proxy made the connection itself (its health check), forwarding no client.</summary>
+    public bool IsLocal { get; init; }
+
     /// <summary>A version 1 header is one line of at most this many bytes, <c>\r\n</c> included.</summary>
     public const int MaxV1Length = 107;
 
@@ -282,7 +285,7 @@ internal static class ProxyHeaderReader
         }
 
         consumed = ProxyHeader.V2FixedLength + length;
-        header = new ProxyHeader(2, source, destination, tlvs);
+        header = new ProxyHeader(2, source, destination, tlvs) { IsLocal = command == 0 };
         return ProxyReadStatus.Complete;
     }
 

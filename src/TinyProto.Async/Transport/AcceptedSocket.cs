@@ -23,9 +23,13 @@ internal sealed class AcceptedSocket(Socket socket, ProxyTrust? proxy = null) : 
     /// Takes what a PROXY protocol header said: the client's address becomes the remote one when the header has one, and
     /// the socket's peer, the proxy, is kept as <see cref="AcceptedPeer.ProxyEndPoint"/>.
     /// </summary>
+    /// <summary>Whether a v2 <c>LOCAL</c> header began the socket: the proxy's own connection, such as its health check.</summary>
+    public bool IsProxyLocal { get; private set; }
+
     public void Forwarded(ProxyHeader header)
     {
         ProxyEndPoint = Socket.RemoteEndPoint;
+        IsProxyLocal = header.IsLocal;
         if (header.Source is { } client)
         {
             _remoteEndPoint = client;

@@ -122,6 +122,7 @@ public sealed class ProxyHeaderTests
         ProxyHeader header = Read(V2(0x21, 0x11, [192, 0, 2, 1, 198, 51, 100, 2, 0xDC, 0x04, 0x01, 0xBB, 0x02, 0x00, 0x03, (byte)'a', (byte)'p', (byte)'i']));
 
         Assert.Equal(2, header.Version);
+        Assert.False(header.IsLocal);
         Assert.Equal(new IPEndPoint(IPAddress.Parse("192.0.2.1"), 56324), header.Source);
         Assert.Equal(new IPEndPoint(IPAddress.Parse("198.51.100.2"), 443), header.Destination);
         ProxyTlv tlv = Assert.Single(header.Tlvs);
@@ -146,6 +147,7 @@ public sealed class ProxyHeaderTests
 
         Assert.Equal(ProxyReadStatus.Complete, ProxyHeaderReader.TryRead(new ReadOnlySequence<byte>(header), ProxyHeaderReader.DefaultMaxV2Length, out ProxyHeader? read, out long consumed, out _));
         Assert.Null(read!.Source);
+        Assert.True(read.IsLocal);
         Assert.Equal(header.Length, consumed);
     }
 

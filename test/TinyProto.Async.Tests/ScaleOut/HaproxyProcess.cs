@@ -31,6 +31,7 @@ internal sealed class HaproxyProcess : IAsyncDisposable
     {
         string directory = Directory.CreateTempSubdirectory("tinyproto-haproxy-").FullName;
         int port = FreePort();
+        int readyPort = FreePort();
         string servers = string.Join('\n', serverPorts.Select((p, i) => $"    server s{i} 127.0.0.1:{p} {serverOptions}"));
         string config = Path.Combine(directory, "haproxy.cfg");
         await File.WriteAllTextAsync(config, $"""
@@ -41,6 +42,9 @@ internal sealed class HaproxyProcess : IAsyncDisposable
                 timeout connect 2s
                 timeout client 60s
                 timeout server 60s
+            frontend ready
+                bind 127.0.0.1:{readyPort}
+                tcp-request connection reject
             frontend tinyproto
                 bind 127.0.0.1:{port}
                 default_backend chat
@@ -68,7 +72,8 @@ internal sealed class HaproxyProcess : IAsyncDisposable
             try
             {
                 using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                await probe.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
+                // A frontend of its own, which rejects every connection: the servers never see the probe.
+                await probe.ConnectAsync(new IPEndPoint(IPAddress.Loopback, readyPort), cancellationToken);
                 return haproxy;
             }
             catch (SocketException)

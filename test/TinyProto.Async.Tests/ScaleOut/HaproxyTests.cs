@@ -26,8 +26,27 @@ public sealed class HaproxyTests : ConnectionTestBase
 
         await using var client = new TinyProtoClient();
         await Assert.ThrowsAnyAsync<Exception>(() => Bounded(client.ConnectAsync("127.0.0.1", haproxy.Port, TimeoutToken)));
-        // (HaproxyProcess's readiness probe, closed at once, is logged too: as closed before any header.)
         await WaitUntilAsync(() => logs.Entries.Any(e => e.EventId.Id == 105 && e.Message.Contains("did not start with a PROXY protocol header (it began with FF)", StringComparison.Ordinal)));
+    }
+
+    [HaproxyFact]
+    public async Task HealthChecks_ALocalHeaderThenAClose_LoggedAtDebugNotAsFailedHandshakes()
+    {
+        var logs = new RecordingLoggerFactory();
+        await using var server = new TinyProtoServer(logs);
+        server.SetConnectionHandler(() => new EchoConnection());
+        server.AddAddress("127.0.0.1", 0, new TinyProtoProxyProtocolOptions().Trust("127.0.0.1"));
+        await Bounded(server.StartAsync(TimeoutToken));
+        await using HaproxyProcess haproxy = await HaproxyProcess.StartAsync([PortOf(server)], "send-proxy-v2 check inter 100", TimeoutToken);
+
+        for (int i = 0; i < 100 && logs.Entries.Count(e => e.EventId.Id == 106) < 3; i++)
+        {
+            await Task.Delay(50, TimeoutToken);
+        }
+
+        Assert.True(logs.Entries.Count(e => e.EventId.Id == 106) >= 3, string.Join("\n", logs.Entries.Select(e => $"{e.EventId.Id} {e.Level} {e.Message} {e.Exception?.Message}")));
+        Assert.All(logs.Entries.Where(e => e.EventId.Id == 106), e => Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, e.Level));
+        Assert.DoesNotContain(logs.Entries, e => e.EventId.Id == 5);
     }
 
     private async Task ClientAddressThroughHaproxyAsync(string sendProxy)
