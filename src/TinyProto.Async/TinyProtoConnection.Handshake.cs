@@ -81,7 +81,14 @@ public partial class TinyProtoConnection
         Task receive = _parts!.ReceiveLoop.RunAsync(InputEnded);
         Task hooks = Task.Run(HookLoopAsync);
         _ = FinishAsync(receive, hooks);
+        _loopsStarted.TrySetResult();
     }
+
+    /// <summary>
+    /// Completes once the loops started (transmissions may begin), for code that got the connection earlier, in
+    /// <c>ConnectionInitAsync</c>; a connection that ends first never completes it: wait on <see cref="Completion"/> beside it.
+    /// </summary>
+    internal Task LoopsStarted => _loopsStarted.Task;
 
 
     /// <summary>

@@ -36,6 +36,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     private readonly PluginChain _plugins = new();
     private readonly CancellationTokenSource _hookCancellation = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _loopsStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TinyProtoConnectionOptions _options = new();
     private ILogger _logger = NullLogger.Instance;
     private int _state;

@@ -24,7 +24,9 @@ public sealed class CloseDeadlineTests : ConnectionTestBase
         TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", port, TimeoutToken));
         Task transmit = connection.TransmitAsync(new byte[64 * 1024 * 1024], TimeoutToken).AsTask();
         await Task.Delay(200, TimeoutToken);
-        Assert.False(transmit.IsCompleted, "64 MiB fit in the socket buffers; the test needs a write that waits");
+        Assert.False(transmit.IsCompleted, transmit.IsFaulted
+            ? $"the transmission failed before the close: {transmit.Exception!.InnerException}; the raw server: {rawServer.Status} {rawServer.Exception?.InnerException?.Message}"
+            : "64 MiB fit in the socket buffers; the test needs a write that waits");
 
         var clock = Stopwatch.StartNew();
         await Bounded(connection.CloseAsync(TimeoutToken).AsTask());

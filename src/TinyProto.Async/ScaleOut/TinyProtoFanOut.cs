@@ -358,6 +358,13 @@ public sealed partial class TinyProtoFanOut : IAsyncDisposable
         {
             try
             {
+                // Attached in ConnectionInitAsync, before the connection may transmit: what arrives meanwhile waits here.
+                if (await Task.WhenAny(Connection.LoopsStarted, Connection.Completion).ConfigureAwait(false) != Connection.LoopsStarted)
+                {
+                    _queue.Writer.TryComplete();
+                    return;
+                }
+
                 await foreach (byte[] message in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
                 {
                     await Connection.TransmitAsync(message).ConfigureAwait(false);

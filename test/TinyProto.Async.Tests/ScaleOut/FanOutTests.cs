@@ -84,6 +84,22 @@ public sealed class FanOutTests : ConnectionTestBase, IAsyncLifetime
     }
 
     [Fact]
+    public async Task AMessageForAConnectionStillInItsConnectionInit_WaitsAndArrivesOnceItRuns()
+    {
+        var fanOut = new TinyProtoFanOut(_backplane);
+        _owned.Add(fanOut);
+        var server = new PublishingInInitServer(fanOut);
+        _owned.Add(server);
+        await StartLoopbackAsync(server);
+        var client = new TinyProtoClient();
+        _owned.Add(client);
+
+        TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", PortOf(server), TimeoutToken));
+
+        Assert.Equal("welcome"u8.ToArray(), await Bounded(connection.ReceiveAsync(TimeoutToken).AsTask()));
+    }
+
+    [Fact]
     public async Task AConnectionThatEnds_IsDetached_AndItsSubscriptionsEnd()
     {
         (TinyProtoFanOut[] fanOuts, TinyProtoServer[] servers) = await StartServersAsync(1);
@@ -224,6 +240,17 @@ public sealed class FanOutTests : ConnectionTestBase, IAsyncLifetime
         using var brief = CancellationTokenSource.CreateLinkedTokenSource(TimeoutToken);
         brief.CancelAfter(TimeSpan.FromMilliseconds(200));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.ReceiveAsync(brief.Token).AsTask());
+    }
+
+    /// <summary>Attaches each connection and publishes to it at once, while it cannot transmit yet.</summary>
+    private sealed class PublishingInInitServer(TinyProtoFanOut fanOut) : TinyProtoServer
+    {
+        protected override async ValueTask ConnectionInitAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken)
+        {
+            await fanOut.AttachAsync(connection, cancellationToken);
+            await fanOut.PublishToConnectionAsync(id, "welcome"u8.ToArray(), cancellationToken);
+            await Task.Delay(100, cancellationToken);
+        }
     }
 
     /// <summary>Attaches each connection to the fan-out, as a service's server does in its ConnectionInitAsync.</summary>

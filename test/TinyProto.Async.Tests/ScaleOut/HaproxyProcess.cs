@@ -29,6 +29,22 @@ internal sealed class HaproxyProcess : IAsyncDisposable
     /// <summary>Starts HAProxy with one backend line per server (<paramref name="serverOptions"/> such as <c>send-proxy-v2</c>) and waits until it accepts.</summary>
     public static async Task<HaproxyProcess> StartAsync(IReadOnlyList<int> serverPorts, string serverOptions, CancellationToken cancellationToken)
     {
+        // The free ports are picked, then bound by HAProxy: another test may take one in between. Then it cannot bind, and
+        // exits: try again with other ports.
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await TryStartAsync(serverPorts, serverOptions, cancellationToken);
+            }
+            catch (InvalidOperationException) when (attempt < 5)
+            {
+            }
+        }
+    }
+
+    private static async Task<HaproxyProcess> TryStartAsync(IReadOnlyList<int> serverPorts, string serverOptions, CancellationToken cancellationToken)
+    {
         string directory = Directory.CreateTempSubdirectory("tinyproto-haproxy-").FullName;
         int port = FreePort();
         int readyPort = FreePort();
@@ -37,6 +53,8 @@ internal sealed class HaproxyProcess : IAsyncDisposable
         await File.WriteAllTextAsync(config, $"""
             global
                 maxconn 4096
+                # Without SO_REUSEPORT: a port another test bound meanwhile makes the start fail (and retry), never shared.
+                noreuseport
             defaults
                 mode tcp
                 timeout connect 2s
