@@ -21,8 +21,8 @@ internal sealed class ChatConnection : TinyProtoConnection
 
     protected override async ValueTask PreLoopAsync(CancellationToken cancellationToken)
     {
-        int others = _server.ActiveConnections.Count - 1;
-        await TransmitAsync(Encoding.UTF8.GetBytes($"* welcome, {Name}: {others} other(s) here; '/nick NAME' sets your name"), cancellationToken);
+        // The address is the client's own (behind HAProxy, from its PROXY header): clients can check what the server saw.
+        await TransmitAsync(Encoding.UTF8.GetBytes($"* welcome, {Name}: you are {RemoteEndPoint} on server {_server.ServerName}; '/nick NAME' sets your name"), cancellationToken);
     }
 
     protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken)
@@ -30,8 +30,24 @@ internal sealed class ChatConnection : TinyProtoConnection
         string line = Encoding.UTF8.GetString(message);
         if (!line.StartsWith(NickCommand, StringComparison.Ordinal))
         {
-            Console.WriteLine($"{Name}: {line}");
-            await _server.BroadcastAsync($"{Name}: {line}", except: Id);
+            if (!_server.Quiet)
+            {
+                Console.WriteLine($"{Name}: {line}");
+            }
+
+            // Awaited: the next line from this member is published after this one, so everyone gets them in order; and
+            // a server that stops (a rolling restart) publishes every line it accepted before it exits.
+            try
+            {
+                await _server.BroadcastAsync($"{Name}: {line}", except: Id);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The backplane did not take it (Redis unreachable): nobody got the line, and its sender is told.
+                Console.Error.WriteLine($"! could not relay {Name}'s line: {ex.Message}");
+                await TransmitAsync(Encoding.UTF8.GetBytes($"* your line was not relayed: {ex.Message}"), cancellationToken);
+            }
+
             return;
         }
 

@@ -1,53 +1,65 @@
 using System.Text;
 using TinyProto.Async;
+using TinyProto.Async.ScaleOut;
 
 namespace TinyProto.Samples.Chat;
 
-/// <summary>Relays each member's lines to the other members and tells them who joins and leaves.</summary>
+/// <summary>
+/// Relays each member's lines to every other member and tells them who joins and leaves, through a fan-out: alone,
+/// over an in-memory backplane; as one of several servers behind a load balancer, over Redis, so members on every
+/// server see each other.
+/// </summary>
 internal sealed class ChatServer : TinyProtoServer
 {
-    public ChatServer() => SetConnectionHandler(() => new ChatConnection(this));
+    private readonly TinyProtoFanOut _fanOut;
 
-    /// <summary>Transmits <paramref name="text"/> to every member but <paramref name="except"/>, all at once.</summary>
-    public Task BroadcastAsync(string text, Guid except)
+    public ChatServer(TinyProtoFanOut fanOut, string serverName, bool quiet, Microsoft.Extensions.Logging.ILogger? logger = null)
+        : base(logger)
     {
-        byte[] message = Encoding.UTF8.GetBytes(text);
-        return Task.WhenAll(ActiveConnections.Values.Where(c => c.Id != except).Select(c => DeliverAsync(c, message)));
+        Quiet = quiet;
+        _fanOut = fanOut;
+        ServerName = serverName;
+        SetConnectionHandler(() => new ChatConnection(this));
     }
 
-    // The notices are not awaited: a member that is slow to answer must not hold up another one's start or end.
-    protected override ValueTask ConnectionInitAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken)
+    /// <summary>Whether members' lines are left out of this server's output (joins and leaves are still printed).</summary>
+    public bool Quiet { get; }
+
+    /// <summary>What this server calls itself in welcomes and its own output, to tell several apart.</summary>
+    public string ServerName { get; }
+
+    /// <summary>Publishes <paramref name="text"/> to every member on every server but <paramref name="except"/>.</summary>
+    /// <exception cref="Exception">The backplane did not take it (Redis unreachable, say): nobody got it.</exception>
+    public ValueTask BroadcastAsync(string text, Guid except) => _fanOut.PublishToAllAsync(Encoding.UTF8.GetBytes(text), except);
+
+    protected override async ValueTask ConnectionInitAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken)
     {
+        // From now on this member gets what anyone on any server publishes (each member from a queue of its own, so a
+        // slow one holds up nobody).
+        await _fanOut.AttachAsync(connection, cancellationToken);
         string name = ((ChatConnection)connection).Name;
-        Console.WriteLine($"+ {name} joined from {connection.RemoteEndPoint}");
-        _ = BroadcastAsync($"* {name} joined", except: id);
-        return default;
+        string via = connection.ProxyEndPoint is { } proxy ? $" via {proxy}" : "";
+        Console.WriteLine($"+ {name} joined from {connection.RemoteEndPoint}{via}");
+        await NoticeAsync($"* {name} joined", except: id);
     }
 
-    protected override ValueTask ConnectionShutdownAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken)
+    protected override async ValueTask ConnectionShutdownAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken)
     {
         string name = ((ChatConnection)connection).Name;
         Console.WriteLine($"- {name} left");
-        _ = BroadcastAsync($"* {name} left", except: id);
-        return default;
+        await NoticeAsync($"* {name} left", except: id);
     }
 
-    private static async Task DeliverAsync(TinyProtoConnection recipient, byte[] message)
+    /// <summary>A join or leave notice: one the backplane does not take is reported here, and the member still joins or leaves.</summary>
+    private async Task NoticeAsync(string text, Guid except)
     {
         try
         {
-            // No cancellation token on purpose: cancelling a transmission whose header is out closes the
-            // recipient's connection, and the sender leaving is no reason to cut off a recipient.
-            await recipient.TransmitAsync(message);
+            await BroadcastAsync(text, except);
         }
-        catch (Exception ex) when (ex is TinyProtoException or InvalidOperationException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // A recipient that is still in its handshake, already gone, or not answering misses this message;
-            // the others still get it. A gone recipient's leave notice follows from its own shutdown.
-            if (ex is not TinyProtoException { Error: TinyProtoError.ConnectionClosed } and not InvalidOperationException)
-            {
-                Console.Error.WriteLine($"! could not deliver to {((ChatConnection)recipient).Name}: {ex.Message}");
-            }
+            Console.Error.WriteLine($"! could not publish '{text}': {ex.Message}");
         }
     }
 }

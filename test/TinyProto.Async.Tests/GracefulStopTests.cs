@@ -147,6 +147,33 @@ public sealed class GracefulStopTests : ConnectionTestBase
     /// Transmit, then receive the echo and check it, until the connection ends; counts messages the server accepted
     /// (their TransmitAsync succeeded) and echoes that came back intact.
     /// </summary>
+    /// <summary>
+    /// Found behind HAProxy in a rolling restart: the client answered our header at once and sent one of its own; a
+    /// stopping server wrote the 0xFD before its payload, and the client read the 0xFD as that payload's first byte.
+    /// </summary>
+    [Fact]
+    public async Task StopAsync_AHeaderThatCrossesOursWhileWeStop_IsDeclinedRightBehindOurPayload_NeverBeforeIt()
+    {
+        await using var server = new TinyProtoServer();
+        server.SetConnectionHandler<GreetingConnection>();
+        int port = await StartLoopbackAsync(server);
+        await using RawPeer raw = await ConnectRawAsync(port);
+        await Bounded(raw.OpenAsClientAsync());
+        Assert.Equal(RawPeer.Header(5), await Bounded(raw.ReadExactlyAsync(4)));
+        TinyProtoConnection connection = await SingleServerConnectionAsync(server);
+        Task stop = server.StopAsync(TimeoutToken);
+        await Task.Delay(100, TimeoutToken);
+
+        // Our header crosses the server's, then the client answers the server's at once (rule 5).
+        await Bounded(raw.WriteAsync([.. RawPeer.Header(6), 0xFF]));
+
+        Assert.Equal("hello"u8.ToArray(), await Bounded(raw.ReadExactlyAsync(5)));
+        Assert.Equal(0xFD, await Bounded(raw.ReadByteAsync()));
+        Assert.Empty(await Bounded(raw.ReadToEndAsync()));
+        await Bounded(stop);
+        await Bounded(connection.Completion);
+    }
+
     private static async Task<(int Accepted, int Echoed)> EchoLoopAsync(TinyProtoConnection connection, int seed)
     {
         int accepted = 0;
@@ -198,5 +225,12 @@ public sealed class GracefulStopTests : ConnectionTestBase
 
             await TransmitAsync(message, cancellationToken);
         }
+    }
+
+    /// <summary>Transmits "hello" as soon as it runs.</summary>
+    private sealed class GreetingConnection : TinyProtoConnection
+    {
+        protected override async ValueTask PreLoopAsync(CancellationToken cancellationToken) =>
+            await TransmitAsync("hello"u8.ToArray(), cancellationToken);
     }
 }

@@ -153,7 +153,7 @@ internal sealed class ReceiveLoop
 
                 if (result.IsCompleted)
                 {
-                    EndOfInput(buffer.Length);
+                    EndOfInput(buffer);
                     return;
                 }
             }
@@ -381,9 +381,12 @@ internal sealed class ReceiveLoop
         }
     }
 
-    private void EndOfInput(long unparsed)
+    private void EndOfInput(ReadOnlySequence<byte> unparsed)
     {
-        if (_conversation.OnEndOfInput(unparsed) is { } broken)
+        Span<byte> start = stackalloc byte[3];
+        int shown = (int)Math.Min(unparsed.Length, start.Length);
+        unparsed.Slice(0, shown).CopyTo(start);
+        if (_conversation.OnEndOfInput(unparsed.Length, start[..shown]) is { } broken)
         {
             throw broken;
         }

@@ -32,6 +32,7 @@ internal sealed class Conversation
     private OwnExchange _own;
     private int _answersOwed;
     private bool _answerHeld;
+    private bool _declineHeld;
     private bool _refusalOwed;
     private int _declinesOwed;
     private bool _refusalWritten;
@@ -93,8 +94,8 @@ internal sealed class Conversation
     /// <summary>How many OKs we owe the peer and have not written (held ones not counted).</summary>
     public int AnswersOwed => _answersOwed;
 
-    /// <summary>Whether a server's answer is held until our own payload is in the output (rule 5).</summary>
-    public bool IsAnswerHeld => _answerHeld;
+    /// <summary>Whether a server's answer (an OK, or a stop's decline) is held until our own payload is in the output (rule 5).</summary>
+    public bool IsAnswerHeld => _answerHeld || _declineHeld;
 
     /// <summary>Why the peer's bytes end the connection, once a decision said so.</summary>
     public TinyProtoException? Violation => _violation;
@@ -125,6 +126,12 @@ internal sealed class Conversation
         {
             _answerHeld = false;
             _answersOwed++;
+        }
+
+        if (_declineHeld)
+        {
+            _declineHeld = false;
+            _declinesOwed++;
         }
     }
 
@@ -190,7 +197,7 @@ internal sealed class Conversation
     /// </summary>
     public HeaderOutcome OnHeader(uint size)
     {
-        if (_phase == IncomingPhase.HeldBoundary)
+        if (_phase == IncomingPhase.HeldBoundary || _declineHeld)
         {
             _violation = new TinyProtoException(TinyProtoError.ProtocolViolation,
                 $"The peer sent a second size header ({size} bytes) before the first one was answered.");
@@ -228,13 +235,21 @@ internal sealed class Conversation
     /// An incoming size header while this end stops (rule 8): declined with <c>0xFD</c>, after the OKs owed for earlier
     /// headers. In lock-step mode the sender writes no payload for a refused header (rule 5), so the next unit is again
     /// at a boundary; in pipelined mode its payload follows and is read (and dropped). Either way statuses for our own
-    /// messages keep coming, and the connection goes on until it closes.
+    /// messages keep coming, and the connection goes on until it closes. A lock-step server with its own exchange active
+    /// holds the decline as it holds an OK (rule 5): the client answered our header at once and reads our payload next,
+    /// so the decline goes out right behind it, never before it.
     /// </summary>
     public HeaderOutcome OnHeaderWhileStopping(uint size)
     {
-        if (_phase == IncomingPhase.HeldBoundary || size > _maxMessageSize)
+        if (_phase == IncomingPhase.HeldBoundary || _declineHeld || size > _maxMessageSize)
         {
             return OnHeader(size);
+        }
+
+        if (_server && !IsPipelined && _own != OwnExchange.None)
+        {
+            _declineHeld = true;
+            return HeaderOutcome.Declined;
         }
 
         _declinesOwed++;
@@ -268,13 +283,14 @@ internal sealed class Conversation
     /// payload, or inside a payload it broke the connection, and the partial message is never delivered (rule 7).
     /// </summary>
     /// <param name="unparsedBytes">Bytes read at a boundary that did not make a whole unit (part of a header).</param>
-    public TinyProtoException? OnEndOfInput(long unparsedBytes)
+    /// <param name="unparsed">Those bytes (at most 3), shown in the error.</param>
+    public TinyProtoException? OnEndOfInput(long unparsedBytes, ReadOnlySpan<byte> unparsed = default)
     {
         string? broken = _phase switch
         {
             IncomingPhase.Payload => $"The peer closed the connection inside a payload, after {_incomingLength - _incomingRemaining} of {_incomingLength} bytes; the partial message was dropped.",
             IncomingPhase.HeldBoundary => $"The peer closed the connection before the payload of its {_incomingLength}-byte message.",
-            _ when unparsedBytes > 0 => $"The peer closed the connection inside a size header, after {unparsedBytes} of 4 bytes.",
+            _ when unparsedBytes > 0 => $"The peer closed the connection inside a size header, after {unparsedBytes} of 4 bytes{(unparsed.IsEmpty ? "" : $" ({Convert.ToHexString(unparsed)})")}.",
             _ => null,
         };
 
@@ -320,7 +336,7 @@ internal sealed class Conversation
     /// <summary>The whole state in one line, for logs and for telling states apart.</summary>
     public override string ToString() =>
         $"{(_server ? "server" : "client")} {(IsPipelined ? "pipelined" : "lock-step")} in={_phase}:{_incomingRemaining}/{_incomingLength} " +
-        $"own={_own} awaiting={_awaitingStatuses} owed={_answersOwed} declined={_declinesOwed} held={_answerHeld} refusal={(_refusalWritten ? "written" : _refusalOwed ? "owed" : "none")} cut={_cutShort}";
+        $"own={_own} awaiting={_awaitingStatuses} owed={_answersOwed} declined={_declinesOwed} held={_answerHeld} declineHeld={_declineHeld} refusal={(_refusalWritten ? "written" : _refusalOwed ? "owed" : "none")} cut={_cutShort}";
 
     private static TinyProtoException UnexpectedStatus(byte first, in ReadOnlySequence<byte> rest)
     {

@@ -74,16 +74,64 @@ public sealed class ConversationTests
     }
 
     [Fact]
-    public void Stopping_WhileOurOwnMessageAwaitsItsStatus_TheDeclineGoesOutAndOurStatusIsStillTaken()
+    public void Stopping_WhileOurOwnMessageAwaitsItsStatus_TheDeclineIsHeldUntilOurPayloadIsInTheOutput()
     {
+        // The client answered our header at once and reads our payload next: a 0xFD before it would be read as payload.
         Conversation server = Server();
         var toClient = new ArrayBufferWriter<byte>();
         server.BeginOwnMessages(1);
 
         Assert.Equal(HeaderOutcome.Declined, server.OnHeaderWhileStopping(7));
+        Assert.True(server.IsAnswerHeld);
+        Assert.Equal(IncomingPhase.Boundary, server.Phase);
+        Assert.Equal(0, server.WriteAnswers(toClient));
+
+        Assert.Equal(StatusOutcome.PayloadDue, server.OnStatus(0xFF, default));
+        Assert.False(server.MayWriteAnswers);
+        server.EndOwnExchange(); // our payload is in the output
+
         Assert.Equal(1, server.WriteAnswers(toClient));
         Assert.Equal([0xFD], toClient.WrittenSpan.ToArray());
-        Assert.Equal(StatusOutcome.PayloadDue, server.OnStatus(0xFF, default));
+        Assert.False(server.IsAnswerHeld);
+    }
+
+    [Fact]
+    public void Stopping_WhileOurOwnMessageAwaitsItsStatus_AndThePeerRefusesIt_TheHeldDeclineGoesOut()
+    {
+        Conversation server = Server();
+        var toClient = new ArrayBufferWriter<byte>();
+        server.BeginOwnMessages(1);
+        Assert.Equal(HeaderOutcome.Declined, server.OnHeaderWhileStopping(7));
+
+        Assert.Equal(StatusOutcome.Refused, server.OnStatus(0xFD, default));
+
+        Assert.Equal(1, server.WriteAnswers(toClient));
+        Assert.Equal([0xFD], toClient.WrittenSpan.ToArray());
+    }
+
+    [Fact]
+    public void Stopping_ASecondHeaderWhileADeclineIsHeld_IsAViolation()
+    {
+        Conversation server = Server();
+        server.BeginOwnMessages(1);
+        Assert.Equal(HeaderOutcome.Declined, server.OnHeaderWhileStopping(7));
+
+        Assert.Equal(HeaderOutcome.Violation, server.OnHeaderWhileStopping(8));
+        Assert.Contains("before the first one was answered", server.Violation!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Stopping_AClientWithItsOwnMessageInFlight_DeclinesAtOnce()
+    {
+        // Rule 5 lets only the server hold: a stopping client (closing) answers every header at once.
+        Conversation client = Client();
+        var toServer = new ArrayBufferWriter<byte>();
+        client.BeginOwnMessages(1);
+
+        Assert.Equal(HeaderOutcome.Declined, client.OnHeaderWhileStopping(7));
+
+        Assert.Equal(1, client.WriteAnswers(toServer));
+        Assert.Equal([0xFD], toServer.WrittenSpan.ToArray());
     }
 
     [Fact]

@@ -15,6 +15,42 @@ public sealed class HaproxyTests : ConnectionTestBase
     [HaproxyFact]
     public Task SendProxyV1_TheServerSeesTheClientsAddressAndPort() => ClientAddressThroughHaproxyAsync("send-proxy");
 
+    /// <summary>
+    /// A rolling restart's drain, with both ends transmitting all along: the client always sees a clean end. (Found
+    /// here: HAProxy's added latency makes a client's header cross the stopping server's often, and the server wrote its
+    /// 0xFD before its own payload; GracefulStopTests pins the bytes.)
+    /// </summary>
+    [HaproxyFact]
+    public async Task StopWhileBothEndsTransmit_TheClientBehindHaproxySeesACleanEnd_EveryTime()
+    {
+        for (int round = 0; round < 6; round++)
+        {
+            await using var server = new TinyProtoServer();
+            server.SetConnectionHandler<TickingConnection>();
+            server.AddAddress("127.0.0.1", 0, new TinyProtoProxyProtocolOptions().Trust("127.0.0.1"));
+            await Bounded(server.StartAsync(TimeoutToken));
+            await using HaproxyProcess haproxy = await HaproxyProcess.StartAsync([PortOf(server)], "send-proxy-v2", TimeoutToken);
+            await using var client = new TinyProtoClient();
+            TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", haproxy.Port, TimeoutToken));
+            Task sending = TickAsync(connection, TimeSpan.FromMilliseconds(1 + (round % 3)));
+            Task receiving = Task.Run(async () =>
+            {
+                while (true)
+                {
+                    await connection.ReceiveAsync(TimeoutToken);
+                }
+            });
+
+            await Task.Delay(150 + (round * 40), TimeoutToken);
+            await Bounded(server.StopAsync(TimeoutToken));
+
+            Exception? ended = await Record.ExceptionAsync(() => Bounded(connection.Completion));
+            Assert.True(ended is null, $"round {round}: the connection ended with {ended}");
+            await Bounded(sending);
+            await Assert.ThrowsAnyAsync<Exception>(() => Bounded(receiving));
+        }
+    }
+
     [HaproxyFact]
     public async Task WithoutSendProxy_TheConnectionIsRefusedSayingTheHeaderIsMissing()
     {
@@ -72,5 +108,34 @@ public sealed class HaproxyTests : ConnectionTestBase
     {
         protected override ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
             TransmitAsync(message, cancellationToken);
+    }
+
+    /// <summary>Transmits 64-byte messages until one fails: a refusal of a stopping server, or the end.</summary>
+    private static Task TickAsync(TinyProtoConnection connection, TimeSpan pause) => Task.Run(async () =>
+    {
+        try
+        {
+            while (true)
+            {
+                await connection.TransmitAsync(new byte[64]);
+                await Task.Delay(pause);
+            }
+        }
+        catch (TinyProtoException)
+        {
+            // MessageRefused (0xFD) or ConnectionClosed: the server stopped.
+        }
+    });
+
+    /// <summary>Transmits to its client all along, as a fan-out delivering to it does.</summary>
+    private sealed class TickingConnection : TinyProtoConnection
+    {
+        protected override ValueTask PreLoopAsync(CancellationToken cancellationToken)
+        {
+            _ = TickAsync(this, TimeSpan.FromMilliseconds(1));
+            return default;
+        }
+
+        protected override ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) => default;
     }
 }
