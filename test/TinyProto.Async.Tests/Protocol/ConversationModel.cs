@@ -18,9 +18,13 @@ namespace TinyProto.Async.Tests.Protocol;
 /// <item>complete an incoming empty message;</item>
 /// <item>read the next unit, as its <see cref="Conversation.Phase"/> says it must be read.</item>
 /// </list>
+/// With <c>serverStops</c>, the server may also begin to stop at any point (rule 8): from then on it declines each
+/// header it reads (<see cref="Conversation.OnHeaderWhileStopping"/>) with <c>0xFD</c>, in pipelined mode dropping its
+/// payload, while it still sends and finishes its own messages; each message of the client is then delivered or
+/// declined, never both, and never lost.
 /// A misread (a unit where the conversation expects another kind, a status given to the wrong message, a header that
-/// is not answered or held), a state where nothing can move before everything was delivered both ways (a deadlock),
-/// and a delivery out of order fail the check, with the shortest trace that leads there.
+/// is not answered or held), a state where nothing can move before everything was delivered (or declined) both ways (a
+/// deadlock), and a delivery out of order fail the check, with the shortest trace that leads there.
 /// </summary>
 internal sealed class ConversationModel
 {
@@ -29,18 +33,29 @@ internal sealed class ConversationModel
     private readonly int _messages;
     private readonly bool _pipelined;
     private readonly uint[] _sizes;
+    private readonly bool _serverStops;
 
     /// <param name="messagesEachWay">How many messages each side sends.</param>
     /// <param name="pipelined">Pipelined mode (rule 6), otherwise lock-step (rule 5).</param>
     /// <param name="sizes">The sizes a message may have, 0 or 1; with both, every combination is explored.</param>
     public ConversationModel(int messagesEachWay, bool pipelined, params uint[] sizes)
+        : this(messagesEachWay, pipelined, serverStops: false, sizes)
+    {
+    }
+
+    /// <param name="messagesEachWay">How many messages each side sends.</param>
+    /// <param name="pipelined">Pipelined mode (rule 6), otherwise lock-step (rule 5).</param>
+    /// <param name="serverStops">Whether the server may begin to stop at any point (rule 8).</param>
+    /// <param name="sizes">The sizes a message may have, 0 or 1; with both, every combination is explored.</param>
+    public ConversationModel(int messagesEachWay, bool pipelined, bool serverStops, params uint[] sizes)
     {
         _messages = messagesEachWay;
         _pipelined = pipelined;
+        _serverStops = serverStops;
         _sizes = sizes;
     }
 
-    public string Mode => $"{(_pipelined ? "pipelined" : "lock-step")} K={_messages} sizes {{{string.Join(",", _sizes)}}}";
+    public string Mode => $"{(_pipelined ? "pipelined" : "lock-step")} K={_messages} sizes {{{string.Join(",", _sizes)}}}{(_serverStops ? ", the server stops" : "")}";
 
     /// <summary>How many distinct states the last <see cref="Check"/> explored.</summary>
     public int States { get; private set; }
@@ -110,6 +125,15 @@ internal sealed class ConversationModel
             }
 
             (string, string?)? failed = null;
+            if (_serverStops && role == TinyProtoRole.Server && !me.Stopping)
+            {
+                failed ??= Move(state, moves, next =>
+                {
+                    next.Peer(role).Stopping = true;
+                    return ("server begins to stop", null);
+                });
+            }
+
             if (conversation.HasAnswersToWrite)
             {
                 failed ??= Move(state, moves, next => WriteOwedAnswers(next.Peer(role), next));
@@ -207,6 +231,12 @@ internal sealed class ConversationModel
     private (string, string?) CompleteEmpty(ModelPeer me)
     {
         me.Conversation.CompleteMessage();
+        if (me.Discarding)
+        {
+            me.Discarding = false;
+            return ($"{me.Name} drops the empty message {me.Receiving?.Id} it declined", null);
+        }
+
         return ($"{me.Name} completes the empty message {me.Receiving?.Id}", Deliver(me));
     }
 
@@ -224,6 +254,12 @@ internal sealed class ConversationModel
 
             me.Conversation.OnPayload(1);
             me.Conversation.CompleteMessage();
+            if (me.Discarding)
+            {
+                me.Discarding = false;
+                return ($"{step}, drops it (declined)", null);
+            }
+
             return ($"{step}, delivers {unit.Id}", Deliver(me));
         }
 
@@ -248,10 +284,17 @@ internal sealed class ConversationModel
             ModelUnit own = me.Awaiting[0];
             me.Awaiting = me.Awaiting.RemoveAt(0);
             me.StatusesRead++;
-            StatusOutcome expected = _pipelined ? StatusOutcome.Accepted : StatusOutcome.PayloadDue;
+            StatusOutcome expected = unit.Value != Signal.Ok ? StatusOutcome.Refused : _pipelined ? StatusOutcome.Accepted : StatusOutcome.PayloadDue;
             if (status != expected)
             {
-                return (step, $"{me.Name}'s OnStatus(0xFF) said {status}, expected {expected}");
+                return (step, $"{me.Name}'s OnStatus(0x{unit.Value:X2}) said {status}, expected {expected}");
+            }
+
+            if (status == StatusOutcome.Refused)
+            {
+                // Declined by a stopping peer: no payload follows (lock-step), and it is the sender's to send again.
+                me.DeclinedByPeer++;
+                return ($"{step}: declined", null);
             }
 
             if (!_pipelined)
@@ -260,6 +303,33 @@ internal sealed class ConversationModel
             }
 
             return ($"{step}: {status}", null);
+        }
+
+        if (me.Stopping)
+        {
+            HeaderOutcome whileStopping = me.Conversation.OnHeaderWhileStopping(unit.Value);
+            if (whileStopping == HeaderOutcome.Declined)
+            {
+                me.Unanswered = me.Unanswered.Add(unit.Id);
+                me.Declined = me.Declined.Add(unit.Id);
+                if (_pipelined)
+                {
+                    // Its payload follows unasked: read and dropped.
+                    me.Receiving = unit;
+                    me.Discarding = true;
+                }
+
+                return ($"{step}: declined", null);
+            }
+
+            if (whileStopping is not (HeaderOutcome.Answered or HeaderOutcome.Held))
+            {
+                return (step, $"MISREAD: {me.Name}'s OnHeaderWhileStopping said {whileStopping}: {me.Conversation.Violation?.Message}");
+            }
+
+            me.Unanswered = me.Unanswered.Add(unit.Id);
+            me.Receiving = unit;
+            return ($"{step}: {whileStopping} (while stopping)", null);
         }
 
         HeaderOutcome header = me.Conversation.OnHeader(unit.Value);
@@ -290,9 +360,10 @@ internal sealed class ConversationModel
                 return $"{me.Name} wrote a status 0x{status:X2} with every header it read already answered";
             }
 
-            if (status != Signal.Ok)
+            byte expected = me.Declined.Contains(me.Unanswered[0]) ? Signal.Stopping : Signal.Ok;
+            if (status != expected)
             {
-                return $"{me.Name} wrote 0x{status:X2} instead of OK for {me.Unanswered[0]}";
+                return $"{me.Name} wrote 0x{status:X2} instead of 0x{expected:X2} for {me.Unanswered[0]}";
             }
 
             units.Add(ModelUnit.Status(me.Unanswered[0], status));
@@ -304,12 +375,28 @@ internal sealed class ConversationModel
 
     private string? Deliver(ModelPeer me)
     {
-        string expected = $"{me.PeerTag}{me.Delivered}";
-        if (me.Receiving?.Id != expected)
+        string? id = me.Receiving?.Id;
+        if (id is null || id[0] != me.PeerTag || !int.TryParse(id.AsSpan(1), out int index))
         {
-            return $"{me.Name} delivered {me.Receiving?.Id}, expected {expected} (out of order or twice)";
+            return $"{me.Name} delivered {id ?? "nothing"}, not a message of its peer";
         }
 
+        if (me.Declined.Contains(id))
+        {
+            return $"{me.Name} delivered {id}, which it declined";
+        }
+
+        if (index <= me.LastDelivered)
+        {
+            return $"{me.Name} delivered {id} after {me.PeerTag}{me.LastDelivered} (out of order or twice)";
+        }
+
+        if (!_serverStops && index != me.LastDelivered + 1)
+        {
+            return $"{me.Name} delivered {id}, expected {me.PeerTag}{me.LastDelivered + 1} (one was skipped)";
+        }
+
+        me.LastDelivered = index;
         me.Delivered++;
         return me.Delivered > _messages ? $"{me.Name} delivered {me.Delivered} messages of {_messages}" : null;
     }
@@ -358,9 +445,11 @@ internal sealed class ConversationModel
                 missing.Add($"{me.Name} began {me.Begun} and read {me.StatusesRead} statuses of {_messages}");
             }
 
-            if (me.Delivered < _messages)
+            // Each of the peer's messages was delivered here, or declined here (and the peer read that).
+            int declined = state.Peer(role == TinyProtoRole.Client ? TinyProtoRole.Server : TinyProtoRole.Client).DeclinedByPeer;
+            if (me.Delivered + declined != _messages || me.Declined.Count != declined)
             {
-                missing.Add($"{me.Name} delivered {me.Delivered} of {_messages}");
+                missing.Add($"{me.Name} delivered {me.Delivered} and declined {me.Declined.Count} (its peer read {declined} declines) of {_messages}");
             }
 
             if (conversation.Phase != IncomingPhase.Boundary || conversation.OwnMessageInFlight || conversation.IsAnswerHeld ||

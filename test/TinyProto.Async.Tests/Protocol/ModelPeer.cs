@@ -26,7 +26,12 @@ internal sealed class ModelPeer
         Unanswered = other.Unanswered;
         Receiving = other.Receiving;
         Delivered = other.Delivered;
+        LastDelivered = other.LastDelivered;
         StatusesRead = other.StatusesRead;
+        Stopping = other.Stopping;
+        Declined = other.Declined;
+        Discarding = other.Discarding;
+        DeclinedByPeer = other.DeclinedByPeer;
     }
 
     public TinyProtoRole Role { get; }
@@ -59,13 +64,29 @@ internal sealed class ModelPeer
     /// <summary>How many of the peer's messages were delivered here.</summary>
     public int Delivered { get; set; }
 
+    /// <summary>The index of the peer's message delivered last (-1: none yet): each one delivered must come later.</summary>
+    public int LastDelivered { get; set; } = -1;
+
     /// <summary>How many statuses of own messages were read.</summary>
     public int StatusesRead { get; set; }
+
+    /// <summary>Whether this side is stopping (rule 8): it declines the headers it reads from now on.</summary>
+    public bool Stopping { get; set; }
+
+    /// <summary>Ids of incoming headers this side declined: their status must be <c>0xFD</c>, and they are never delivered.</summary>
+    public ImmutableHashSet<string> Declined { get; set; } = [];
+
+    /// <summary>Pipelined: the payload being read belongs to a declined header, and is dropped.</summary>
+    public bool Discarding { get; set; }
+
+    /// <summary>How many own messages the peer declined (a <c>0xFD</c> status read).</summary>
+    public int DeclinedByPeer { get; set; }
 
     public ModelPeer Clone() => new(this);
 
     /// <summary>Everything that tells two states of this side apart.</summary>
     public override string ToString() =>
         $"{Conversation} | begun={Begun} awaiting=[{string.Join(",", Awaiting)}] due={PayloadDue?.ToString() ?? "-"} " +
-        $"unanswered=[{string.Join(",", Unanswered)}] receiving={Receiving?.ToString() ?? "-"} delivered={Delivered} statuses={StatusesRead}";
+        $"unanswered=[{string.Join(",", Unanswered)}] receiving={Receiving?.ToString() ?? "-"} delivered={Delivered}/{LastDelivered} statuses={StatusesRead} " +
+        $"stopping={Stopping} declined=[{string.Join(",", Declined.Order(StringComparer.Ordinal))}] discarding={Discarding} declinedByPeer={DeclinedByPeer}";
 }
