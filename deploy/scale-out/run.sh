@@ -69,18 +69,19 @@ work="$(mktemp -d /tmp/tinyproto-scale-out.XXXXXX)"
 names=(a b c)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-cleanup() {
-  for pidfile in "$work"/*.pid; do
-    [ -f "$pidfile" ] || continue
-    pid="$(cat "$pidfile")"
-    kill "$pid" 2>/dev/null
-  done
-  for pidfile in "$work"/*.pid; do
+stop_pids() { # PIDFILE...: SIGTERM, then SIGKILL after 5 s
+  for pidfile in "$@"; do [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null; done
+  for pidfile in "$@"; do
     [ -f "$pidfile" ] || continue
     pid="$(cat "$pidfile")"
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null
   done
+}
+cleanup() {
+  # HAProxy and the servers first (they drain), Redis last: no server sees its backplane go away.
+  stop_pids "$work/haproxy.pid" "$work"/server-*.pid
+  stop_pids "$work/redis.pid"
   if [ -n "$keep" ]; then mkdir -p "$keep" && cp "$work"/*.log "$work"/*.cfg "$keep"/ 2>/dev/null; fi
   rm -rf "$work"
 }
@@ -146,7 +147,7 @@ echo "scale-out: versions: $(/usr/sbin/haproxy -v | head -1 | cut -d' ' -f1-3), 
 
 failed=0
 case "$only" in ""|fanout|rolling|connections) ;; *) echo "error: --only takes fanout, rolling or connections, not '$only'" >&2; exit 2 ;; esac
-if $quick; then fanout_seconds=5; members=9; connections=300; gap=3; else fanout_seconds=15; members=12; connections=1500; gap=5; fi
+if $quick; then fanout_seconds=5; members=9; connections=300; gap=3; else fanout_seconds=15; members=12; connections=1000; gap=5; fi
 
 phase() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 if phase fanout; then

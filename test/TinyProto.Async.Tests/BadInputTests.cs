@@ -108,10 +108,12 @@ public sealed class BadInputTests : ConnectionTestBase
         RawPeer raw = await StartWithRawClientAsync(connection);
         Task<byte[]>? receive = consumer == Consumer.Hook ? null : connection.ReceiveAsync(TimeoutToken).AsTask();
 
-        await Bounded(raw.WriteAsync(0x00, 0x00));
+        await Bounded(raw.WriteAsync(0x00, 0x07));
         await raw.CompleteOutputAsync();
 
         await AssertFaultsAsync(connection.Completion, TinyProtoError.ProtocolViolation);
+        TinyProtoException ended = await Assert.ThrowsAsync<TinyProtoException>(() => connection.Completion);
+        Assert.Equal("The peer closed the connection inside a size header, after 2 of 4 bytes (0007).", ended.Message);
         Assert.Empty(await Bounded(raw.ReadToEndAsync()));
         await AssertReceiveFailsClosedAsync(connection, consumer, receive);
     }

@@ -151,9 +151,25 @@ internal sealed class ConnectionLifetime
     public static TinyProtoException BrokenTransmission(Exception ex) =>
         new(TinyProtoError.ConnectionClosed, $"The transmission failed and the connection was closed: {ex.Message}", ex);
 
-    /// <summary>Ends the connection for a transmission whose transport broke; returns the error for the caller.</summary>
+    /// <summary>
+    /// Ends the connection for a transmission whose transport broke; returns the error for the caller. When the
+    /// connection was already ending without an error (the peer closed it, a close, a stop) and its transport went with
+    /// it, the transmission was only cut short by that end: it fails as <see cref="ClosedError"/> says, and the
+    /// connection's end stays clean.
+    /// </summary>
     public TinyProtoException TransmissionFailed(Exception ex)
     {
+        bool endingCleanly;
+        lock (_gate)
+        {
+            endingCleanly = IsClosing && _failure is null;
+        }
+
+        if (endingCleanly)
+        {
+            return ClosedError("transmit");
+        }
+
         TinyProtoException error = BrokenTransmission(ex);
         Fail(error);
         return error;

@@ -133,6 +133,8 @@ internal sealed class ReceiveLoop
                     }
                 }
 
+                // The start of a header cut off by the end of input, for its error (the buffer is the pipe's once advanced).
+                string? cutOff = result.IsCompleted && !buffer.IsEmpty ? Convert.ToHexString(buffer.Slice(0, Math.Min(buffer.Length, 3)).ToArray()) : null;
                 _input.AdvanceTo(buffer.Start, buffer.End);
                 unparsed = buffer.Length;
 
@@ -153,7 +155,7 @@ internal sealed class ReceiveLoop
 
                 if (result.IsCompleted)
                 {
-                    EndOfInput(buffer);
+                    EndOfInput(unparsed, cutOff);
                     return;
                 }
             }
@@ -381,12 +383,9 @@ internal sealed class ReceiveLoop
         }
     }
 
-    private void EndOfInput(ReadOnlySequence<byte> unparsed)
+    private void EndOfInput(long unparsed, string? cutOff)
     {
-        Span<byte> start = stackalloc byte[3];
-        int shown = (int)Math.Min(unparsed.Length, start.Length);
-        unparsed.Slice(0, shown).CopyTo(start);
-        if (_conversation.OnEndOfInput(unparsed.Length, start[..shown]) is { } broken)
+        if (_conversation.OnEndOfInput(unparsed, cutOff) is { } broken)
         {
             throw broken;
         }

@@ -283,14 +283,14 @@ internal sealed class Conversation
     /// payload, or inside a payload it broke the connection, and the partial message is never delivered (rule 7).
     /// </summary>
     /// <param name="unparsedBytes">Bytes read at a boundary that did not make a whole unit (part of a header).</param>
-    /// <param name="unparsed">Those bytes (at most 3), shown in the error.</param>
-    public TinyProtoException? OnEndOfInput(long unparsedBytes, ReadOnlySpan<byte> unparsed = default)
+    /// <param name="unparsed">Those bytes in hex (at most 3), shown in the error.</param>
+    public TinyProtoException? OnEndOfInput(long unparsedBytes, string? unparsed = null)
     {
         string? broken = _phase switch
         {
             IncomingPhase.Payload => $"The peer closed the connection inside a payload, after {_incomingLength - _incomingRemaining} of {_incomingLength} bytes; the partial message was dropped.",
             IncomingPhase.HeldBoundary => $"The peer closed the connection before the payload of its {_incomingLength}-byte message.",
-            _ when unparsedBytes > 0 => $"The peer closed the connection inside a size header, after {unparsedBytes} of 4 bytes{(unparsed.IsEmpty ? "" : $" ({Convert.ToHexString(unparsed)})")}.",
+            _ when unparsedBytes > 0 => $"The peer closed the connection inside a size header, after {unparsedBytes} of 4 bytes{(unparsed is null ? "" : $" ({unparsed})")}.",
             _ => null,
         };
 

@@ -57,6 +57,9 @@ internal sealed class HaproxyProcess : IAsyncDisposable
                 noreuseport
             defaults
                 mode tcp
+                # A connection a stopped server refuses is tried again on another one.
+                option redispatch 1
+                retries 3
                 timeout connect 2s
                 timeout client 60s
                 timeout server 60s
