@@ -9,9 +9,10 @@
 #   connections  many members join at once: the join rate and the servers' memory
 # and prints the figures (RESULT lines) with the host and date. Stops everything it started, whatever happens.
 #
-# Usage: deploy/scale-out/run.sh [--quick] [--no-build] [--keep DIR] [--fanout-rate R] [--only PHASE]
+# Usage: deploy/scale-out/run.sh [--quick] [--no-build] [--keep DIR] [--fanout-rate R] [--pipelined-rate R] [--only PHASE]
 #   --quick     shorter runs (CI): about a minute
-#   --fanout-rate R  lines a second each lock-step fanout member sends (default 40; pipelined: twice that)
+#   --fanout-rate R     lines a second each lock-step fanout member sends (default 40)
+#   --pipelined-rate R  lines a second each pipelined fanout member sends (default 400; --quick 200)
 #   --only PHASE     run one phase: fanout, rolling or connections
 #   --no-build  use the Release builds already there (.ci/run built the solution)
 #   --keep DIR  keep the logs and the HAProxy configuration in DIR
@@ -24,6 +25,7 @@ quick=false
 build=true
 keep=""
 fanout_rate=40
+pipelined_rate=""
 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,8 +33,9 @@ while [ $# -gt 0 ]; do
     --no-build) build=false ;;
     --keep) keep="${2:?--keep needs a directory}"; shift ;;
     --fanout-rate) fanout_rate="${2:?--fanout-rate needs a number}"; shift ;;
+    --pipelined-rate) pipelined_rate="${2:?--pipelined-rate needs a number}"; shift ;;
     --only) only="${2:?--only needs a phase}"; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -148,13 +151,14 @@ echo "scale-out: versions: $(/usr/sbin/haproxy -v | head -1 | cut -d' ' -f1-3), 
 failed=0
 case "$only" in ""|fanout|rolling|connections) ;; *) echo "error: --only takes fanout, rolling or connections, not '$only'" >&2; exit 2 ;; esac
 if $quick; then fanout_seconds=5; members=9; connections=300; gap=3; else fanout_seconds=15; members=12; connections=1000; gap=5; fi
+if [ -z "$pipelined_rate" ]; then if $quick; then pipelined_rate=200; else pipelined_rate=400; fi; fi
 
 phase() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 if phase fanout; then
   # Lock-step members (as a Python tinyproto client is): each delivery waits for the member's 0xFF. Pipelined members
   # (RequestPipelining) take them without a round trip each.
   "$check" fanout --port "$haproxy_port" --members "$members" --rate "$fanout_rate" --seconds "$fanout_seconds" --pids "$(pids)" || failed=1
-  "$check" fanout --port "$haproxy_port" --members "$members" --rate "$(( fanout_rate * 2 ))" --seconds "$fanout_seconds" --pids "$(pids)" --pipelined || failed=1
+  "$check" fanout --port "$haproxy_port" --members "$members" --rate "$pipelined_rate" --seconds "$fanout_seconds" --pids "$(pids)" --pipelined || failed=1
 fi
 
 # Each server saw its members' own addresses: every join it printed came through HAProxy with a PROXY header, and names

@@ -84,6 +84,26 @@ public sealed class FanOutTests : ConnectionTestBase, IAsyncLifetime
     }
 
     [Fact]
+    public async Task APipelinedRecipient_GetsWhatQueuedUpInBatches_InOrder()
+    {
+        (TinyProtoFanOut[] fanOuts, TinyProtoServer[] servers) = await StartServersAsync(2);
+        var client = new TinyProtoClient();
+        client.ConnectionOptions.RequestPipelining = true;
+        _owned.Add(client);
+        TinyProtoConnection pipelined = await Bounded(client.ConnectAsync("127.0.0.1", PortOf(servers[1]), TimeoutToken));
+        await WaitUntilAsync(() => ((AttachingServer)servers[1]).Attached == 1);
+        Assert.True(pipelined.IsPipelined);
+
+        // Published without waiting for each: they queue up for the recipient and go out many at a time.
+        await Task.WhenAll(Enumerable.Range(0, 1000).Select(i => fanOuts[0].PublishToAllAsync(BitConverter.GetBytes(i), cancellationToken: TimeoutToken).AsTask()));
+
+        for (int i = 0; i < 1000; i++)
+        {
+            Assert.Equal(i, BitConverter.ToInt32(await Bounded(pipelined.ReceiveAsync(TimeoutToken).AsTask())));
+        }
+    }
+
+    [Fact]
     public async Task AMessageForAConnectionStillInItsConnectionInit_WaitsAndArrivesOnceItRuns()
     {
         var fanOut = new TinyProtoFanOut(_backplane);
