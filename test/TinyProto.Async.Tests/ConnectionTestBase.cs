@@ -159,7 +159,7 @@ public abstract class ConnectionTestBase : TestBase
     });
 
     /// <summary>A loopback port nobody listens on (just freed): connecting to it is refused.</summary>
-    protected static int FreeLoopbackPort()
+    protected internal static int FreeLoopbackPort()
     {
         using Socket listener = ListenOnLoopback(out int port);
         return port;

@@ -272,19 +272,4 @@ public sealed class FanOutTests : ConnectionTestBase, IAsyncLifetime
             await Task.Delay(100, cancellationToken);
         }
     }
-
-    /// <summary>Attaches each connection to the fan-out, as a service's server does in its ConnectionInitAsync.</summary>
-    private sealed class AttachingServer(TinyProtoFanOut fanOut) : TinyProtoServer
-    {
-        private int _attached;
-
-        /// <summary>How many connections AttachAsync has returned for.</summary>
-        public int Attached => Volatile.Read(ref _attached);
-
-        protected override async ValueTask ConnectionInitAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken)
-        {
-            await fanOut.AttachAsync(connection, cancellationToken);
-            Interlocked.Increment(ref _attached);
-        }
-    }
 }

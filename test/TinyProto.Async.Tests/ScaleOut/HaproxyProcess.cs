@@ -46,8 +46,8 @@ internal sealed class HaproxyProcess : IAsyncDisposable
     private static async Task<HaproxyProcess> TryStartAsync(IReadOnlyList<int> serverPorts, string serverOptions, CancellationToken cancellationToken)
     {
         string directory = Directory.CreateTempSubdirectory("tinyproto-haproxy-").FullName;
-        int port = FreePort();
-        int readyPort = FreePort();
+        int port = ConnectionTestBase.FreeLoopbackPort();
+        int readyPort = ConnectionTestBase.FreeLoopbackPort();
         string servers = string.Join('\n', serverPorts.Select((p, i) => $"    server s{i} 127.0.0.1:{p} {serverOptions}"));
         string config = Path.Combine(directory, "haproxy.cfg");
         await File.WriteAllTextAsync(config, $"""
@@ -116,12 +116,6 @@ internal sealed class HaproxyProcess : IAsyncDisposable
         Directory.Delete(_directory, recursive: true);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 /// <summary>A fact that needs HAProxy; skipped, saying why, where it is absent (.ci/run installs it).</summary>

@@ -296,18 +296,4 @@ public sealed class RedisBackplaneTests : ConnectionTestBase, IAsyncLifetime
 
     private async Task<string> ReceiveTextAsync(TinyProtoConnection connection) =>
         System.Text.Encoding.UTF8.GetString(await Bounded(connection.ReceiveAsync(TimeoutToken).AsTask()));
-
-    /// <summary>Attaches each connection to the fan-out in ConnectionInitAsync.</summary>
-    private sealed class AttachingServer(TinyProtoFanOut fanOut) : TinyProtoServer
-    {
-        private int _attached;
-
-        public int Attached => Volatile.Read(ref _attached);
-
-        protected override async ValueTask ConnectionInitAsync(Guid id, TinyProtoConnection connection, CancellationToken cancellationToken)
-        {
-            await fanOut.AttachAsync(connection, cancellationToken);
-            Interlocked.Increment(ref _attached);
-        }
-    }
 }

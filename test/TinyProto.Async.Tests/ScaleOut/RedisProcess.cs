@@ -28,7 +28,7 @@ internal sealed class RedisProcess : IAsyncDisposable
         // The free port is picked, then bound by Redis: another test may take it in between, and then Redis exits.
         for (int attempt = 1; ; attempt++)
         {
-            var redis = new RedisProcess(FreePort());
+            var redis = new RedisProcess(ConnectionTestBase.FreeLoopbackPort());
             try
             {
                 await redis.StartAgainAsync(cancellationToken);
@@ -102,12 +102,6 @@ internal sealed class RedisProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 /// <summary>A fact that needs Redis; skipped, saying why, where it is absent (.ci/run installs it).</summary>
