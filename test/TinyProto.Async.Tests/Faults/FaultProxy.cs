@@ -20,8 +20,8 @@ internal enum FaultKind
 internal sealed record Fault(FaultKind Kind, long AtByte);
 
 /// <summary>
-/// How a <see cref="FaultProxy"/> forwards one direction of one connection: in segments of <see cref="SegmentSize"/>
-/// bytes (1: every byte in a TCP segment of its own), each after <see cref="Delay"/>, until the <see cref="Fault"/>.
+/// How a <see cref="FaultProxy"/> forwards one direction of one connection: what it reads, after <see cref="Delay"/>,
+/// in segments of <see cref="SegmentSize"/> bytes (1: every byte in a TCP segment of its own), until the <see cref="Fault"/>.
 /// </summary>
 internal sealed record FaultPlan
 {
@@ -45,7 +45,7 @@ internal sealed record FaultPlan
     };
 
     public override string ToString() =>
-        $"segments of {SegmentSize} B{(Delay > TimeSpan.Zero ? $", {Delay.TotalMilliseconds} ms apart" : "")}{(Fault is { } f ? $", {f.Kind} at byte {f.AtByte}" : "")}";
+        $"segments of {SegmentSize} B{(Delay > TimeSpan.Zero ? $", each read {Delay.TotalMilliseconds} ms late" : "")}{(Fault is { } f ? $", {f.Kind} at byte {f.AtByte}" : "")}";
 }
 
 /// <summary>
@@ -177,6 +177,11 @@ internal sealed class FaultProxy : IAsyncDisposable
                     return;
                 }
 
+                if (plan.Delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(plan.Delay, _disposed.Token);
+                }
+
                 for (int offset = 0; offset < read;)
                 {
                     int length = Math.Min(plan.SegmentSize, read - offset);
@@ -191,11 +196,6 @@ internal sealed class FaultProxy : IAsyncDisposable
 
                         Inject(pair, index, direction, to, fault);
                         return;
-                    }
-
-                    if (plan.Delay > TimeSpan.Zero)
-                    {
-                        await Task.Delay(plan.Delay, _disposed.Token);
                     }
 
                     await to.SendAsync(buffer.AsMemory(offset, length), SocketFlags.None, _disposed.Token);
