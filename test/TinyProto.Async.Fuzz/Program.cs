@@ -1,14 +1,29 @@
 // The AFL++ entry point (SharpFuzz): test/TinyProto.Async.Fuzz/fuzz.sh instruments TinyProto.Async.dll and runs this
-// under afl-fuzz. With a file or directory argument it runs those inputs once each instead (to replay a crash).
+// under afl-fuzz. TINYPROTO_FUZZ_TARGET picks the target: "connection" (a whole connection, ConnectionTarget; the
+// default) or "codec" (the frame codec and the PROXY header reader, CodecTarget). With file or directory arguments it
+// runs those inputs once each instead (to replay a finding): "dotnet TinyProto.Async.Fuzz.dll [codec] PATH...".
 using SharpFuzz;
 using TinyProto.Async.Fuzz;
 
+string target = Environment.GetEnvironmentVariable("TINYPROTO_FUZZ_TARGET") ?? "connection";
+if (args is ["codec" or "connection", ..])
+{
+    target = args[0];
+    args = args[1..];
+}
+
+Action<byte[]> run = target switch
+{
+    "connection" => input => ConnectionTarget.Run(input),
+    "codec" => input => CodecTarget.Run(input),
+    _ => throw new ArgumentException($"TINYPROTO_FUZZ_TARGET is '{target}': expected 'connection' or 'codec'"),
+};
+
 if (args.Length > 0)
 {
-    string[] files = Directory.Exists(args[0]) ? Directory.GetFiles(args[0]) : args;
-    foreach (string file in files)
+    foreach (string file in args.SelectMany(a => Directory.Exists(a) ? Directory.GetFiles(a) : [a]))
     {
-        ConnectionTarget.Run(File.ReadAllBytes(file));
+        run(File.ReadAllBytes(file));
         Console.WriteLine($"ok: {file}");
     }
 
@@ -19,5 +34,5 @@ Fuzzer.OutOfProcess.Run(stream =>
 {
     using var memory = new MemoryStream();
     stream.CopyTo(memory);
-    ConnectionTarget.Run(memory.ToArray());
+    run(memory.ToArray());
 });
