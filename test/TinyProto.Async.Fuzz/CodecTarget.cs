@@ -1,5 +1,6 @@
 using System.Buffers;
 using TinyProto.Async.Protocol;
+using TinyProto.Async.Tests;
 
 namespace TinyProto.Async.Fuzz;
 
@@ -113,7 +114,8 @@ public static class CodecTarget
         }
     }
 
-    private static ReadOnlySequence<byte> Segmented(byte[] bytes, int[] pieces)
+    /// <summary><paramref name="bytes"/> as a sequence of segments with the given lengths (repeated as needed).</summary>
+    internal static ReadOnlySequence<byte> Segmented(byte[] bytes, int[] pieces)
     {
         if (bytes.Length == 0)
         {
@@ -121,8 +123,8 @@ public static class CodecTarget
         }
 
         int first = Math.Min(bytes.Length, pieces[0]);
-        var head = new Segment(bytes.AsMemory(0, first), 0);
-        Segment tail = head;
+        var head = new TestSegment(bytes.AsMemory(0, first), 0);
+        TestSegment tail = head;
         int offset = first;
         for (int i = 1; offset < bytes.Length; i++)
         {
@@ -132,21 +134,5 @@ public static class CodecTarget
         }
 
         return new ReadOnlySequence<byte>(head, 0, tail, tail.Memory.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
     }
 }

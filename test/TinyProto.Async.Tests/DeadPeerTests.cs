@@ -58,7 +58,7 @@ public sealed class DeadPeerTests : ConnectionTestBase
         await using var server = new TinyProtoServer();
         server.SetConnectionHandler<Echo>();
         int port = await StartLoopbackAsync(server);
-        await using var relay = new StallingRelay(port);
+        await using var relay = new FaultProxy(port);
         await using var client = new TinyProtoClient();
         client.ConnectionOptions.IdleTimeout = TimeSpan.FromMilliseconds(500);
         TinyProtoConnection connection = await Bounded(client.ConnectAsync("127.0.0.1", relay.Port, TimeoutToken));
@@ -83,7 +83,7 @@ public sealed class DeadPeerTests : ConnectionTestBase
         server.ConnectionOptions.IdleTimeout = TimeSpan.FromMilliseconds(500);
         server.SetConnectionHandler<Echo>();
         int port = await StartLoopbackAsync(server);
-        await using var relay = new StallingRelay(port);
+        await using var relay = new FaultProxy(port);
         await using var vanished = new TinyProtoClient();
         await Bounded(vanished.ConnectAsync("127.0.0.1", relay.Port, TimeoutToken));
         await WaitUntilAsync(() => server.ActiveConnections.Count > 0);

@@ -52,7 +52,7 @@ internal sealed record FaultPlan
 /// A TCP relay on loopback between clients and a target port that injects faults (since no netem or toxiproxy is
 /// available): each accepted connection gets a <see cref="FaultPlan"/> per direction, from the function it was made
 /// with, and the relay splits, delays, stalls, resets or half-closes as the plan says. It records each fault it
-/// injected.
+/// injected. <see cref="Stall"/> stalls every connection at once, at a moment rather than a byte.
 /// </summary>
 internal sealed class FaultProxy : IAsyncDisposable
 {
@@ -60,11 +60,19 @@ internal sealed class FaultProxy : IAsyncDisposable
     private readonly IPEndPoint _target;
     private readonly Func<int, (FaultPlan ToServer, FaultPlan ToClient)> _plans;
     private readonly CancellationTokenSource _disposed = new();
+    private readonly CancellationTokenSource _stalled = new();
     private readonly List<Socket> _sockets = [];
     private readonly List<Task> _pumps = [];
     private readonly List<string> _injected = [];
     private readonly Task _accepting;
     private int _connections;
+
+    /// <summary>A relay that forwards everything as it comes, until <see cref="Stall"/>.</summary>
+    /// <param name="targetPort">The loopback port it forwards to.</param>
+    public FaultProxy(int targetPort)
+        : this(targetPort, _ => (FaultPlan.Clean, FaultPlan.Clean))
+    {
+    }
 
     /// <param name="targetPort">The loopback port it forwards to.</param>
     /// <param name="plans">The plans of the n-th accepted connection (from 0): towards the target, and back.</param>
@@ -96,8 +104,16 @@ internal sealed class FaultProxy : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// From now on nothing is forwarded on any connection, and every socket stays open, as a proxy or a network path
+    /// that silently died: neither end sees a FIN or a reset, and the relay's sockets still answer TCP (and keepalive
+    /// probes), so only the protocol's own timers can tell.
+    /// </summary>
+    public void Stall() => _stalled.Cancel();
+
     public async ValueTask DisposeAsync()
     {
+        await _stalled.CancelAsync();
         await _disposed.CancelAsync();
         _listener.Dispose();
         lock (_sockets)
@@ -117,6 +133,7 @@ internal sealed class FaultProxy : IAsyncDisposable
 
         await Task.WhenAll(pumps).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _disposed.Dispose();
+        _stalled.Dispose();
     }
 
     private async Task AcceptAsync()
@@ -164,13 +181,14 @@ internal sealed class FaultProxy : IAsyncDisposable
 
     private async Task PumpAsync(Pair pair, int index, string direction, Socket from, Socket to, FaultPlan plan)
     {
+        CancellationToken stalled = _stalled.Token;
         byte[] buffer = new byte[64 * 1024];
         long forwarded = 0;
         try
         {
             while (true)
             {
-                int read = await from.ReceiveAsync(buffer, SocketFlags.None, _disposed.Token);
+                int read = await from.ReceiveAsync(buffer, SocketFlags.None, stalled);
                 if (read == 0)
                 {
                     to.Shutdown(SocketShutdown.Send);
@@ -179,7 +197,7 @@ internal sealed class FaultProxy : IAsyncDisposable
 
                 if (plan.Delay > TimeSpan.Zero)
                 {
-                    await Task.Delay(plan.Delay, _disposed.Token);
+                    await Task.Delay(plan.Delay, stalled);
                 }
 
                 for (int offset = 0; offset < read;)
@@ -191,18 +209,22 @@ internal sealed class FaultProxy : IAsyncDisposable
                         int before = (int)(fault.AtByte - forwarded);
                         if (before > 0)
                         {
-                            await to.SendAsync(buffer.AsMemory(offset, before), SocketFlags.None, _disposed.Token);
+                            await to.SendAsync(buffer.AsMemory(offset, before), SocketFlags.None, stalled);
                         }
 
                         Inject(pair, index, direction, to, fault);
                         return;
                     }
 
-                    await to.SendAsync(buffer.AsMemory(offset, length), SocketFlags.None, _disposed.Token);
+                    await to.SendAsync(buffer.AsMemory(offset, length), SocketFlags.None, stalled);
                     offset += length;
                     forwarded += length;
                 }
             }
+        }
+        catch (Exception) when (stalled.IsCancellationRequested && !_disposed.IsCancellationRequested)
+        {
+            // Stalled: forward nothing more, close nothing.
         }
         catch (Exception)
         {

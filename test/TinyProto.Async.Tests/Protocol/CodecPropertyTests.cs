@@ -1,5 +1,6 @@
 using System.Buffers;
 using CsCheck;
+using TinyProto.Async.Fuzz;
 using TinyProto.Async.Protocol;
 
 namespace TinyProto.Async.Tests.Protocol;
@@ -23,7 +24,7 @@ public sealed class CodecPropertyTests
         Streams.Sample((messages, pieces) =>
         {
             byte[] stream = Encode(messages);
-            ReadOnlySequence<byte> sequence = Segmented(stream, pieces);
+            ReadOnlySequence<byte> sequence = CodecTarget.Segmented(stream, pieces);
 
             List<byte[]> decoded = DecodeAll(ref sequence);
 
@@ -50,7 +51,7 @@ public sealed class CodecPropertyTests
             while (arrived < stream.Length)
             {
                 arrived = Math.Min(stream.Length, arrived + pieces[piece++ % pieces.Length]);
-                ReadOnlySequence<byte> unread = Segmented(stream.AsMemory(consumed, arrived - consumed).ToArray(), pieces);
+                ReadOnlySequence<byte> unread = CodecTarget.Segmented(stream.AsMemory(consumed, arrived - consumed).ToArray(), pieces);
                 long before = unread.Length;
                 decoded.AddRange(DecodeAll(ref unread));
                 consumed += (int)(before - unread.Length);
@@ -102,28 +103,6 @@ public sealed class CodecPropertyTests
             messages.Add(rest.Slice(0, size).ToArray());
             buffer = rest.Slice(size);
         }
-    }
-
-    /// <summary><paramref name="bytes"/> as a sequence of segments with the given lengths (repeated as needed).</summary>
-    private static ReadOnlySequence<byte> Segmented(byte[] bytes, int[] pieces)
-    {
-        if (bytes.Length == 0)
-        {
-            return ReadOnlySequence<byte>.Empty;
-        }
-
-        int first = Math.Min(bytes.Length, pieces[0]);
-        var head = new TestSegment(bytes.AsMemory(0, first), 0);
-        TestSegment tail = head;
-        int offset = first;
-        for (int i = 1; offset < bytes.Length; i++)
-        {
-            int length = Math.Min(bytes.Length - offset, pieces[i % pieces.Length]);
-            tail = tail.Append(bytes.AsMemory(offset, length));
-            offset += length;
-        }
-
-        return new ReadOnlySequence<byte>(head, 0, tail, tail.Memory.Length);
     }
 
     private static string Describe((byte[][] Messages, int[] Pieces) input) =>

@@ -7,7 +7,7 @@ namespace TinyProto.Async.Tests.ScaleOut;
 /// HAProxy with <c>send-proxy-v2</c> (<c>--proxy-from</c>). deploy/scale-out/run.sh checks the same at load; these pin
 /// what a user sees.
 /// </summary>
-public sealed partial class ChatScaleOutTests : TestBase, IAsyncLifetime
+public sealed partial class ChatScaleOutTests : ConnectionTestBase, IAsyncLifetime
 {
     private const string Chat = "TinyProto.Samples.Chat";
     private readonly List<IAsyncDisposable> _owned = [];
@@ -68,7 +68,7 @@ public sealed partial class ChatScaleOutTests : TestBase, IAsyncLifetime
 
         // ada's server drains (SIGTERM): it exits cleanly, and ada reconnects through HAProxy to bob's.
         Assert.Equal(0, await servers[adaServer].TerminateAsync(TimeoutToken));
-        await WaitForAsync(() => ada.Stdout.Count(l => l.StartsWith("* welcome, ", StringComparison.Ordinal)) == 2);
+        await WaitUntilAsync(() => ada.Stdout.Count(l => l.StartsWith("* welcome, ", StringComparison.Ordinal)) == 2);
         (string adaNow, _) = Welcome(ada.Stdout.Last(l => l.StartsWith("* welcome, ", StringComparison.Ordinal)));
         Assert.Equal(bobServer, adaNow);
         Assert.Contains("* disconnected", ada.Stderr, StringComparison.Ordinal);
@@ -130,13 +130,5 @@ public sealed partial class ChatScaleOutTests : TestBase, IAsyncLifetime
     {
         await member.Input.WriteLineAsync(line);
         await member.Input.FlushAsync(TimeoutToken);
-    }
-
-    private async Task WaitForAsync(Func<bool> condition)
-    {
-        while (!condition())
-        {
-            await Task.Delay(20, TimeoutToken);
-        }
     }
 }
