@@ -46,7 +46,7 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
     {
         Transmitter = null;
         Body = default;
-        _payloadWriting = 0;
+        _payloadWrite = PayloadNotWriting;
         CancelledWhileWriting = default;
         Length = length;
         Reset();
@@ -65,17 +65,34 @@ internal sealed class StatusWaiter : ReusableSource<byte>, IValueTaskSource
     /// <summary>For a buffered lock-step transmission: the caller's cancellation, disposed when the caller takes the result.</summary>
     public CancellationTokenRegistration Registration { get; set; }
 
-    private int _payloadWriting;
+    private int _payloadWrite;
 
-    /// <summary>For a buffered lock-step transmission: whether the receive loop is writing its payload (a cancellation then closes the connection).</summary>
-    public bool PayloadWriting
+    /// <summary>
+    /// For a buffered lock-step transmission: the receive loop begins to write its payload (marked before the claim, so
+    /// that a cancellation that finds the waiter claimed knows the payload is under way).
+    /// </summary>
+    public void BeginPayloadWrite() => Volatile.Write(ref _payloadWrite, PayloadWriting);
+
+    /// <summary>
+    /// For a buffered lock-step transmission: a cancellation takes the payload under way (true), and must cut the
+    /// connection; false when no payload is being written, or its write already ended (the cancellation came too late).
+    /// Either the cancellation cuts the write or the write ends first, never both.
+    /// </summary>
+    public bool TryCutPayload(CancellationToken token)
     {
-        get => Volatile.Read(ref _payloadWriting) != 0;
-        set => Volatile.Write(ref _payloadWriting, value ? 1 : 0);
+        CancelledWhileWriting = token;
+        return Interlocked.CompareExchange(ref _payloadWrite, PayloadCut, PayloadWriting) == PayloadWriting;
     }
 
+    /// <summary>For a buffered lock-step transmission: its payload's write ended; true when a cancellation had cut it (<see cref="CancelledWhileWriting"/>).</summary>
+    public bool EndPayloadWrite() => Interlocked.Exchange(ref _payloadWrite, PayloadNotWriting) == PayloadCut;
+
+    private const int PayloadNotWriting = 0;
+    private const int PayloadWriting = 1;
+    private const int PayloadCut = 2;
+
     /// <summary>For a buffered lock-step transmission: the caller's token, once it was cancelled while the payload was written.</summary>
-    public CancellationToken CancelledWhileWriting { get; set; }
+    public CancellationToken CancelledWhileWriting { get; private set; }
 
     /// <summary>Turns this wait into a buffered lock-step transmission of <paramref name="body"/>.</summary>
     public void BeginTransmission(Connection.LockStepTransmissions transmitter, ReadOnlySequence<byte> body)

@@ -166,13 +166,24 @@ public partial class TinyProtoConnection
     /// <summary>
     /// A close asked for while one of our own messages is in flight first lets that exchange finish (bounded by
     /// <see cref="TinyProtoConnectionOptions.Timeout"/>), so the peer never sees a size header without its payload.
-    /// Hooks take no further messages and new transmissions are refused meanwhile.
+    /// Hooks take no further messages and new transmissions are refused meanwhile. A close asked for again while the
+    /// drain runs (a dispose, another caller) joins it (true): it must not cut the exchange the first one waits for.
     /// </summary>
     private bool TryBeginDrain()
     {
         lock (_gate)
         {
-            if (_lifetime.IsClosing || Volatile.Read(ref _state) != 2 || !_parts!.Waits.TryBeginDrain())
+            if (_lifetime.IsClosing || Volatile.Read(ref _state) != 2)
+            {
+                return false;
+            }
+
+            if (_parts!.Waits.IsDraining)
+            {
+                return true;
+            }
+
+            if (!_parts.Waits.TryBeginDrain())
             {
                 return false;
             }

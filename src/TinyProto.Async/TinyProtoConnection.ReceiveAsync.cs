@@ -12,7 +12,8 @@ public partial class TinyProtoConnection
     /// Receives the next message as a new array that the caller owns. A pending call takes the next
     /// message before the <see cref="TransmissionReceivedAsync"/> hook does; messages that arrive while
     /// no call is pending go to the hook if it is overridden, and otherwise wait here for the next call.
-    /// Messages received before the peer closed can still be taken after it closed.
+    /// Messages received before the peer closed, or before an error ended the connection, can still be taken after it
+    /// ended; once a local close began (<see cref="CloseAsync"/>), every call fails: what nobody took is dropped.
     /// </summary>
     /// <param name="cancellationToken">
     /// Cancels the wait; a message is never lost to a call cancelled while it waits. A message above
@@ -61,6 +62,11 @@ public partial class TinyProtoConnection
             if (Volatile.Read(ref _state) != 2 && !_lifetime.InputEnded)
             {
                 return ValueTask.FromException<int>(NotRunning());
+            }
+
+            if (_lifetime.ClosedByUser)
+            {
+                return ValueTask.FromException<int>(_lifetime.ClosedError("receive"));
             }
 
             if (_inbox.TryPeek(out InboundMessage? head))
@@ -114,6 +120,12 @@ public partial class TinyProtoConnection
             if (Volatile.Read(ref _state) != 2 && !_lifetime.InputEnded)
             {
                 throw NotRunning();
+            }
+
+            // A local close drops what nobody took yet (the hooks take no more either).
+            if (_lifetime.ClosedByUser)
+            {
+                throw _lifetime.ClosedError("receive");
             }
 
             if (_inbox.TryPeek(out InboundMessage? head))

@@ -1,15 +1,45 @@
 using CsCheck;
+using Xunit.Abstractions;
 
 namespace TinyProto.Async.Tests;
 
 /// <summary>
 /// A model-based property test of a connected pair (CsCheck: generated operation lists, shrunk to the shortest failing
 /// one, replayable from the seed it prints): random interleavings of transmissions from both ends (lock-step or
-/// pipelined, some cancelled before they start), receives, and a close from either end, against a model of two FIFO
-/// queues. Every receive gets the oldest message the model has for it, a cancelled transmission sends nothing, and
-/// after the close both ends complete cleanly with nothing left over.
+/// pipelined), receives, cancellations (of a token before the call, or of a transmission already under way) and closes
+/// from either end at any point, against a model of what each end may deliver.
 /// </summary>
-public sealed class ConnectionPairPropertyTests : ConnectionTestBase
+/// <remarks>
+/// <para>
+/// Until the first close or late cancellation, the model is exact: two FIFO queues, every receive gets the oldest
+/// message the model has for it, and a transmission cancelled before it began sends nothing.
+/// </para>
+/// <para>
+/// From then on what happens depends on timing (a cancellation may find its transmission waiting for its turn, under way,
+/// or done; a close may find the peer's header before or after it stopped reading), so every operation is recorded and
+/// the run is checked against what the library promises whatever the timing:
+/// </para>
+/// <list type="bullet">
+/// <item>everything ends: every call returns, both ends complete, and the run never waits on time (the connections'
+/// timeouts are off);</item>
+/// <item>each end delivers, in order and once, messages its peer transmitted, skipping only transmissions that were
+/// cancelled (one cancelled while it waited its turn leaves the connection as it was); after any other gap nothing more
+/// arrives;</item>
+/// <item>nothing is delivered that was cancelled before it began, or transmitted after its sender's own close began, and
+/// such a transmission never completes;</item>
+/// <item>nothing whose transmission completed is lost, unless the receiver closed (messages nobody took are dropped by
+/// a local close) or a transmission under way was cancelled (which cuts the connection: the protocol acknowledges a
+/// header, never a payload);</item>
+/// <item>a receive called after its own end's close began fails; once a receive fails, every later one fails;</item>
+/// <item>errors are only <see cref="TinyProtoError.ConnectionClosed"/>, or <see cref="TinyProtoError.ProtocolViolation"/>
+/// at the peer of a connection cut inside a message; without a cut both ends complete cleanly.</item>
+/// </list>
+/// <para>
+/// <c>TINYPROTO_PROPERTY_RUNS</c> sets the number of runs of each test (a long run); each test writes what its runs
+/// covered to the test output.
+/// </para>
+/// </remarks>
+public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : ConnectionTestBase(TimeSpan.FromMinutes(8))
 {
     private enum Kind
     {
@@ -19,6 +49,10 @@ public sealed class ConnectionPairPropertyTests : ConnectionTestBase
         ServerReceives,
         ClientSendsCancelled,
         ServerSendsCancelled,
+        ClientCancelsItsLast,
+        ServerCancelsItsLast,
+        ClientCloses,
+        ServerCloses,
     }
 
     private readonly record struct Step(Kind Kind, int Size)
@@ -26,98 +60,437 @@ public sealed class ConnectionPairPropertyTests : ConnectionTestBase
         public override string ToString() => Kind is Kind.ClientSends or Kind.ServerSends or Kind.ClientSendsCancelled or Kind.ServerSendsCancelled ? $"{Kind}({Size})" : Kind.ToString();
     }
 
-    private static readonly Gen<(Step[] Steps, bool Pipelined, bool ClientCloses, int PauseThreshold)> Runs =
-        Gen.Select(
-            Gen.Select(Gen.Enum<Kind>(), Gen.Frequency((6, Gen.Int[0, 300]), (1, Gen.Int[301, 40_000])), (kind, size) => new Step(kind, size)).Array[0, 40],
-            Gen.Bool,
-            Gen.Bool,
-            Gen.OneOfConst(64, 4096, 1024 * 1024));
-
-    public ConnectionPairPropertyTests()
-        : base(TimeSpan.FromMinutes(5))
+    private sealed record Run(Step[] Steps, bool Pipelined, bool ClientClosesLast, int PauseThreshold)
     {
+        public override string ToString() =>
+            $"{(Pipelined ? "pipelined" : "lock-step")}, pause at {PauseThreshold}, then the {(ClientClosesLast ? "client" : "server")} closes: {string.Join(" ", Steps)}";
+    }
+
+    private static readonly Gen<int> Sizes = Gen.Frequency((6, Gen.Int[0, 300]), (1, Gen.Int[301, 40_000]));
+
+    private static Gen<Run> Runs(Gen<Kind> kinds) =>
+        Gen.Select(
+            Gen.Select(kinds, Sizes, (kind, size) => new Step(kind, size)).Array[0, 60],
+            Gen.Bool,
+            Gen.Bool,
+            Gen.OneOfConst(64, 4096, 1024 * 1024),
+            (steps, pipelined, clientCloses, pause) => new Run(steps, pipelined, clientCloses, pause));
+
+    /// <summary>Transmissions, receives and cancellations before the call; one end closes at the end.</summary>
+    private static readonly Gen<Kind> OpenKinds = Gen.Frequency(
+        (10, Gen.Const(Kind.ClientSends)), (10, Gen.Const(Kind.ServerSends)),
+        (10, Gen.Const(Kind.ClientReceives)), (10, Gen.Const(Kind.ServerReceives)),
+        (2, Gen.Const(Kind.ClientSendsCancelled)), (2, Gen.Const(Kind.ServerSendsCancelled)));
+
+    /// <summary>All of those, and cancellations of a transmission under way and closes from either end at any point.</summary>
+    private static readonly Gen<Kind> AllKinds = Gen.Frequency(
+        (10, Gen.Const(Kind.ClientSends)), (10, Gen.Const(Kind.ServerSends)),
+        (10, Gen.Const(Kind.ClientReceives)), (10, Gen.Const(Kind.ServerReceives)),
+        (2, Gen.Const(Kind.ClientSendsCancelled)), (2, Gen.Const(Kind.ServerSendsCancelled)),
+        (1, Gen.Const(Kind.ClientCancelsItsLast)), (1, Gen.Const(Kind.ServerCancelsItsLast)),
+        (1, Gen.Const(Kind.ClientCloses)), (1, Gen.Const(Kind.ServerCloses)));
+
+    private readonly Coverage _coverage = new();
+
+    [Fact]
+    public async Task AnyInterleavingOfTransmitsReceivesAndCancellationsBeforeTheCall_MatchesTheExactModel()
+    {
+        await Runs(OpenKinds).SampleAsync(RunAsync, iter: RunCount(300), threads: 1, print: r => r.ToString());
+        output.WriteLine(_coverage.ToString());
     }
 
     [Fact]
-    public async Task AnyInterleavingOfTransmitsReceivesCancellationsAndACloseFromEitherEnd_MatchesTheModel()
+    public async Task ClosesFromEitherEndAndCancellationsOfTransmissionsUnderWayAtAnyPoint_KeepWhatTheLibraryPromises()
     {
-        await Runs.SampleAsync(RunAsync, iter: 80, threads: 1, print: r => $"{(r.Item2 ? "pipelined" : "lock-step")}, {(r.Item3 ? "client" : "server")} closes, pause at {r.Item4}: {string.Join(" ", r.Item1)}");
+        await Runs(AllKinds).SampleAsync(RunAsync, iter: RunCount(400), threads: 1, print: r => r.ToString());
+        output.WriteLine(_coverage.ToString());
+        Assert.True(_coverage.Cut > 0 && _coverage.ClosedMidRun > 0, $"The runs never reached what this test is for: {_coverage}");
     }
 
-    private async Task RunAsync(Step[] steps, bool pipelined, bool clientCloses, int pauseThreshold)
+    private static int RunCount(int fallback) =>
+        int.TryParse(Environment.GetEnvironmentVariable("TINYPROTO_PROPERTY_RUNS"), out int runs) && runs > 0 ? runs : fallback;
+
+    private async Task RunAsync(Run run)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(TimeoutToken);
         limit.CancelAfter(TimeSpan.FromSeconds(20));
-        var client = new TinyProtoConnection();
-        client.Options.RequestPipelining = pipelined;
-        var server = new TinyProtoConnection();
-        await StartPairAsync(client, server, pauseThreshold);
-        Assert.Equal(pipelined, client.IsPipelined);
-        var toServer = new Queue<byte[]>();
-        var toClient = new Queue<byte[]>();
-
-        // Each end's transmissions run one after another, as a caller awaiting each would, but without holding up the
-        // other steps: a receive may be what lets a transmission finish.
-        Task clientSends = Task.CompletedTask;
-        Task serverSends = Task.CompletedTask;
-        int sequence = 0;
-        foreach (Step step in steps)
+        var client = new End("client", new TinyProtoConnection(), limit.Token);
+        var server = new End("server", new TinyProtoConnection(), limit.Token);
+        client.Connection.Options.RequestPipelining = run.Pipelined;
+        foreach (End end in new[] { client, server })
         {
-            switch (step.Kind)
+            // Nothing here waits on time: a hang is the run's limit, not a timeout that would end a connection.
+            end.Connection.Options.Timeout = Timeout.InfiniteTimeSpan;
+        }
+
+        await StartPairAsync(client.Connection, server.Connection, run.PauseThreshold);
+        Assert.Equal(run.Pipelined, client.Connection.IsPipelined);
+
+        // Exact while nothing has closed or been cancelled under way: each end's messages still to be received.
+        bool exact = true;
+        for (int step = 0; step < run.Steps.Length; step++)
+        {
+            Step s = run.Steps[step];
+            End own = s.Kind is Kind.ClientSends or Kind.ClientReceives or Kind.ClientSendsCancelled or Kind.ClientCancelsItsLast or Kind.ClientCloses ? client : server;
+            End peer = own == client ? server : client;
+            switch (s.Kind)
             {
-                case Kind.ClientSends:
-                    byte[] up = Payload(step.Size, sequence++);
-                    toServer.Enqueue(up);
-                    clientSends = After(clientSends, () => client.TransmitAsync(up, limit.Token).AsTask());
-                    break;
-                case Kind.ServerSends:
-                    byte[] down = Payload(step.Size, sequence++);
-                    toClient.Enqueue(down);
-                    serverSends = After(serverSends, () => server.TransmitAsync(down, limit.Token).AsTask());
+                case Kind.ClientSends or Kind.ServerSends:
+                    own.Transmit(step, Payload(s.Size, step), precancelled: false);
                     break;
                 case Kind.ClientSendsCancelled or Kind.ServerSendsCancelled:
-                    TinyProtoConnection sender = step.Kind == Kind.ClientSendsCancelled ? client : server;
-                    await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sender.TransmitAsync(Payload(step.Size, sequence++), new CancellationToken(canceled: true)).AsTask());
+                    own.Transmit(step, Payload(s.Size, step), precancelled: true);
                     break;
-                case Kind.ClientReceives when toClient.Count > 0:
-                    Assert.Equal(toClient.Dequeue(), await client.ReceiveAsync(limit.Token));
+                case Kind.ClientReceives or Kind.ServerReceives when exact:
+                    // Only when the model has a message for it: it must come, and it must be the oldest.
+                    Attempt? oldest = peer.OldestUnreceived(own.Delivered.Count);
+                    if (oldest is not null)
+                    {
+                        byte[] message = await own.Connection.ReceiveAsync(limit.Token);
+                        Assert.Equal(oldest.Payload, message);
+                        own.Received.Add(new Receipt(step, message, null));
+                    }
+
                     break;
-                case Kind.ServerReceives when toServer.Count > 0:
-                    Assert.Equal(toServer.Dequeue(), await server.ReceiveAsync(limit.Token));
+                case Kind.ClientReceives or Kind.ServerReceives:
+                    own.Receive(step);
+                    break;
+                case Kind.ClientCancelsItsLast or Kind.ServerCancelsItsLast:
+                    exact = false;
+                    own.CancelLast();
+                    break;
+                case Kind.ClientCloses or Kind.ServerCloses:
+                    exact = false;
+                    own.Close(step);
                     break;
             }
         }
 
-        // Everything still on its way arrives, in order; then one end closes and both end cleanly.
-        while (toClient.Count > 0)
+        _coverage.Runs++;
+        if (exact)
         {
-            Assert.Equal(toClient.Dequeue(), await client.ReceiveAsync(limit.Token));
+            await EndExactlyAsync(client, server, run.ClientClosesLast, limit.Token);
+            _coverage.Exact++;
+        }
+        else
+        {
+            _coverage.ClosedMidRun += client.ClosedAtStep is not null || server.ClosedAtStep is not null ? 1 : 0;
+            if (client.ClosedAtStep is null && server.ClosedAtStep is null)
+            {
+                (run.ClientClosesLast ? client : server).Close(run.Steps.Length);
+            }
+
+            client.ReceiveUntilTheEnd(run.Steps.Length);
+            server.ReceiveUntilTheEnd(run.Steps.Length);
+            await Task.WhenAll(client.Settled(), server.Settled()).WaitAsync(limit.Token);
+            _coverage.Cut += CheckWhatever(client, server) ? 1 : 0;
         }
 
-        while (toServer.Count > 0)
+        foreach (End end in new[] { client, server })
         {
-            Assert.Equal(toServer.Dequeue(), await server.ReceiveAsync(limit.Token));
+            _coverage.Delivered += end.Delivered.Count;
+            _coverage.Completed += end.Attempts.Count(a => a.Outcome == Outcome.Completed);
+            _coverage.Cancelled += end.Attempts.Count(a => a.Outcome == Outcome.Cancelled);
+            _coverage.Failed += end.Attempts.Count(a => a.Outcome == Outcome.Failed);
         }
 
-        await clientSends.WaitAsync(limit.Token);
-        await serverSends.WaitAsync(limit.Token);
-        await (clientCloses ? client : server).CloseAsync(limit.Token);
-        await client.Completion.WaitAsync(limit.Token);
-        await server.Completion.WaitAsync(limit.Token);
-        TinyProtoException after = await Assert.ThrowsAsync<TinyProtoException>(() => (clientCloses ? server : client).ReceiveAsync(limit.Token).AsTask());
-        Assert.Equal(TinyProtoError.ConnectionClosed, after.Error);
+        // After the end, both ends refuse everything.
+        foreach (End end in new[] { client, server })
+        {
+            Assert.Equal(TinyProtoError.ConnectionClosed, (await Assert.ThrowsAsync<TinyProtoException>(() => end.Connection.ReceiveAsync(limit.Token).AsTask())).Error);
+            Assert.Equal(TinyProtoError.ConnectionClosed, (await Assert.ThrowsAsync<TinyProtoException>(() => end.Connection.TransmitAsync(new byte[1], limit.Token).AsTask())).Error);
+        }
     }
 
-    private static async Task After(Task previous, Func<Task> next)
+    /// <summary>The exact model's end: everything on its way arrives, in order; then one end closes and both end cleanly.</summary>
+    private static async Task EndExactlyAsync(End client, End server, bool clientCloses, CancellationToken limit)
     {
-        await previous;
-        await next();
+        foreach ((End receiver, End sender) in new[] { (client, server), (server, client) })
+        {
+            for (Attempt? next; (next = sender.OldestUnreceived(receiver.Delivered.Count)) is not null;)
+            {
+                byte[] message = await receiver.Connection.ReceiveAsync(limit);
+                Assert.Equal(next.Payload, message);
+                receiver.Received.Add(new Receipt(int.MaxValue, message, null));
+            }
+        }
+
+        await Task.WhenAll(client.Transmissions, server.Transmissions).WaitAsync(limit);
+        foreach (Attempt attempt in client.Attempts.Concat(server.Attempts))
+        {
+            Assert.Equal(attempt.Precancelled ? Outcome.Cancelled : Outcome.Completed, attempt.Outcome);
+        }
+
+        await (clientCloses ? client : server).Connection.CloseAsync(limit);
+        await client.Connection.Completion.WaitAsync(limit);
+        await server.Connection.Completion.WaitAsync(limit);
     }
 
-    private static byte[] Payload(int size, int sequence)
+    /// <summary>What holds however the closes and cancellations fell (see the remarks); whether the connection may have been cut.</summary>
+    private static bool CheckWhatever(End client, End server)
+    {
+        // A transmission cancelled after it began may have cut the connection; one cancelled while it waited did not,
+        // but from outside the two look alike, so either is taken as a possible cut.
+        bool cut = client.Attempts.Concat(server.Attempts).Any(a => a.Outcome == Outcome.Cancelled && !a.Precancelled);
+        foreach ((End sender, End receiver) in new[] { (client, server), (server, client) })
+        {
+            foreach (Attempt attempt in sender.Attempts)
+            {
+                Assert.NotEqual(Outcome.Pending, attempt.Outcome);
+                Assert.True(attempt.Outcome != Outcome.Failed || attempt.Error!.Error == TinyProtoError.ConnectionClosed, $"{sender.Name}'s transmission at step {attempt.Step} failed with {attempt.Error}");
+                if (attempt.Precancelled)
+                {
+                    Assert.Equal(Outcome.Cancelled, attempt.Outcome);
+                }
+
+                if (attempt.Step > sender.ClosedAtStep)
+                {
+                    Assert.True(attempt.Outcome != Outcome.Completed, $"{sender.Name}'s transmission at step {attempt.Step}, after its close at step {sender.ClosedAtStep}, completed");
+                }
+            }
+
+            bool lossAllowed = cut || receiver.ClosedAtStep is not null;
+            Assert.True(
+                Explains(sender.Attempts, receiver.Delivered, lossAllowed, sender.ClosedAtStep),
+                $"What the {receiver.Name} delivered ({Describe(receiver.Delivered)}) is not what the {sender.Name}'s transmissions ({string.Join(", ", sender.Attempts)}) allow{(lossAllowed ? "" : ", with nothing completed lost")}.");
+
+            bool failed = false;
+            foreach (Receipt receipt in receiver.Received)
+            {
+                if (receipt.Error is null)
+                {
+                    Assert.False(failed, $"The {receiver.Name} received a message at step {receipt.Step} after a receive had failed.");
+                    Assert.False(receipt.Step >= receiver.ClosedAtStep, $"The {receiver.Name} received a message at step {receipt.Step}, after its own close at step {receiver.ClosedAtStep}.");
+                }
+                else
+                {
+                    failed = true;
+                    TinyProtoError error = receipt.Error.Error;
+                    Assert.True(error == TinyProtoError.ConnectionClosed || (cut && error == TinyProtoError.ProtocolViolation), $"The {receiver.Name}'s receive at step {receipt.Step} failed with {receipt.Error}");
+                }
+            }
+
+            Assert.True(failed, $"The {receiver.Name}'s last receive did not fail.");
+        }
+
+        // An end that closed completes cleanly, unless the connection was cut. Its peer may have been sending a payload
+        // that the close stopped reading: that transmission, and so the peer's end, fails as a transport would.
+        foreach ((End end, End peer) in new[] { (client, server), (server, client) })
+        {
+            if (end.Connection.Completion.IsFaulted)
+            {
+                TinyProtoException error = Assert.IsType<TinyProtoException>(end.Connection.Completion.Exception!.InnerException);
+                Assert.True(
+                    (cut && error.Error is TinyProtoError.ConnectionClosed or TinyProtoError.ProtocolViolation) || (peer.ClosedAtStep is not null && error.Error == TinyProtoError.ConnectionClosed),
+                    $"The {end.Name} ended with {error}");
+            }
+        }
+
+        return cut;
+    }
+
+    /// <summary>
+    /// Whether the messages <paramref name="delivered"/> can be the transmissions <paramref name="attempts"/> in their
+    /// order: every transmission is delivered once or skipped; only a cancelled one may be skipped with more delivered
+    /// after it; one cancelled before it began, or begun after the sender's close, is never delivered; a completed one
+    /// is skipped only where <paramref name="lossAllowed"/>. (A search, since messages may be equal: empty ones are.)
+    /// </summary>
+    private static bool Explains(List<Attempt> attempts, List<byte[]> delivered, bool lossAllowed, int? senderClosedAt)
+    {
+        var known = new Dictionary<(int, int, bool), bool>();
+        return Match(0, 0, ended: false);
+
+        bool Match(int i, int j, bool ended)
+        {
+            if (i == attempts.Count)
+            {
+                return j == delivered.Count;
+            }
+
+            if (known.TryGetValue((i, j, ended), out bool answer))
+            {
+                return answer;
+            }
+
+            Attempt attempt = attempts[i];
+            bool neverSent = attempt.Precancelled || attempt.Step > senderClosedAt;
+            answer =
+                (!ended && !neverSent && j < delivered.Count && attempt.Payload.AsSpan().SequenceEqual(delivered[j]) && Match(i + 1, j + 1, ended: false))
+                || (neverSent && Match(i + 1, j, ended))
+                || (attempt.Outcome == Outcome.Cancelled && Match(i + 1, j, ended))
+                || (attempt.Outcome == Outcome.Failed && Match(i + 1, j, ended: true))
+                || (attempt.Outcome == Outcome.Completed && lossAllowed && Match(i + 1, j, ended: true));
+            known[(i, j, ended)] = answer;
+            return answer;
+        }
+    }
+
+    private static string Describe(List<byte[]> messages) => string.Join(", ", messages.Select(m => $"{m.Length} B"));
+
+    private static byte[] Payload(int size, int step)
     {
         byte[] payload = new byte[size];
-        new Random(sequence).NextBytes(payload);
+        new Random(step).NextBytes(payload);
         return payload;
+    }
+
+    private enum Outcome
+    {
+        Pending,
+        Completed,
+        Cancelled,
+        Failed,
+    }
+
+    private sealed class Attempt(int step, byte[] payload, bool precancelled)
+    {
+        public int Step { get; } = step;
+
+        public byte[] Payload { get; } = payload;
+
+        public bool Precancelled { get; } = precancelled;
+
+        public CancellationTokenSource? Cancellation { get; set; }
+
+        public Outcome Outcome { get; set; }
+
+        public TinyProtoException? Error { get; set; }
+
+        public override string ToString() => $"{Payload.Length} B at step {Step}: {Outcome}{(Precancelled ? " before it began" : "")}";
+    }
+
+    private sealed record Receipt(int Step, byte[]? Message, TinyProtoException? Error);
+
+    /// <summary>What the runs of a test covered.</summary>
+    private sealed class Coverage
+    {
+        public int Runs { get; set; }
+
+        public int Exact { get; set; }
+
+        public int ClosedMidRun { get; set; }
+
+        public int Cut { get; set; }
+
+        public int Delivered { get; set; }
+
+        public int Completed { get; set; }
+
+        public int Cancelled { get; set; }
+
+        public int Failed { get; set; }
+
+        public override string ToString() =>
+            $"{Runs} runs: {Exact} exact to the end, {ClosedMidRun} closed mid-run, {Cut} with a transmission cancelled after its call (under way, or waiting its turn); " +
+            $"transmissions {Completed} completed, {Cancelled} cancelled, {Failed} failed; {Delivered} messages delivered and checked";
+    }
+
+    /// <summary>
+    /// One end of the pair, with what the run did at it. Its transmissions run one after another, as a caller awaiting
+    /// each would, but without holding up the other steps (a receive may be what lets a transmission finish); so do its
+    /// receives once the model is no longer exact.
+    /// </summary>
+    private sealed class End(string name, TinyProtoConnection connection, CancellationToken limit)
+    {
+        private Task _transmissions = Task.CompletedTask;
+        private Task _receives = Task.CompletedTask;
+        private Task _close = Task.CompletedTask;
+
+        public string Name { get; } = name;
+
+        public TinyProtoConnection Connection { get; } = connection;
+
+        public List<Attempt> Attempts { get; } = [];
+
+        public List<Receipt> Received { get; } = [];
+
+        public List<byte[]> Delivered => Received.Where(r => r.Message is not null).Select(r => r.Message!).ToList();
+
+        /// <summary>The step at which this end's first close began.</summary>
+        public int? ClosedAtStep { get; private set; }
+
+        /// <summary>The oldest of this end's transmissions not cancelled before it began, after the first <paramref name="received"/>.</summary>
+        public Attempt? OldestUnreceived(int received) => Attempts.Where(a => !a.Precancelled).Skip(received).FirstOrDefault();
+
+        public void Transmit(int step, byte[] payload, bool precancelled)
+        {
+            var attempt = new Attempt(step, payload, precancelled);
+            Attempts.Add(attempt);
+            Task previous = _transmissions;
+            _transmissions = TransmitAfter(previous, attempt);
+        }
+
+        public void CancelLast() => Attempts.LastOrDefault(a => !a.Precancelled)?.Cancellation?.Cancel();
+
+        public void Receive(int step) => _receives = ReceiveAfter(_receives, step, untilTheEnd: false);
+
+        public void ReceiveUntilTheEnd(int step) => _receives = ReceiveAfter(_receives, step, untilTheEnd: true);
+
+        public void Close(int step)
+        {
+            ClosedAtStep ??= step;
+            Task previous = _close;
+            Task close = Connection.CloseAsync(limit).AsTask();
+            _close = Task.WhenAll(previous, close);
+        }
+
+        /// <summary>This end's transmissions, once all of them are over.</summary>
+        public Task Transmissions => _transmissions;
+
+        /// <summary>Everything this end was asked to do, and the connection's end, once it is over.</summary>
+        public async Task Settled()
+        {
+            await _transmissions;
+            await _receives;
+            await _close;
+            try
+            {
+                await Connection.Completion.WaitAsync(limit);
+            }
+            catch (TinyProtoException)
+            {
+                // Checked by the caller.
+            }
+        }
+
+        private async Task TransmitAfter(Task previous, Attempt attempt)
+        {
+            attempt.Cancellation = attempt.Precancelled ? null : CancellationTokenSource.CreateLinkedTokenSource(limit);
+            await previous;
+            CancellationToken token = attempt.Precancelled ? new CancellationToken(canceled: true) : attempt.Cancellation!.Token;
+            try
+            {
+                await Connection.TransmitAsync(attempt.Payload, token);
+                attempt.Outcome = Outcome.Completed;
+            }
+            catch (OperationCanceledException) when (!limit.IsCancellationRequested)
+            {
+                attempt.Outcome = Outcome.Cancelled;
+            }
+            catch (TinyProtoException ex)
+            {
+                attempt.Outcome = Outcome.Failed;
+                attempt.Error = ex;
+            }
+        }
+
+        private async Task ReceiveAfter(Task previous, int step, bool untilTheEnd)
+        {
+            await previous;
+            do
+            {
+                try
+                {
+                    byte[] message = await Connection.ReceiveAsync(limit);
+                    Received.Add(new Receipt(step, message, null));
+                }
+                catch (TinyProtoException ex)
+                {
+                    Received.Add(new Receipt(step, null, ex));
+                    return;
+                }
+            }
+            while (untilTheEnd);
+        }
     }
 }

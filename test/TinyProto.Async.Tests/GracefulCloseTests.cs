@@ -6,7 +6,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace TinyProto.Async.Tests;
 
 /// <summary>A close asked for while a message is in flight lets that exchange finish: the peer never sees a header without its payload.</summary>
-public sealed class GracefulCloseTests : TestBase
+public sealed class GracefulCloseTests() : ConnectionTestBase(TimeSpan.FromSeconds(30))
 {
     private sealed class EchoConnection : TinyProtoConnection
     {
@@ -100,6 +100,31 @@ public sealed class GracefulCloseTests : TestBase
         await Bounded(transmit);
         Assert.Equal(new byte[] { 1, 2, 3 }, await ReadExactlyAsync(rawPipe.Input, 3));
         await Bounded(close);
+        await Bounded(client.Completion);
+    }
+
+    /// <summary>
+    /// A second close (a dispose, another caller) while the first waits for our exchange in flight joins that wait: it
+    /// does not cut the exchange short. It once failed the transmission and closed with the OK'd header's payload unsent.
+    /// </summary>
+    [Fact]
+    public async Task CloseAsync_CalledAgainWhileTheFirstWaitsForOurExchange_StillLetsItFinish()
+    {
+        var client = new TinyProtoConnection();
+        RawPeer raw = await StartWithRawServerAsync(client);
+        Task transmit = client.TransmitAsync(new byte[] { 1, 2, 3 }, TimeoutToken).AsTask();
+        Assert.Equal(RawPeer.Header(3), await Bounded(raw.ReadExactlyAsync(4)));
+
+        Task first = client.CloseAsync(TimeoutToken).AsTask();
+        Task second = client.CloseAsync(TimeoutToken).AsTask();
+        Task disposed = client.DisposeAsync().AsTask();
+        Assert.False(first.IsCompleted || second.IsCompleted || disposed.IsCompleted, "a close did not wait for our exchange in flight");
+        Assert.False(transmit.IsCompleted, "a second close ended the transmission in flight");
+
+        await Bounded(raw.WriteAsync(0xFF));
+        await Bounded(transmit);
+        Assert.Equal(new byte[] { 1, 2, 3 }, await Bounded(raw.ReadToEndAsync()));
+        await Bounded(Task.WhenAll(first, second, disposed));
         await Bounded(client.Completion);
     }
 

@@ -89,6 +89,54 @@ public sealed class ReceiveTests : ConnectionTestBase
         Assert.Equal(TinyProtoError.ConnectionClosed, clientEx.Error);
     }
 
+    /// <summary>
+    /// A local close drops the messages nobody took: every receive called once the close began fails, in each form,
+    /// also while the close still lets our own exchange finish. (It once handed out what was queued, after the close.)
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ReceiveAsync_AfterALocalCloseBeganWithMessagesQueued_FailsWithConnectionClosed(bool ownExchangeInFlight)
+    {
+        var client = new TinyProtoConnection();
+        RawPeer raw = await StartWithRawServerAsync(client);
+        await Bounded(raw.WriteAsync(RawPeer.Header(2)));
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        await Bounded(raw.WriteAsync([(byte)'h', (byte)'i', .. RawPeer.Header(1)]));
+
+        // The second header is answered only once the first message was read whole and queued.
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        await Bounded(raw.WriteAsync((byte)'!'));
+
+        Task? transmit = null;
+        if (ownExchangeInFlight)
+        {
+            // Our header is out and unanswered: the close waits for that exchange, and receives fail meanwhile.
+            transmit = client.TransmitAsync(new byte[3], TimeoutToken).AsTask();
+            Assert.Equal(RawPeer.Header(3), await Bounded(raw.ReadExactlyAsync(4)));
+        }
+
+        Task close = client.CloseAsync(TimeoutToken).AsTask();
+        var array = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.ReceiveAsync(TimeoutToken).AsTask()));
+        var memory = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.ReceiveAsync(new byte[8].AsMemory(), TimeoutToken).AsTask()));
+        var stream = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.ReceiveAsync(Stream.Null, TimeoutToken).AsTask()));
+        foreach (TinyProtoException ex in new[] { array, memory, stream })
+        {
+            Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+            Assert.Contains("closed locally", ex.Message, StringComparison.Ordinal);
+        }
+
+        if (transmit is not null)
+        {
+            await Bounded(raw.WriteAsync(0xFF));
+            Assert.Equal(3, (await Bounded(raw.ReadExactlyAsync(3))).Length);
+            await Bounded(transmit);
+        }
+
+        await Bounded(close);
+        await Bounded(client.Completion);
+    }
+
     [Fact]
     public async Task ReceiveAsync_NotStarted_ThrowsInvalidOperation()
     {

@@ -47,9 +47,10 @@ internal sealed partial class LockStepTransmissions
 
                     try
                     {
-                        using (_output.CloseOnCancel(cancellationToken))
+                        using (CancellationTokenRegistration cut = _output.CloseOnCancel(cancellationToken))
                         {
                             await WritePayloadThenEndExchangeAsync(body, source, length, cancellationToken).ConfigureAwait(false);
+                            Output.ThrowIfCancelCut(cut);
                         }
                     }
                     catch (Exception) when (cancellationToken.IsCancellationRequested)

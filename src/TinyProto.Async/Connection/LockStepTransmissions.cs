@@ -115,7 +115,7 @@ internal sealed partial class LockStepTransmissions
         _ownPayloadDue = null;
 
         // Marked before the claim: a cancellation that finds the waiter claimed then knows the payload is under way.
-        waiter.PayloadWriting = true;
+        waiter.BeginPayloadWrite();
         if (!waiter.TryClaim())
         {
             // Cancelled or timed out just now: the connection is closing, and its payload is not written.
@@ -134,8 +134,9 @@ internal sealed partial class LockStepTransmissions
             _waits.GiveUpOwnExchange();
         }
 
-        waiter.PayloadWriting = false;
-        if (error is not null && waiter.CancelledWhileWriting.IsCancellationRequested)
+        // A cancellation that cut the write closed the connection, even when the write got to its end first: the call
+        // throws, since the cut transport may lose what was written.
+        if (waiter.EndPayloadWrite())
         {
             error = new OperationCanceledException("The transmission was cancelled while its payload was being sent; the connection was closed.", error, waiter.CancelledWhileWriting);
         }
@@ -181,12 +182,11 @@ internal sealed partial class LockStepTransmissions
     /// </summary>
     private void OnCancelled(StatusWaiter waiter, CancellationToken token)
     {
-        if (Abandon(waiter, new OperationCanceledException(token), cancelled: true) || !waiter.PayloadWriting)
+        if (Abandon(waiter, new OperationCanceledException(token), cancelled: true) || !waiter.TryCutPayload(token))
         {
             return;
         }
 
-        waiter.CancelledWhileWriting = token;
         _output.AbortCancelledPayload();
     }
 

@@ -127,6 +127,19 @@ internal sealed partial class Output
             ? cancellationToken.UnsafeRegister(static state => ((Output)state!).AbortCancelledPayload(), this)
             : default;
 
+    /// <summary>
+    /// Ends a <see cref="CloseOnCancel"/> registration once the write it guarded got to its end: when the cancellation
+    /// cut the connection all the same (it came as the write ended), the transmission throws rather than report a
+    /// success, since the cut transport may lose what was written. Either the cancellation cuts or the write ends first.
+    /// </summary>
+    public static void ThrowIfCancelCut(CancellationTokenRegistration registration)
+    {
+        if (registration.Token.CanBeCanceled && !registration.Unregister())
+        {
+            throw new OperationCanceledException(registration.Token);
+        }
+    }
+
     /// <summary>A transmission was cancelled while its payload was written: the connection closes and the write is cut.</summary>
     public void AbortCancelledPayload() => _abortWrites(new TinyProtoException(TinyProtoError.ConnectionClosed,
         "A transmission was cancelled while its payload was being sent; the protocol cannot take a message back, so the connection was closed."));

@@ -37,12 +37,13 @@ internal sealed class PipelinedTransmissions
                 // Statuses come back in the order of the headers, so register in output order.
                 waiter = _waits.Begin(1, length);
 
-                using (_output.CloseOnCancel(cancellationToken))
+                using (CancellationTokenRegistration cut = _output.CloseOnCancel(cancellationToken))
                 {
                     _output.WriteAnswers();
                     await _output.WritePayloadAsync(body, source, length, withHeader: true, cancellationToken).ConfigureAwait(false);
                     _output.WriteAnswers();
                     await _output.FlushAsync().ConfigureAwait(false);
+                    Output.ThrowIfCancelCut(cut);
                 }
             }
             catch (Exception) when (cancellationToken.IsCancellationRequested)
@@ -73,9 +74,10 @@ internal sealed class PipelinedTransmissions
         {
             long firstLength = transformed is null ? messages[0].Length : transformed[0].Length;
             waiter = _waits.Begin(messages.Count, firstLength);
-            using (_output.CloseOnCancel(cancellationToken))
+            using (CancellationTokenRegistration cut = _output.CloseOnCancel(cancellationToken))
             {
                 await _output.WriteBatchAsync(messages, transformed).ConfigureAwait(false);
+                Output.ThrowIfCancelCut(cut);
             }
         }
         catch (Exception) when (cancellationToken.IsCancellationRequested)

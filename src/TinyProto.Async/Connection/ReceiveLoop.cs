@@ -368,6 +368,14 @@ internal sealed class ReceiveLoop
     {
         lock (_gate)
         {
+            // A message completed after the connection began to end is dropped: a receive may already have been told
+            // that the connection ended, and none may then return a message (a local close drops what nobody took).
+            if (_lifetime.IsClosing || _lifetime.ClosedByUser)
+            {
+                message.Dispose();
+                return;
+            }
+
             _inbox.Arriving = message.IsStreamed;
             _inbox.Deliver(message);
         }

@@ -191,6 +191,9 @@ internal sealed class StatusWaits
         return true;
     }
 
+    /// <summary>Whether a close waits for our exchange in flight (<see cref="TryBeginDrain"/>). The caller holds the gate.</summary>
+    public bool IsDraining => _drained is not null;
+
     /// <summary>The drain under way, if any: completes once nothing of ours is in flight.</summary>
     public Task? Drained
     {
