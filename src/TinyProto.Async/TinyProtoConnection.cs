@@ -184,7 +184,8 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// Closes the connection: lets the exchange of our own message in flight finish (bounded by
     /// <see cref="TinyProtoConnectionOptions.Timeout"/>), refuses new transmissions, stops reading, fails operations still waiting, lets the running hook return,
     /// runs <see cref="PostLoopAsync"/>, and waits for all of that unless called from the connection's own hooks.
-    /// Safe to call more than once and before the connection started.
+    /// Safe to call more than once and before the connection started: a call while an earlier one waits for our exchange
+    /// joins that wait. Messages received but not taken yet are dropped: <c>ReceiveAsync</c> fails from now on.
     /// </summary>
     /// <param name="cancellationToken">Stops waiting (the connection still closes).</param>
     public async ValueTask CloseAsync(CancellationToken cancellationToken = default)
