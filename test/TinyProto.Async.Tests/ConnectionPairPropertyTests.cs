@@ -45,6 +45,8 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
     {
         ClientSends,
         ServerSends,
+        ClientSendsBatch,
+        ServerSendsBatch,
         ClientReceives,
         ServerReceives,
         ClientSendsCancelled,
@@ -57,7 +59,19 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
 
     private readonly record struct Step(Kind Kind, int Size)
     {
-        public override string ToString() => Kind is Kind.ClientSends or Kind.ServerSends or Kind.ClientSendsCancelled or Kind.ServerSendsCancelled ? $"{Kind}({Size})" : Kind.ToString();
+        /// <summary>A batch's messages: 2 to 5, of up to 300 bytes each, drawn from the step.</summary>
+        public byte[][] Batch(int step)
+        {
+            var random = new Random(step);
+            return [.. Enumerable.Range(0, 2 + (Size % 4)).Select(_ => Payload(random.Next(0, 301), random.Next()))];
+        }
+
+        public override string ToString() => Kind switch
+        {
+            Kind.ClientSends or Kind.ServerSends or Kind.ClientSendsCancelled or Kind.ServerSendsCancelled => $"{Kind}({Size})",
+            Kind.ClientSendsBatch or Kind.ServerSendsBatch => $"{Kind}({2 + (Size % 4)})",
+            _ => Kind.ToString(),
+        };
     }
 
     private sealed record Run(Step[] Steps, bool Pipelined, bool ClientClosesLast, int PauseThreshold)
@@ -79,12 +93,14 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
     /// <summary>Transmissions, receives and cancellations before the call; one end closes at the end.</summary>
     private static readonly Gen<Kind> OpenKinds = Gen.Frequency(
         (10, Gen.Const(Kind.ClientSends)), (10, Gen.Const(Kind.ServerSends)),
+        (2, Gen.Const(Kind.ClientSendsBatch)), (2, Gen.Const(Kind.ServerSendsBatch)),
         (10, Gen.Const(Kind.ClientReceives)), (10, Gen.Const(Kind.ServerReceives)),
         (2, Gen.Const(Kind.ClientSendsCancelled)), (2, Gen.Const(Kind.ServerSendsCancelled)));
 
     /// <summary>All of those, and cancellations of a transmission under way and closes from either end at any point.</summary>
     private static readonly Gen<Kind> AllKinds = Gen.Frequency(
         (10, Gen.Const(Kind.ClientSends)), (10, Gen.Const(Kind.ServerSends)),
+        (2, Gen.Const(Kind.ClientSendsBatch)), (2, Gen.Const(Kind.ServerSendsBatch)),
         (10, Gen.Const(Kind.ClientReceives)), (10, Gen.Const(Kind.ServerReceives)),
         (2, Gen.Const(Kind.ClientSendsCancelled)), (2, Gen.Const(Kind.ServerSendsCancelled)),
         (1, Gen.Const(Kind.ClientCancelsItsLast)), (1, Gen.Const(Kind.ServerCancelsItsLast)),
@@ -131,12 +147,15 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
         for (int step = 0; step < run.Steps.Length; step++)
         {
             Step s = run.Steps[step];
-            End own = s.Kind is Kind.ClientSends or Kind.ClientReceives or Kind.ClientSendsCancelled or Kind.ClientCancelsItsLast or Kind.ClientCloses ? client : server;
+            End own = s.Kind is Kind.ClientSends or Kind.ClientSendsBatch or Kind.ClientReceives or Kind.ClientSendsCancelled or Kind.ClientCancelsItsLast or Kind.ClientCloses ? client : server;
             End peer = own == client ? server : client;
             switch (s.Kind)
             {
                 case Kind.ClientSends or Kind.ServerSends:
                     own.Transmit(step, Payload(s.Size, step), precancelled: false);
+                    break;
+                case Kind.ClientSendsBatch or Kind.ServerSendsBatch:
+                    own.TransmitBatch(step, s.Batch(step));
                     break;
                 case Kind.ClientSendsCancelled or Kind.ServerSendsCancelled:
                     own.Transmit(step, Payload(s.Size, step), precancelled: true);
@@ -416,8 +435,15 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
         {
             var attempt = new Attempt(step, payload, precancelled);
             Attempts.Add(attempt);
-            Task previous = _transmissions;
-            _transmissions = TransmitAfter(previous, attempt);
+            _transmissions = TransmitAfter(_transmissions, [attempt]);
+        }
+
+        /// <summary>One <c>TransmitManyAsync</c>: its messages share its outcome (in lock-step mode the ones before a failure were accepted).</summary>
+        public void TransmitBatch(int step, byte[][] payloads)
+        {
+            Attempt[] batch = [.. payloads.Select(p => new Attempt(step, p, precancelled: false))];
+            Attempts.AddRange(batch);
+            _transmissions = TransmitAfter(_transmissions, batch);
         }
 
         public void CancelLast() => Attempts.LastOrDefault(a => !a.Precancelled)?.Cancellation?.Cancel();
@@ -453,24 +479,40 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
             }
         }
 
-        private async Task TransmitAfter(Task previous, Attempt attempt)
+        private async Task TransmitAfter(Task previous, Attempt[] attempts)
         {
-            attempt.Cancellation = attempt.Precancelled ? null : CancellationTokenSource.CreateLinkedTokenSource(limit);
+            bool precancelled = attempts[0].Precancelled;
+            CancellationTokenSource? cancellation = precancelled ? null : CancellationTokenSource.CreateLinkedTokenSource(limit);
+            foreach (Attempt attempt in attempts)
+            {
+                attempt.Cancellation = cancellation;
+            }
+
             await previous;
-            CancellationToken token = attempt.Precancelled ? new CancellationToken(canceled: true) : attempt.Cancellation!.Token;
+            CancellationToken token = cancellation?.Token ?? new CancellationToken(canceled: true);
+            Outcome outcome;
+            TinyProtoException? error = null;
             try
             {
-                await Connection.TransmitAsync(attempt.Payload, token);
-                attempt.Outcome = Outcome.Completed;
+                await (attempts.Length == 1
+                    ? Connection.TransmitAsync(attempts[0].Payload, token)
+                    : Connection.TransmitManyAsync([.. attempts.Select(a => (ReadOnlyMemory<byte>)a.Payload)], token));
+                outcome = Outcome.Completed;
             }
             catch (OperationCanceledException) when (!limit.IsCancellationRequested)
             {
-                attempt.Outcome = Outcome.Cancelled;
+                outcome = Outcome.Cancelled;
             }
             catch (TinyProtoException ex)
             {
-                attempt.Outcome = Outcome.Failed;
-                attempt.Error = ex;
+                outcome = Outcome.Failed;
+                error = ex;
+            }
+
+            foreach (Attempt attempt in attempts)
+            {
+                attempt.Outcome = outcome;
+                attempt.Error = error;
             }
         }
 

@@ -5,14 +5,18 @@ namespace TinyProto.Async.Tests.Cli;
 
 /// <summary>
 /// A detached tmux session running one command line on a real terminal (a pseudo-terminal of a given size), so a test
-/// can type into it (<c>send-keys</c>) and read the screen (<c>capture-pane</c>), escape sequences and all.
+/// can type into it (<c>send-keys</c>) and read the screen (<c>capture-pane</c>), escape sequences and all. Each session
+/// has a tmux server of its own (<c>-S</c>, a socket removed at the end): on a shared one, a session started while another test ended the last one
+/// raced the server's exit ("server exited unexpectedly").
 /// </summary>
 internal sealed class TmuxSession : IAsyncDisposable
 {
     private readonly string _name = "tinyproto-test-" + Guid.NewGuid().ToString("N")[..8];
+    private readonly string _socket;
 
     private TmuxSession()
     {
+        _socket = Path.Combine(Path.GetTempPath(), _name + ".tmux");
     }
 
     public static bool IsInstalled { get; } = new[] { "/usr/bin/tmux", "/usr/local/bin/tmux" }.Any(File.Exists);
@@ -31,7 +35,7 @@ internal sealed class TmuxSession : IAsyncDisposable
         }
 
         arguments.Add(commandLine + "; echo \"[exit $?]\"; sleep 600");
-        await RunAsync(arguments);
+        await session.RunAsync(arguments);
         return session;
     }
 
@@ -62,19 +66,23 @@ internal sealed class TmuxSession : IAsyncDisposable
     {
         try
         {
-            await RunAsync(["kill-session", "-t", _name]);
+            await RunAsync(["kill-server"]);
         }
         catch (InvalidOperationException)
         {
             // Already gone.
         }
+
+        File.Delete(_socket);
     }
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static async Task<string> RunAsync(IEnumerable<string> arguments)
+    private async Task<string> RunAsync(IEnumerable<string> arguments)
     {
         var start = new ProcessStartInfo("tmux") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("-S");
+        start.ArgumentList.Add(_socket);
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);
