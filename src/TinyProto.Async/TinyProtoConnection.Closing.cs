@@ -35,6 +35,17 @@ public partial class TinyProtoConnection
         }
     }
 
+    /// <summary>A close the user asked for (<see cref="CloseAsync"/>, a dispose, <c>RunAsync</c>'s token): receives fail from now on.</summary>
+    private void BeginLocalClose()
+    {
+        lock (_gate)
+        {
+            _lifetime.ClosedLocally = true;
+        }
+
+        BeginClose(byUser: true);
+    }
+
     /// <summary>Ends the connection at once without waiting for hooks, e.g. when a stop deadline has passed.</summary>
     internal void Abort()
     {

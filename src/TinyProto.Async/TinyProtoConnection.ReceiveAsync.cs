@@ -64,7 +64,7 @@ public partial class TinyProtoConnection
                 return ValueTask.FromException<int>(NotRunning());
             }
 
-            if (_lifetime.ClosedByUser)
+            if (ReceivesRefused)
             {
                 return ValueTask.FromException<int>(_lifetime.ClosedError("receive"));
             }
@@ -112,6 +112,13 @@ public partial class TinyProtoConnection
         }
     }
 
+    /// <summary>
+    /// Whether receives fail even with messages queued: a local close drops what nobody took yet (the hooks take no more
+    /// either). A server's stop is not such a close: it delivers what it accepted, also once the peer has closed. The
+    /// caller holds the gate.
+    /// </summary>
+    private bool ReceivesRefused => _lifetime.ClosedLocally;
+
     /// <summary>Takes the inbox head, or queues a waiter for the next message (which the waiter gives back to the pool itself).</summary>
     private ValueTask<InboundMessage> TakeMessageAsync(bool arrayOnly, CancellationToken cancellationToken)
     {
@@ -122,8 +129,7 @@ public partial class TinyProtoConnection
                 throw NotRunning();
             }
 
-            // A local close drops what nobody took yet (the hooks take no more either).
-            if (_lifetime.ClosedByUser)
+            if (ReceivesRefused)
             {
                 throw _lifetime.ClosedError("receive");
             }

@@ -140,8 +140,8 @@ public partial class TinyProtoConnection
     /// <param name="cancellationToken">Cancels the batch; once a header is on the wire, cancelling closes the connection.</param>
     /// <exception cref="ArgumentNullException"><paramref name="messages"/> is null.</exception>
     /// <exception cref="TinyProtoException">
-    /// As for <see cref="TransmitAsync(ReadOnlyMemory{byte}, CancellationToken)"/>. A refusal names the first message refused;
-    /// the messages before it were accepted. In pipelined mode nothing is sent when a message (after transmit plugins)
+    /// As for <see cref="TransmitAsync(ReadOnlyMemory{byte}, CancellationToken)"/>. A refusal, and in lock-step mode any
+    /// failure, names the message it hit ("message 1 of a batch of 3"); the messages before it were accepted. In pipelined mode nothing is sent when a message (after transmit plugins)
     /// is above 0xF0FFFFFF bytes.
     /// </exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -172,11 +172,12 @@ public partial class TinyProtoConnection
                     {
                         await TransmitAsync(new ReadOnlySequence<byte>(messages[i]), Operation.None, cancellationToken).ConfigureAwait(false);
                     }
-                    catch (TinyProtoException ex) when (i > 0 && ex.NothingDelivered)
+                    catch (TinyProtoException ex) when (messages.Count > 1)
                     {
-                        // The messages before it were delivered: the batch as a whole must not be sent again.
-                        ex.SomethingWasDelivered();
-                        throw;
+                        // Named as a pipelined batch's failure is; the messages before it were accepted, so the batch as
+                        // a whole must not be sent again (nothing delivered only when the first one failed so).
+                        var named = new TinyProtoException(ex.Error, $"Message {i} of a batch of {messages.Count} failed, and the {i} message(s) before it were accepted: {ex.Message}", ex);
+                        throw i == 0 && ex.NothingDelivered ? named.NothingWasDelivered() : named;
                     }
                 }
             }

@@ -174,7 +174,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     public async Task RunAsync(IDuplexPipe transport, TinyProtoRole role, CancellationToken cancellationToken = default)
     {
         await StartAsync(transport, role, cancellationToken).ConfigureAwait(false);
-        using (cancellationToken.Register(static c => ((TinyProtoConnection)c!).BeginClose(byUser: true), this))
+        using (cancellationToken.Register(static c => ((TinyProtoConnection)c!).BeginLocalClose(), this))
         {
             await Completion.ConfigureAwait(false);
         }
@@ -190,7 +190,7 @@ public partial class TinyProtoConnection : IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting (the connection still closes).</param>
     public async ValueTask CloseAsync(CancellationToken cancellationToken = default)
     {
-        BeginClose(byUser: true);
+        BeginLocalClose();
         if (Volatile.Read(ref _state) != 2 || s_hookLoopOwner.Value == this)
         {
             return;

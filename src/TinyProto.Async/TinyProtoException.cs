@@ -23,9 +23,6 @@ public sealed class TinyProtoException : Exception
     /// </summary>
     internal bool NothingDelivered { get; private set; }
 
-    /// <summary>Clears <see cref="NothingDelivered"/>: part of the operation (a batch's first messages) was delivered.</summary>
-    internal void SomethingWasDelivered() => NothingDelivered = false;
-
     /// <summary>Marks the exception as <see cref="NothingDelivered"/>.</summary>
     internal TinyProtoException NothingWasDelivered()
     {

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using CsCheck;
 using Xunit.Abstractions;
 
@@ -5,9 +6,10 @@ namespace TinyProto.Async.Tests;
 
 /// <summary>
 /// A model-based property test of a connected pair (CsCheck: generated operation lists, shrunk to the shortest failing
-/// one, replayable from the seed it prints): random interleavings of transmissions from both ends (lock-step or
-/// pipelined), receives, cancellations (of a token before the call, or of a transmission already under way) and closes
-/// from either end at any point, against a model of what each end may deliver.
+/// one, replayable from the seed it prints): random interleavings of transmissions and batches from both ends
+/// (lock-step or pipelined), receives, cancellations (of a token before the call, or of a transmission already under
+/// way), closes from either end and a graceful stop of the server at any point, against a model of what each end may
+/// deliver.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -31,8 +33,11 @@ namespace TinyProto.Async.Tests;
 /// a local close) or a transmission under way was cancelled (which cuts the connection: the protocol acknowledges a
 /// header, never a payload);</item>
 /// <item>a receive called after its own end's close began fails; once a receive fails, every later one fails;</item>
-/// <item>errors are only <see cref="TinyProtoError.ConnectionClosed"/>, or <see cref="TinyProtoError.ProtocolViolation"/>
-/// at the peer of a connection cut inside a message; without a cut both ends complete cleanly.</item>
+/// <item>errors are only <see cref="TinyProtoError.ConnectionClosed"/>, <see cref="TinyProtoError.ProtocolViolation"/>
+/// at the peer of a connection cut inside a message, or <see cref="TinyProtoError.MessageRefused"/> with 0xFD from a
+/// stopping server; an end that closed or stopped completes cleanly unless the connection was cut, and its peer faults
+/// only with <see cref="TinyProtoError.ConnectionClosed"/> (the close stopped reading a payload it was sending).</item>
+/// <item>a stopping server still delivers everything it accepted, and its completed transmissions arrive.</item>
 /// </list>
 /// <para>
 /// <c>TINYPROTO_PROPERTY_RUNS</c> sets the number of runs of each test (a long run); each test writes what its runs
@@ -55,6 +60,7 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
         ServerCancelsItsLast,
         ClientCloses,
         ServerCloses,
+        ServerStops,
     }
 
     private readonly record struct Step(Kind Kind, int Size)
@@ -104,7 +110,8 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
         (10, Gen.Const(Kind.ClientReceives)), (10, Gen.Const(Kind.ServerReceives)),
         (2, Gen.Const(Kind.ClientSendsCancelled)), (2, Gen.Const(Kind.ServerSendsCancelled)),
         (1, Gen.Const(Kind.ClientCancelsItsLast)), (1, Gen.Const(Kind.ServerCancelsItsLast)),
-        (1, Gen.Const(Kind.ClientCloses)), (1, Gen.Const(Kind.ServerCloses)));
+        (1, Gen.Const(Kind.ClientCloses)), (1, Gen.Const(Kind.ServerCloses)),
+        (1, Gen.Const(Kind.ServerStops)));
 
     private readonly Coverage _coverage = new();
 
@@ -182,6 +189,10 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
                     exact = false;
                     own.Close(step);
                     break;
+                case Kind.ServerStops:
+                    exact = false;
+                    own.Stop(step);
+                    break;
             }
         }
 
@@ -194,6 +205,7 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
         else
         {
             _coverage.ClosedMidRun += client.ClosedAtStep is not null || server.ClosedAtStep is not null ? 1 : 0;
+            _coverage.Stopped += server.StoppedAtStep is not null ? 1 : 0;
             if (client.ClosedAtStep is null && server.ClosedAtStep is null)
             {
                 (run.ClientClosesLast ? client : server).Close(run.Steps.Length);
@@ -211,6 +223,7 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
             _coverage.Completed += end.Attempts.Count(a => a.Outcome == Outcome.Completed);
             _coverage.Cancelled += end.Attempts.Count(a => a.Outcome == Outcome.Cancelled);
             _coverage.Failed += end.Attempts.Count(a => a.Outcome == Outcome.Failed);
+            _coverage.Declined += end.Attempts.Count(a => a.Error?.Error == TinyProtoError.MessageRefused);
         }
 
         // After the end, both ends refuse everything.
@@ -256,7 +269,11 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
             foreach (Attempt attempt in sender.Attempts)
             {
                 Assert.NotEqual(Outcome.Pending, attempt.Outcome);
-                Assert.True(attempt.Outcome != Outcome.Failed || attempt.Error!.Error == TinyProtoError.ConnectionClosed, $"{sender.Name}'s transmission at step {attempt.Step} failed with {attempt.Error}");
+                // A stopping server declines new headers with 0xFD: their sender hears MessageRefused, nothing was sent.
+                Assert.True(
+                    attempt.Outcome != Outcome.Failed || attempt.Error!.Error == TinyProtoError.ConnectionClosed
+                    || (receiver.StoppedAtStep is not null && attempt.Error.Error == TinyProtoError.MessageRefused && attempt.Error.Message.Contains("0xFD", StringComparison.Ordinal)),
+                    $"{sender.Name}'s transmission at step {attempt.Step} failed with {attempt.Error}");
                 if (attempt.Precancelled)
                 {
                     Assert.Equal(Outcome.Cancelled, attempt.Outcome);
@@ -300,7 +317,7 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
             {
                 TinyProtoException error = Assert.IsType<TinyProtoException>(end.Connection.Completion.Exception!.InnerException);
                 Assert.True(
-                    (cut && error.Error is TinyProtoError.ConnectionClosed or TinyProtoError.ProtocolViolation) || (peer.ClosedAtStep is not null && error.Error == TinyProtoError.ConnectionClosed),
+                    (cut && error.Error is TinyProtoError.ConnectionClosed or TinyProtoError.ProtocolViolation) || ((peer.ClosedAtStep ?? peer.StoppedAtStep) is not null && error.Error == TinyProtoError.ConnectionClosed),
                     $"The {end.Name} ended with {error}");
             }
         }
@@ -332,10 +349,12 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
             }
 
             Attempt attempt = attempts[i];
-            bool neverSent = attempt.Precancelled || attempt.Step > senderClosedAt;
+            // Refused (0xFD from a stopping receiver): its payload was never sent, and nothing after it is accepted.
+            bool refused = attempt.Error?.Error == TinyProtoError.MessageRefused;
+            bool neverSent = attempt.Precancelled || attempt.Step > senderClosedAt || refused;
             answer =
                 (!ended && !neverSent && j < delivered.Count && attempt.Payload.AsSpan().SequenceEqual(delivered[j]) && Match(i + 1, j + 1, ended: false))
-                || (neverSent && Match(i + 1, j, ended))
+                || (neverSent && !refused && Match(i + 1, j, ended))
                 || (attempt.Outcome == Outcome.Cancelled && Match(i + 1, j, ended))
                 || (attempt.Outcome == Outcome.Failed && Match(i + 1, j, ended: true))
                 || (attempt.Outcome == Outcome.Completed && lossAllowed && Match(i + 1, j, ended: true));
@@ -389,6 +408,8 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
 
         public int ClosedMidRun { get; set; }
 
+        public int Stopped { get; set; }
+
         public int Cut { get; set; }
 
         public int Delivered { get; set; }
@@ -399,9 +420,11 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
 
         public int Failed { get; set; }
 
+        public int Declined { get; set; }
+
         public override string ToString() =>
-            $"{Runs} runs: {Exact} exact to the end, {ClosedMidRun} closed mid-run, {Cut} with a transmission cancelled after its call (under way, or waiting its turn); " +
-            $"transmissions {Completed} completed, {Cancelled} cancelled, {Failed} failed; {Delivered} messages delivered and checked";
+            $"{Runs} runs: {Exact} exact to the end, {ClosedMidRun} closed mid-run, {Stopped} with the server stopping, {Cut} with a transmission cancelled after its call (under way, or waiting its turn); " +
+            $"transmissions {Completed} completed, {Cancelled} cancelled, {Failed} failed ({Declined} declined by a stopping server); {Delivered} messages delivered and checked";
     }
 
     /// <summary>
@@ -428,6 +451,9 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
         /// <summary>The step at which this end's first close began.</summary>
         public int? ClosedAtStep { get; private set; }
 
+        /// <summary>The step at which this end began to stop gracefully, as a stopping server's connections do.</summary>
+        public int? StoppedAtStep { get; private set; }
+
         /// <summary>The oldest of this end's transmissions not cancelled before it began, after the first <paramref name="received"/>.</summary>
         public Attempt? OldestUnreceived(int received) => Attempts.Where(a => !a.Precancelled).Skip(received).FirstOrDefault();
 
@@ -438,7 +464,7 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
             _transmissions = TransmitAfter(_transmissions, [attempt]);
         }
 
-        /// <summary>One <c>TransmitManyAsync</c>: its messages share its outcome (in lock-step mode the ones before a failure were accepted).</summary>
+        /// <summary>One <c>TransmitManyAsync</c>: its messages share its outcome, but for those before the message a failure names (accepted).</summary>
         public void TransmitBatch(int step, byte[][] payloads)
         {
             Attempt[] batch = [.. payloads.Select(p => new Attempt(step, p, precancelled: false))];
@@ -451,6 +477,16 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
         public void Receive(int step) => _receives = ReceiveAfter(_receives, step, untilTheEnd: false);
 
         public void ReceiveUntilTheEnd(int step) => _receives = ReceiveAfter(_receives, step, untilTheEnd: true);
+
+        /// <summary>
+        /// A graceful stop: new headers are declined (0xFD), what was accepted is still delivered, and once nothing is
+        /// left (its receiver came back for more) the connection closes.
+        /// </summary>
+        public void Stop(int step)
+        {
+            StoppedAtStep ??= step;
+            Connection.BeginStop();
+        }
 
         public void Close(int step)
         {
@@ -509,11 +545,19 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
                 error = ex;
             }
 
-            foreach (Attempt attempt in attempts)
+            // A batch's failure names the message it hit: the ones before it were accepted, so they count as completed.
+            int hit = error is null ? 0 : FailedInBatch(error);
+            for (int i = 0; i < attempts.Length; i++)
             {
-                attempt.Outcome = outcome;
-                attempt.Error = error;
+                attempts[i].Outcome = i < hit ? Outcome.Completed : outcome;
+                attempts[i].Error = i < hit ? null : error;
             }
+        }
+
+        private static int FailedInBatch(TinyProtoException error)
+        {
+            var named = Regex.Match(error.Message, "[Mm]essage ([0-9]+) of a batch of", RegexOptions.CultureInvariant);
+            return named.Success ? int.Parse(named.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
         }
 
         private async Task ReceiveAfter(Task previous, int step, bool untilTheEnd)

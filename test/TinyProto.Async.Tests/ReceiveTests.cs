@@ -137,6 +137,41 @@ public sealed class ReceiveTests : ConnectionTestBase
         await Bounded(client.Completion);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ReceiveAsync_StoppingWhileThePeerClosedWithMessagesQueued_StillHandsOutWhatWasAccepted(bool peerClosesFirst)
+    {
+        // A server's stop delivers what it accepted; the peer's close ends the hooks, yet that end of the stop is no
+        // local close: the messages nobody took yet are still handed out.
+        var client = new HooksEndObserved();
+        RawPeer raw = await StartWithRawServerAsync(client);
+        await Bounded(raw.WriteAsync(RawPeer.Header(2)));
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        await Bounded(raw.WriteAsync([(byte)'h', (byte)'i', .. RawPeer.Header(1)]));
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        await Bounded(raw.WriteAsync((byte)'!'));
+
+        if (peerClosesFirst)
+        {
+            await Bounded(raw.CompleteOutputAsync());
+            client.BeginStop();
+        }
+        else
+        {
+            client.BeginStop();
+            await Bounded(raw.CompleteOutputAsync());
+        }
+
+        await Bounded(client.HooksEnded);
+        Assert.Equal("hi"u8.ToArray(), await Bounded(client.ReceiveAsync(TimeoutToken).AsTask()));
+        Assert.Equal("!"u8.ToArray(), await Bounded(client.ReceiveAsync(TimeoutToken).AsTask()));
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(client.ReceiveAsync(TimeoutToken).AsTask()));
+        Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+        await raw.DisposeAsync();
+        await Bounded(client.Completion);
+    }
+
     [Fact]
     public async Task ReceiveAsync_NotStarted_ThrowsInvalidOperation()
     {
@@ -248,5 +283,19 @@ public sealed class ReceiveTests : ConnectionTestBase
         await Bounded(server.CloseAsync(TimeoutToken).AsTask());
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(pending));
         Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+    }
+
+    /// <summary>A connection that says when its hooks have ended (its <c>PostLoopAsync</c> ran).</summary>
+    private sealed class HooksEndObserved : TinyProtoConnection
+    {
+        private readonly TaskCompletionSource _hooksEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task HooksEnded => _hooksEnded.Task;
+
+        protected override ValueTask PostLoopAsync(CancellationToken cancellationToken)
+        {
+            _hooksEnded.TrySetResult();
+            return ValueTask.CompletedTask;
+        }
     }
 }

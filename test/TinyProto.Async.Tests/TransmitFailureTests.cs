@@ -181,6 +181,36 @@ public sealed class TransmitFailureTests : ConnectionTestBase
         await Bounded(accepted);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task TransmitManyAsync_LockStepPeerDeclinesOne_ThrowsNamingItAndTheRestAreNeverSent(int declined)
+    {
+        // As in pipelined mode, the caller learns which message failed and that the ones before it were accepted; only
+        // a batch declined at its first message may be sent again elsewhere without the risk of a duplicate.
+        var client = new TinyProtoConnection();
+        RawPeer raw = await StartWithRawServerAsync(client);
+        Task batch = client.TransmitManyAsync(["a"u8.ToArray(), "bb"u8.ToArray(), "ccc"u8.ToArray()], TimeoutToken).AsTask();
+        for (int i = 0; i < declined; i++)
+        {
+            Assert.Equal(i + 1, (await Bounded(raw.ReceiveMessageAsync())).Length);
+        }
+
+        Assert.Equal(RawPeer.Header((uint)declined + 1), await Bounded(raw.ReadExactlyAsync(4)));
+        await Bounded(raw.WriteAsync(0xFD));
+
+        var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(batch));
+        Assert.Equal(TinyProtoError.MessageRefused, ex.Error);
+        Assert.Contains($"Message {declined} of a batch of 3", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("0xFD", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(declined == 0, ex.NothingDelivered);
+
+        // Nothing of the declined message, nor of those after it, was sent.
+        await Bounded(client.CloseAsync(TimeoutToken).AsTask());
+        Assert.Empty(await Bounded(raw.ReadToEndAsync()));
+    }
+
     [Fact]
     public async Task TransmitAsync_CancelledAfterHeaderWithAnotherQueued_QueuedOneFailsInsteadOfWaiting()
     {

@@ -30,6 +30,12 @@ internal sealed class ConnectionLifetime
     public bool ClosedByUser { get; set; }
 
     /// <summary>
+    /// Whether a local close began (<c>CloseAsync</c>, a dispose, <c>RunAsync</c>'s token): receives fail from then on,
+    /// and what nobody took is dropped. Not a server's stop, which delivers what it accepted. Under the gate.
+    /// </summary>
+    public bool ClosedLocally { get; set; }
+
+    /// <summary>
     /// Whether a graceful stop began (a stopping server): no new header is answered, while messages already accepted
     /// are still received, delivered and answered; the connection closes once nothing is left. Under the gate.
     /// </summary>
