@@ -9,7 +9,7 @@ namespace TinyProto.Async.Tests;
 /// one, replayable from the seed it prints): random interleavings of transmissions and batches from both ends
 /// (lock-step or pipelined), receives, cancellations (of a token before the call, or of a transmission already under
 /// way), closes from either end and a graceful stop of the server at any point, against a model of what each end may
-/// deliver.
+/// deliver. In half the runs, messages above 1,000 bytes are streamed to the receiver rather than buffered whole.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -80,10 +80,15 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
         };
     }
 
-    private sealed record Run(Step[] Steps, bool Pipelined, bool ClientClosesLast, int PauseThreshold)
+    /// <summary>
+    /// One run. <paramref name="StreamAbove"/> is both ends' <see cref="TinyProtoConnectionOptions.MaxBufferedMessageSize"/>:
+    /// with 1,000, every larger message is streamed to the receiver while it arrives (and <c>ReceiveAsync</c> reads it
+    /// off the wire after taking it); with <see langword="null"/>, the default, all of them are buffered whole.
+    /// </summary>
+    private sealed record Run(Step[] Steps, bool Pipelined, bool ClientClosesLast, int PauseThreshold, int? StreamAbove)
     {
         public override string ToString() =>
-            $"{(Pipelined ? "pipelined" : "lock-step")}, pause at {PauseThreshold}, then the {(ClientClosesLast ? "client" : "server")} closes: {string.Join(" ", Steps)}";
+            $"{(Pipelined ? "pipelined" : "lock-step")}, pause at {PauseThreshold}, {(StreamAbove is { } limit ? $"streamed above {limit} B" : "all buffered")}, then the {(ClientClosesLast ? "client" : "server")} closes: {string.Join(" ", Steps)}";
     }
 
     private static readonly Gen<int> Sizes = Gen.Frequency((6, Gen.Int[0, 300]), (1, Gen.Int[301, 40_000]));
@@ -94,7 +99,8 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
             Gen.Bool,
             Gen.Bool,
             Gen.OneOfConst(64, 4096, 1024 * 1024),
-            (steps, pipelined, clientCloses, pause) => new Run(steps, pipelined, clientCloses, pause));
+            Gen.OneOfConst<int?>(null, 1000),
+            (steps, pipelined, clientCloses, pause, streamAbove) => new Run(steps, pipelined, clientCloses, pause, streamAbove));
 
     /// <summary>Transmissions, receives and cancellations before the call; one end closes at the end.</summary>
     private static readonly Gen<Kind> OpenKinds = Gen.Frequency(
@@ -144,6 +150,10 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
         {
             // Nothing here waits on time: a hang is the run's limit, not a timeout that would end a connection.
             end.Connection.Options.Timeout = Timeout.InfiniteTimeSpan;
+            if (run.StreamAbove is { } streamAbove)
+            {
+                end.Connection.Options.MaxBufferedMessageSize = streamAbove;
+            }
         }
 
         await StartPairAsync(client.Connection, server.Connection, run.PauseThreshold);
@@ -220,6 +230,7 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
         foreach (End end in new[] { client, server })
         {
             _coverage.Delivered += end.Delivered.Count;
+            _coverage.Streamed += end.Delivered.Count(m => m.Length > run.StreamAbove);
             _coverage.Completed += end.Attempts.Count(a => a.Outcome == Outcome.Completed);
             _coverage.Cancelled += end.Attempts.Count(a => a.Outcome == Outcome.Cancelled);
             _coverage.Failed += end.Attempts.Count(a => a.Outcome == Outcome.Failed);
@@ -422,9 +433,11 @@ public sealed class ConnectionPairPropertyTests(ITestOutputHelper output) : Conn
 
         public int Declined { get; set; }
 
+        public int Streamed { get; set; }
+
         public override string ToString() =>
             $"{Runs} runs: {Exact} exact to the end, {ClosedMidRun} closed mid-run, {Stopped} with the server stopping, {Cut} with a transmission cancelled after its call (under way, or waiting its turn); " +
-            $"transmissions {Completed} completed, {Cancelled} cancelled, {Failed} failed ({Declined} declined by a stopping server); {Delivered} messages delivered and checked";
+            $"transmissions {Completed} completed, {Cancelled} cancelled, {Failed} failed ({Declined} declined by a stopping server); {Delivered} messages delivered and checked ({Streamed} of them streamed)";
     }
 
     /// <summary>
