@@ -4,7 +4,7 @@ namespace TinyProto.Async;
 
 /// <summary>
 /// Which accepted sockets a server takes on, and when (its <c>ConnectionLimit</c>, <c>MaxConnectionsPerRemoteAddress</c>
-/// and <c>MaxPendingHandshakes</c>). A socket arrives (<see cref="Arrive"/>) and is then pending: in its opening handshake,
+/// and <c>MaxPendingHandshakes</c>). A socket arrives (<see cref="TryBeginPending"/>) and is then pending: in its opening handshake,
 /// or being refused. It takes a connection slot only when the server is about to answer its opening
 /// (<see cref="Ticket.TryTakeSlot"/>), so peers that never send their opening byte hold no slot that a good client needs.
 /// </summary>
@@ -21,19 +21,6 @@ internal sealed class ConnectionAdmission
     private int? _connectionLimit;
     private int? _maxPerAddress;
     private int? _maxPending;
-
-    /// <summary>What became of a socket that arrived.</summary>
-    public enum Verdict
-    {
-        /// <summary>Taken on: it holds a pending place and a place of its address until its ticket is disposed.</summary>
-        Admitted,
-
-        /// <summary>Its address has <see cref="MaxPerAddress"/> connections already: refuse it (it holds a pending place meanwhile).</summary>
-        AddressLimitReached,
-
-        /// <summary><see cref="MaxPending"/> sockets are pending: close it at once (it holds nothing).</summary>
-        PendingLimitReached,
-    }
 
     public int? ConnectionLimit
     {
@@ -78,24 +65,9 @@ internal sealed class ConnectionAdmission
     }
 
     /// <summary>
-    /// Decides on a socket that was just accepted from <paramref name="address"/> (null when unknown). The ticket is
-    /// null only for <see cref="Verdict.PendingLimitReached"/>; the caller disposes any other once done with the socket.
-    /// </summary>
-    public Verdict Arrive(IPAddress? address, out Ticket? ticket)
-    {
-        ticket = TryBeginPending();
-        if (ticket is null)
-        {
-            return Verdict.PendingLimitReached;
-        }
-
-        return ticket.TryClaimAddress(address) ? Verdict.Admitted : Verdict.AddressLimitReached;
-    }
-
-    /// <summary>
-    /// The first half of <see cref="Arrive"/>, for a socket whose client's address is not known yet (it comes in a PROXY
-    /// protocol header): a pending place, or null at <see cref="MaxPending"/>. The caller then claims the address
-    /// (<see cref="Ticket.TryClaimAddress"/>) and disposes the ticket once done with the socket.
+    /// Takes on a socket that was just accepted: a pending place, or null at <see cref="MaxPending"/> (close it at once).
+    /// The caller then claims its client's address (<see cref="Ticket.TryClaimAddress"/>; behind a proxy, once the PROXY
+    /// protocol header has told it) and disposes the ticket once done with the socket.
     /// </summary>
     public Ticket? TryBeginPending()
     {

@@ -41,7 +41,7 @@ public sealed class ConnectionAdmissionTests
     }
 
     [Fact]
-    public void Arrive_AddressAtItsLimit_RefusedWhileOtherAddressesAreAdmitted()
+    public void TryClaimAddress_AddressAtItsLimit_RefusedWhileOtherAddressesAreAdmitted()
     {
         var admission = new ConnectionAdmission { MaxPerAddress = 2 };
         ConnectionAdmission.Ticket first = Admit(admission, A);
@@ -50,26 +50,27 @@ public sealed class ConnectionAdmissionTests
         Assert.True(first.TryTakeSlot());
 
         // One established and one still in its handshake: both count.
-        Assert.Equal(ConnectionAdmission.Verdict.AddressLimitReached, admission.Arrive(A, out ConnectionAdmission.Ticket? refused));
-        Assert.Equal(ConnectionAdmission.Verdict.AddressLimitReached, admission.Arrive(IPAddress.Parse("::ffff:10.0.0.1"), out ConnectionAdmission.Ticket? mapped));
+        ConnectionAdmission.Ticket refused = admission.TryBeginPending()!;
+        Assert.False(refused.TryClaimAddress(A));
+        ConnectionAdmission.Ticket mapped = admission.TryBeginPending()!;
+        Assert.False(mapped.TryClaimAddress(IPAddress.Parse("::ffff:10.0.0.1")));
         Admit(admission, B);
 
         // A refusal holds a pending place until it is done, and no place of its address.
         Assert.Equal(4, admission.Pending);
-        refused!.Dispose();
-        mapped!.Dispose();
+        refused.Dispose();
+        mapped.Dispose();
         second.Dispose();
         Admit(admission, A);
     }
 
     [Fact]
-    public void Arrive_PendingLimitReached_ClosedUntilAHandshakeEnds()
+    public void TryBeginPending_PendingLimitReached_NullUntilAHandshakeEnds()
     {
         var admission = new ConnectionAdmission { MaxPending = 2 };
         ConnectionAdmission.Ticket first = Admit(admission, A);
         Admit(admission, B);
-        Assert.Equal(ConnectionAdmission.Verdict.PendingLimitReached, admission.Arrive(A, out ConnectionAdmission.Ticket? none));
-        Assert.Null(none);
+        Assert.Null(admission.TryBeginPending());
 
         // An established connection is no longer pending.
         first.EndHandshake();
@@ -79,7 +80,8 @@ public sealed class ConnectionAdmissionTests
 
     private static ConnectionAdmission.Ticket Admit(ConnectionAdmission admission, IPAddress address)
     {
-        Assert.Equal(ConnectionAdmission.Verdict.Admitted, admission.Arrive(address, out ConnectionAdmission.Ticket? ticket));
-        return ticket!;
+        ConnectionAdmission.Ticket ticket = Assert.IsType<ConnectionAdmission.Ticket>(admission.TryBeginPending());
+        Assert.True(ticket.TryClaimAddress(address));
+        return ticket;
     }
 }
