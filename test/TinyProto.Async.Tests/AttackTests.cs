@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 
@@ -126,11 +125,5 @@ public sealed class AttackTests : ConnectionTestBase
             // Reset or closed by the server while the attacker still wrote or read: closed all the same.
             return true;
         }
-    }
-
-    private sealed class EchoConnection : TinyProtoConnection
-    {
-        protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
-            await TransmitAsync(message, cancellationToken);
     }
 }

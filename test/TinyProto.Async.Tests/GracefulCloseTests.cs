@@ -8,12 +8,6 @@ namespace TinyProto.Async.Tests;
 /// <summary>A close asked for while a message is in flight lets that exchange finish: the peer never sees a header without its payload.</summary>
 public sealed class GracefulCloseTests() : ConnectionTestBase(TimeSpan.FromSeconds(30))
 {
-    private sealed class EchoConnection : TinyProtoConnection
-    {
-        protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
-            await TransmitAsync(message, cancellationToken);
-    }
-
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

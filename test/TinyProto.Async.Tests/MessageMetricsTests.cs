@@ -1,6 +1,4 @@
-using System.Buffers;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
-using TinyProto.Async.Benchmarks;
 
 namespace TinyProto.Async.Tests;
 

@@ -235,10 +235,4 @@ public sealed class MessageSizeTests : ConnectionTestBase
         await Bounded(raw.WriteAsync(0xFF));
         await Bounded(next);
     }
-
-    private sealed class EchoConnection : TinyProtoConnection
-    {
-        protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
-            await TransmitAsync(message, cancellationToken);
-    }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 
 namespace TinyProto.Async.Tests;
@@ -204,11 +203,5 @@ public sealed class PipelinedTests : ConnectionTestBase
             Assert.Equal(up, await Bounded(atServer));
             Assert.Equal(down, await Bounded(atClient));
         }
-    }
-
-    private sealed class EchoConnection : TinyProtoConnection
-    {
-        protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
-            await TransmitAsync(message, cancellationToken);
     }
 }

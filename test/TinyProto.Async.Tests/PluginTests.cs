@@ -162,10 +162,4 @@ public sealed class PluginTests : ConnectionTestBase
             return new(bytes[s_prefix.Length..]);
         }
     }
-
-    private sealed class EchoConnection : TinyProtoConnection
-    {
-        protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
-            await TransmitAsync(message, cancellationToken);
-    }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 
@@ -201,11 +200,5 @@ public sealed class ServerAdmissionTests : ConnectionTestBase
                 await Task.Delay(10, TimeoutToken);
             }
         }
-    }
-
-    private sealed class EchoConnection : TinyProtoConnection
-    {
-        protected override ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
-            TransmitAsync(message, cancellationToken);
     }
 }

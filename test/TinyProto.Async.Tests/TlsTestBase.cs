@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -90,11 +89,5 @@ public abstract class TlsTestBase : ConnectionTestBase
         {
             // Closed with our bytes unread.
         }
-    }
-
-    protected sealed class EchoConnection : TinyProtoConnection
-    {
-        protected override ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
-            TransmitAsync(message, cancellationToken);
     }
 }

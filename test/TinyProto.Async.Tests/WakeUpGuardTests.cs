@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics.Metrics;
 using TinyProto.Async.Transport;
 using Xunit.Abstractions;
@@ -66,11 +65,5 @@ public sealed class WakeUpGuardTests(ITestOutputHelper output) : ConnectionTestB
             await connection.TransmitAsync(payload);
             await connection.ReceiveAsync(echo);
         }
-    }
-
-    private sealed class EchoConnection : TinyProtoConnection
-    {
-        protected override ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
-            TransmitAsync(message, cancellationToken);
     }
 }

@@ -375,12 +375,6 @@ public sealed class WireVectorTests : TestBase
         public bool ServerToClient => !ClientToServer;
     }
 
-    private sealed class EchoConnection : TinyProtoConnection
-    {
-        protected override async ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken)
-            => await TransmitAsync(message, cancellationToken);
-    }
-
     /// <summary>The recorded greeting server: "welcome" from pre_loop, "got bye" in answer to "bye".</summary>
     private sealed class GreetingConnection : TinyProtoConnection
     {

@@ -1,5 +1,4 @@
 using System.IO.Pipelines;
-using TinyProto.Async.Benchmarks;
 
 namespace TinyProto.Async.Tests.Buffers;
 

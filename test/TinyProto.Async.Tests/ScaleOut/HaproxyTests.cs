@@ -104,12 +104,6 @@ public sealed class HaproxyTests : ConnectionTestBase
         Assert.NotEqual(((IPEndPoint)connection.LocalEndPoint!).Port, proxy.Port);
     }
 
-    private sealed class EchoConnection : TinyProtoConnection
-    {
-        protected override ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
-            TransmitAsync(message, cancellationToken);
-    }
-
     /// <summary>Transmits 64-byte messages until one fails: a refusal of a stopping server, or the end.</summary>
     private static Task TickAsync(TinyProtoConnection connection, TimeSpan pause) => Task.Run(async () =>
     {

@@ -261,12 +261,6 @@ public sealed class DedicatedThreadTests : ConnectionTestBase
         Assert.Equal("TinyProto reader", Thread.CurrentThread.Name);
     }
 
-    private sealed class EchoConnection : TinyProtoConnection
-    {
-        protected override ValueTask TransmissionReceivedAsync(ReadOnlySequence<byte> message, CancellationToken cancellationToken) =>
-            TransmitAsync(message, cancellationToken);
-    }
-
     private sealed class BlockingHookConnection(ManualResetEventSlim release, TaskCompletionSource<string?> hookThread) : TinyProtoConnection
     {
         private int _messages;
