@@ -14,7 +14,8 @@ namespace TinyProto.Async.Redis;
 /// Redis pub/sub keeps nothing: a message reaches the subscribers connected at that moment, once, and a server cut off
 /// from Redis misses what is published until StackExchange.Redis reconnects and subscribes again (both logged, events
 /// 302 and 303). One subscription's messages come in the order one publisher published them, one at a time, each from a
-/// queue of its own (a slow handler holds up only its own subscription). Channel names are literal (never patterns);
+/// queue of its own (a slow handler holds up only its own subscription; and so two subscriptions have no order between
+/// them). Channel names are literal (never patterns);
 /// the connection's <see cref="ConfigurationOptions.ChannelPrefix"/> is put before them. Members are safe to call
 /// concurrently.
 /// </remarks>

@@ -7,7 +7,8 @@ namespace TinyProto.Async.ScaleOut;
 /// <remarks>
 /// What an implementation promises: a message published to a channel reaches every subscription to that channel, on any
 /// server, at most once (a subscriber that is disconnected misses it); one subscription's handler is called for one
-/// message at a time, in the order one publisher published them. Members are safe to call concurrently.
+/// message at a time, in the order one publisher published them. Nothing is promised between subscriptions: messages on
+/// two channels may be handled in either order. Members are safe to call concurrently.
 /// </remarks>
 public interface ITinyProtoBackplane
 {

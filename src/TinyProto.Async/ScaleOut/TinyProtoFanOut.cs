@@ -8,14 +8,18 @@ namespace TinyProto.Async.ScaleOut;
 /// <summary>
 /// Sends to connections wherever they are: each server attaches its connections (<see cref="AttachAsync"/>, from
 /// <c>ConnectionInitAsync</c>), and a message published to everyone, a group or one connection id reaches those
-/// attached on every server that shares the <see cref="ITinyProtoBackplane"/>. Each connection receives in publish
-/// order, from a queue of its own, so a slow connection never holds up another.
+/// attached on every server that shares the <see cref="ITinyProtoBackplane"/>. Each connection receives from a queue of
+/// its own, so a slow connection never holds up another, and gets one publisher's messages to one target (everyone, one
+/// group, or itself) in the order they were published.
 /// </summary>
 /// <remarks>
 /// Delivery is as the backplane's: at most once (a connection that is reconnecting, or a server cut off from the
 /// backplane, misses what is published meanwhile). A connection more than <see cref="MaxQueuedPerConnection"/> messages
 /// behind is closed, with a log line, rather than let it hold memory without bound. Channels are
-/// <c>{prefix}:all</c>, <c>{prefix}:group:{name}</c> and <c>{prefix}:connection:{id}</c>. Members are safe to call concurrently.
+/// <c>{prefix}:all</c>, <c>{prefix}:group:{name}</c> and <c>{prefix}:connection:{id}</c>; each target is a channel, and
+/// the backplane orders each subscription alone, so messages to different targets (to everyone, then to a group) may
+/// reach a connection in either order, even from one publisher: to keep an order between messages, send them to one
+/// target. Members are safe to call concurrently.
 /// </remarks>
 public sealed partial class TinyProtoFanOut : IAsyncDisposable
 {
