@@ -141,8 +141,8 @@ public partial class TinyProtoConnection
     /// <exception cref="ArgumentNullException"><paramref name="messages"/> is null.</exception>
     /// <exception cref="TinyProtoException">
     /// As for <see cref="TransmitAsync(ReadOnlyMemory{byte}, CancellationToken)"/>. A refusal, and in lock-step mode any
-    /// failure, names the message it hit ("message 1 of a batch of 3"); the messages before it were accepted. In pipelined mode nothing is sent when a message (after transmit plugins)
-    /// is above 0xF0FFFFFF bytes.
+    /// failure, names the message it hit ("message 1 of a batch of 3"); the messages before it were accepted. In
+    /// pipelined mode nothing is sent when a message (after transmit plugins) is above 0xF0FFFFFF bytes.
     /// </exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]

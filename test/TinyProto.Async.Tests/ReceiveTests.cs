@@ -100,13 +100,7 @@ public sealed class ReceiveTests : ConnectionTestBase
     {
         var client = new TinyProtoConnection();
         RawPeer raw = await StartWithRawServerAsync(client);
-        await Bounded(raw.WriteAsync(RawPeer.Header(2)));
-        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
-        await Bounded(raw.WriteAsync([(byte)'h', (byte)'i', .. RawPeer.Header(1)]));
-
-        // The second header is answered only once the first message was read whole and queued.
-        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
-        await Bounded(raw.WriteAsync((byte)'!'));
+        await SendHiAndBangAsync(raw);
 
         Task? transmit = null;
         if (ownExchangeInFlight)
@@ -146,11 +140,7 @@ public sealed class ReceiveTests : ConnectionTestBase
         // local close: the messages nobody took yet are still handed out.
         var client = new HooksEndObserved();
         RawPeer raw = await StartWithRawServerAsync(client);
-        await Bounded(raw.WriteAsync(RawPeer.Header(2)));
-        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
-        await Bounded(raw.WriteAsync([(byte)'h', (byte)'i', .. RawPeer.Header(1)]));
-        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
-        await Bounded(raw.WriteAsync((byte)'!'));
+        await SendHiAndBangAsync(raw);
 
         if (peerClosesFirst)
         {
@@ -283,6 +273,19 @@ public sealed class ReceiveTests : ConnectionTestBase
         await Bounded(server.CloseAsync(TimeoutToken).AsTask());
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(pending));
         Assert.Equal(TinyProtoError.ConnectionClosed, ex.Error);
+    }
+
+    /// <summary>
+    /// Sends "hi" and "!" as the peer, reading the OK to each header; the second header is answered only once the first
+    /// message was read whole and queued.
+    /// </summary>
+    private async Task SendHiAndBangAsync(RawPeer raw)
+    {
+        await Bounded(raw.WriteAsync(RawPeer.Header(2)));
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        await Bounded(raw.WriteAsync([(byte)'h', (byte)'i', .. RawPeer.Header(1)]));
+        Assert.Equal(0xFF, await Bounded(raw.ReadByteAsync()));
+        await Bounded(raw.WriteAsync((byte)'!'));
     }
 
     /// <summary>A connection that says when its hooks have ended (its <c>PostLoopAsync</c> ran).</summary>

@@ -14,8 +14,8 @@ namespace TinyProto.Async.Connection;
 /// of our messages is in flight.
 /// </summary>
 /// <remarks>
-/// Its mutable fields, <c>_waitingHeaderSize</c> and <c>_ownPayloadWrite</c> (our payload's write that went on in the
-/// background), and the <see cref="IncomingPayload"/> are the loop's own: only
+/// Its mutable field <c>_waitingHeaderSize</c>, its <see cref="OwnPayloadWrites"/> and the <see cref="IncomingPayload"/>
+/// are the loop's own: only
 /// <see cref="RunAsync"/> touches them, and it alone calls
 /// <see cref="PipeReader.AdvanceTo(SequencePosition, SequencePosition)"/>. <see cref="CancelStreamFlush"/> is the one
 /// member for other threads.
@@ -38,8 +38,8 @@ internal sealed class ReceiveLoop
     private readonly Func<bool> _hasRoomForWaitingHeader;
     private readonly long _maxBufferedMessageSize;
     private readonly long _maxReadAheadBytes;
+    private readonly OwnPayloadWrites _ownPayloads = new();
     private uint _waitingHeaderSize;
-    private Task? _ownPayloadWrite;
     private readonly ReceiveWatch _watch;
     private readonly Func<bool> _isMidMessage;
 
@@ -110,7 +110,7 @@ internal sealed class ReceiveLoop
                             await _output.SendAnswersIfAnyAsync().ConfigureAwait(false);
                             break;
                         case Step.WriteOwnPayload:
-                            WriteOwnPayload();
+                            _ownPayloads.Add(_lockStep.WriteOwnPayloadAsync());
                             break;
                         case Step.Refuse:
                             await _output.SendAnswersAsync().ConfigureAwait(false);
@@ -183,33 +183,8 @@ internal sealed class ReceiveLoop
             _payload.Abort(failure);
             inputEnded();
 
-            // The connection releases its transport only once our payload's write ended (a stalled one is cut).
-            if (_ownPayloadWrite is { } write)
-            {
-                await write.ConfigureAwait(false);
-            }
+            await _ownPayloads.AllEnded.ConfigureAwait(false);
         }
-    }
-
-    /// <summary>
-    /// Writes the payload of ours whose OK was just read. Rule 5: reading never waits for writing. A write that cannot
-    /// finish at once (the peer does not read) goes on by itself while the loop reads on, so the loop still sees the
-    /// peer's statuses, messages and end of stream. Nothing can overtake the payload meanwhile: it holds the output's
-    /// turn, and the answers owed wait behind it.
-    /// </summary>
-    private void WriteOwnPayload()
-    {
-        ValueTask write = _lockStep.WriteOwnPayloadAsync();
-        if (write.IsCompletedSuccessfully)
-        {
-            write.GetAwaiter().GetResult();
-            return;
-        }
-
-        // It never throws: a failed write ends the connection and its transmission itself.
-        Task pending = write.AsTask();
-        Task? earlier = _ownPayloadWrite;
-        _ownPayloadWrite = earlier is null || earlier.IsCompleted ? pending : Task.WhenAll(earlier, pending);
     }
 
     /// <summary>
