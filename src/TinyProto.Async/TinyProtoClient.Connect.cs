@@ -35,6 +35,15 @@ public partial class TinyProtoClient
                         await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token).ConfigureAwait(false);
                     }
 
+                    if (IsConnectedToItself(socket))
+                    {
+                        // Nothing listens there: the operating system picked the target port as this socket's own and
+                        // connected it to itself (TCP simultaneous open). Kept, it would hold the port its server needs.
+                        socket.Dispose();
+                        last = new SocketException((int)SocketError.ConnectionRefused);
+                        continue;
+                    }
+
                     return socket;
                 }
                 catch (SocketException ex)
@@ -63,6 +72,13 @@ public partial class TinyProtoClient
             throw new TinyProtoException(TinyProtoError.Timeout, $"Connecting to {host}:{port} took longer than {limit.TotalSeconds:0.###} s.", ex);
         }
     }
+
+    /// <summary>
+    /// Whether <paramref name="socket"/> is connected to itself: on loopback, a connect to a port that nothing listens on
+    /// can be given that very port as its own, and then succeeds, talking to itself.
+    /// </summary>
+    internal static bool IsConnectedToItself(Socket socket) =>
+        socket.LocalEndPoint is IPEndPoint local && socket.RemoteEndPoint is IPEndPoint remote && local.Equals(remote);
 
     /// <summary>Resolves a host name; a failure names the host (the runtime's message does not).</summary>
     internal static async Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)

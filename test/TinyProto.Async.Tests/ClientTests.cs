@@ -5,6 +5,24 @@ namespace TinyProto.Async.Tests;
 
 public sealed class ClientTests : ConnectionTestBase
 {
+    [Fact]
+    public async Task IsConnectedToItself_ASocketGivenTheTargetPortAsItsOwn_IsTold_AndAConnectionToAServerIsNot()
+    {
+        // What a reconnecting client's connect to a loopback port nobody listens on can become: given that port as its
+        // own, the socket connects to itself (TCP simultaneous open) and would hold the port its server needs.
+        using var self = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        self.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        await self.ConnectAsync(self.LocalEndPoint!, TimeoutToken);
+        Assert.True(TinyProtoClient.IsConnectedToItself(self));
+
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!, TimeoutToken);
+        Assert.False(TinyProtoClient.IsConnectedToItself(client));
+    }
+
     [Theory]
     [InlineData(0x42, TinyProtoError.HandshakeFailed)]
     [InlineData(0xFE, TinyProtoError.ConnectionLimitReached)]

@@ -88,7 +88,8 @@ public sealed class ReconnectPolicyTests : ReconnectTestBase
             await raw.WriteAsync(0xFD);
             await Task.Delay(Timeout.Infinite, TimeoutToken).ContinueWith(_ => { }, TaskScheduler.Default);
         });
-        await using var client = new TinyProtoClient { Reconnect = Fast, Timeout = TimeSpan.FromMilliseconds(500) };
+        // The Timeout is what the refusal is heard after; it also bounds the wait for the 0xFD, so not too short for a busy host.
+        await using var client = new TinyProtoClient { Reconnect = Fast, Timeout = TimeSpan.FromSeconds(2) };
         await using TinyProtoReconnectingConnection link = await Bounded(client.ConnectReconnectingAsync("127.0.0.1", port, TimeoutToken));
 
         var ex = await Assert.ThrowsAsync<TinyProtoException>(() => Bounded(link.RequestAsync("x"u8.ToArray(), TimeSpan.FromSeconds(30), TimeoutToken).AsTask()));

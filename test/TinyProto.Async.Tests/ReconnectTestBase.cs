@@ -32,21 +32,39 @@ public abstract class ReconnectTestBase : ConnectionTestBase
         return (link, port);
     }
 
-    protected async Task<TinyProtoServer> StartEchoAsync(int port)
+    protected Task<TinyProtoServer> StartEchoAsync(int port) => StartOnAsync(port, () =>
     {
         var server = new TinyProtoServer();
         server.SetConnectionHandler(() => new SlowFirstEcho(slow: false));
-        server.AddAddress("127.0.0.1", port);
-        await Bounded(server.StartAsync(TimeoutToken));
         return server;
-    }
+    });
 
-    protected async Task<TinyProtoServer> StartGreeterAsync(int port, string greeting)
+    protected Task<TinyProtoServer> StartGreeterAsync(int port, string greeting) =>
+        StartOnAsync(port, () => new GreetingServer(Encoding.ASCII.GetBytes(greeting)));
+
+    /// <summary>
+    /// Starts a server from <paramref name="create"/> on <paramref name="port"/> (0: a free one). A port given back a
+    /// moment ago may be some other socket's for a while: the ephemeral port of a connection made meanwhile, by another
+    /// test or by the reconnecting client itself. Binding is tried again for up to 5 seconds.
+    /// </summary>
+    private async Task<TinyProtoServer> StartOnAsync(int port, Func<TinyProtoServer> create)
     {
-        var server = new GreetingServer(Encoding.ASCII.GetBytes(greeting));
-        server.AddAddress("127.0.0.1", port);
-        await Bounded(server.StartAsync(TimeoutToken));
-        return server;
+        long start = Environment.TickCount64;
+        while (true)
+        {
+            TinyProtoServer server = create();
+            server.AddAddress("127.0.0.1", port);
+            try
+            {
+                await Bounded(server.StartAsync(TimeoutToken));
+                return server;
+            }
+            catch (System.Net.Sockets.SocketException ex) when (port != 0 && ex.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse && Environment.TickCount64 - start < 5000)
+            {
+                await server.DisposeAsync();
+                await Task.Delay(50, TimeoutToken);
+            }
+        }
     }
 
     /// <summary>Echoes; when <paramref name="slow"/>, the first reply comes only after a second.</summary>
